@@ -1,0 +1,1 @@
+"""The platform every Bürgerbüro service stands on: nothing domain-specific lives here."""

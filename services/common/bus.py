@@ -1,0 +1,244 @@
+"""The message bus: one JetStream stream over ``bb.>`` on NATS.
+
+Publishing sets ``Nats-Msg-Id`` to the event id, so a re-send after a crash
+or a timed-out publish is dropped by the stream. Consumers are durable pull
+consumers that acknowledge only after their own commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DeliverPolicy,
+    KeyValueConfig,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from services.common import metrics
+from services.common.contracts import IntegrationEvent, parse_event
+from services.common.logging import correlation, get_logger
+
+log = get_logger(__name__)
+
+STREAM_SUBJECTS = ["bb.>"]
+CORRELATION_HEADER = "Correlation-Id"
+PUBLISH_TIMEOUT = 5.0
+
+EventHandler = Callable[[IntegrationEvent, int], Awaitable[None]]
+LiveHandler = Callable[[IntegrationEvent], Awaitable[None]]
+
+
+class Bus:
+    def __init__(self, servers: str, name: str, stream: str = "BB", max_age_days: int = 30):
+        self.servers = [s.strip() for s in servers.split(",") if s.strip()]
+        self.name = name
+        self.stream = stream
+        self.max_age_days = max_age_days
+        self.nc: NATS | None = None
+        self._js: JetStreamContext | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def js(self) -> JetStreamContext:
+        if self._js is None:
+            raise RuntimeError("bus not connected")
+        return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self.nc is not None and self.nc.is_connected
+
+    async def connect(self) -> None:
+        self.nc = await nats.connect(
+            self.servers,
+            name=self.name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=self._on_error,
+            disconnected_cb=self._on_disconnected,
+            reconnected_cb=self._on_reconnected,
+        )
+        self._js = self.nc.jetstream(timeout=PUBLISH_TIMEOUT)
+        await self.ensure_stream()
+
+    async def _on_error(self, error: Exception) -> None:
+        log.warning("nats_error", error=repr(error))
+
+    async def _on_disconnected(self) -> None:
+        log.warning("nats_disconnected")
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats_reconnected")
+
+    async def ensure_stream(self) -> None:
+        config = StreamConfig(
+            name=self.stream,
+            subjects=STREAM_SUBJECTS,
+            storage=StorageType.FILE,
+            duplicate_window=120.0,
+            max_age=timedelta(days=self.max_age_days).total_seconds(),
+        )
+        try:
+            await self.js.stream_info(self.stream)
+        except NotFoundError:
+            await self.js.add_stream(config)
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.nc and not self.nc.is_closed:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+
+    # -- publishing ------------------------------------------------------------
+
+    async def publish(self, events: Sequence[IntegrationEvent]) -> int:
+        """Publish in order and wait for every acknowledgement; returns the duplicates seen.
+
+        Raises on any failure: the caller retries with the same events (same ids).
+        """
+        futures = [
+            await self.js.publish_async(
+                event.subject,
+                event.to_wire(),
+                headers={
+                    "Nats-Msg-Id": str(event.event_id),
+                    CORRELATION_HEADER: event.correlation_id,
+                },
+            )
+            for event in events
+        ]
+        acks = await asyncio.wait_for(asyncio.gather(*futures), PUBLISH_TIMEOUT)
+        return sum(1 for ack in acks if ack.duplicate)
+
+    # -- consuming -------------------------------------------------------------
+
+    def consume(self, durable: str, subjects: list[str], handle: EventHandler) -> None:
+        """Run a durable pull consumer in the background.
+
+        ``handle(event, stream_sequence)`` must commit before it returns; the
+        message is acknowledged afterwards. A failure is negatively
+        acknowledged with a delay and comes back later, after newer messages:
+        handlers must not assume order across redeliveries.
+        """
+        self._tasks.append(asyncio.create_task(self._consume(durable, subjects, handle)))
+
+    async def _consume(self, durable: str, subjects: list[str], handle: EventHandler) -> None:
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=30.0,
+            max_deliver=-1,
+            filter_subjects=subjects,
+        )
+        sub = None
+        while True:
+            try:
+                if sub is None:
+                    await self._ensure_consumer(config)
+                    sub = await self.js.pull_subscribe_bind(durable, stream=self.stream)
+                messages = await sub.fetch(256, timeout=1.0)
+            except (NatsTimeoutError, asyncio.TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # NATS down or consumer gone: back off, rebuild
+                log.warning("consumer_fetch_failed", durable=durable, error=repr(error))
+                sub = None
+                await asyncio.sleep(0.5)
+                continue
+            await self._handle_batch(durable, messages, handle)
+
+    async def _ensure_consumer(self, config: ConsumerConfig) -> None:
+        assert config.durable_name
+        try:
+            await self.js.consumer_info(self.stream, config.durable_name)
+        except NotFoundError:
+            await self.js.add_consumer(self.stream, config)
+
+    async def _handle_batch(self, durable: str, messages: list[Msg], handle: EventHandler) -> None:
+        for msg in messages:
+            event = parse_event(msg.subject, msg.data)
+            if event is None:
+                await msg.ack()
+                continue
+            with correlation(event.correlation_id):
+                try:
+                    await handle(event, msg.metadata.sequence.stream)
+                except Exception:
+                    log.exception("event_handling_failed", durable=durable, type=event.type)
+                    metrics.CONSUMER_FAILURES.labels(durable).inc()
+                    with contextlib.suppress(Exception):
+                        await msg.nak(delay=1.0)
+                    continue
+            await msg.ack()
+            metrics.CONSUMED.labels(durable).inc()
+            pending = msg.metadata.num_pending
+            if pending is not None:
+                metrics.CONSUMER_LAG.labels(durable).set(pending)
+
+    def watch(self, subject: str, handle: LiveHandler) -> None:
+        """Core (non-durable) subscription for live views: every event as it is stored."""
+        self._tasks.append(asyncio.create_task(self._watch(subject, handle)))
+
+    async def _watch(self, subject: str, handle: LiveHandler) -> None:
+        async def on_message(msg: Msg) -> None:
+            event = parse_event(msg.subject, msg.data)
+            if event is not None:
+                try:
+                    await handle(event)
+                except Exception:
+                    log.exception("live_update_failed", subject=msg.subject)
+
+        assert self.nc
+        sub = await self.nc.subscribe(subject, cb=on_message)
+        try:
+            await asyncio.Event().wait()
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    # -- ephemeral messages and short-lived data -----------------------------------
+
+    async def send_ephemeral(self, subject: str, payload: bytes) -> None:
+        """Core NATS only: never stored (subjects outside ``bb.>``)."""
+        assert self.nc and not subject.startswith("bb.")
+        await self.nc.publish(subject, payload)
+
+    async def subscribe_ephemeral(
+        self, subject: str, handle: Callable[[str, bytes], Awaitable[None]]
+    ) -> Any:
+        assert self.nc
+
+        async def on_message(msg: Msg) -> None:
+            await handle(msg.subject, msg.data)
+
+        return await self.nc.subscribe(subject, cb=on_message)
+
+    async def key_value(self, bucket: str, ttl_seconds: float | None = None) -> KeyValue:
+        try:
+            return await self.js.key_value(bucket)
+        except BucketNotFoundError:
+            return await self.js.create_key_value(
+                KeyValueConfig(bucket=bucket, ttl=ttl_seconds, storage=StorageType.FILE)
+            )

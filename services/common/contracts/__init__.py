@@ -1,0 +1,19 @@
+"""Integration-event contracts: the only thing services share besides the bus.
+
+One module per publishing service. Every event travels as JSON on the subject
+``bb.<service>.<event_name>`` and carries only pseudonymous ids: never a
+citizen's name, topic, contact data or address.
+"""
+
+from services.common.contracts.base import (
+    IntegrationEvent,
+    event_id_for,
+    parse_event,
+    registered_subjects,
+)
+
+# Importing the modules registers every contract, so any consumer can parse any event.
+from services.common.contracts import queue, rooms  # noqa: E402
+
+
+__all__ = ["queue", "rooms", "IntegrationEvent", "event_id_for", "parse_event", "registered_subjects"]

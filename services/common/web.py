@@ -1,0 +1,138 @@
+"""The HTTP side every service shares: app factory, health, metrics, errors, headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from services.common import metrics
+from services.common.errors import Refusal
+from services.common.logging import CORRELATION_HEADER, correlation, get_logger
+from services.common.service import BaseService
+from services.common.settings import Settings
+from services.common.tokens import TokenSigner
+
+log = get_logger(__name__)
+
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
+    "connect-src 'self'; style-src 'self'; script-src 'self'; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def create_app(
+    settings: Settings,
+    services: Sequence[BaseService],
+    nats_url: Callable[[], str],
+    title: str = "Bürgerbüro",
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = nats_url()
+        for service in services:
+            await service.start(url)
+        app.state.started = True
+        yield
+        app.state.started = False
+        for service in reversed(services):
+            await service.stop()
+
+    app = FastAPI(
+        title=title,
+        version="1",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        openapi_url="/api/v1/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.signer = TokenSigner(settings.signing_key)
+    app.state.services = {service.name: service for service in services}
+    app.state.started = False
+    for service in services:
+        for router in service.routers():
+            app.include_router(router)
+    _add_operations(app, services)
+    _add_error_handlers(app)
+    app.middleware("http")(_request_context)
+    return app
+
+
+def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        checks: dict[str, bool] = {"started": bool(app.state.started)}
+        for service in services:
+            checks.update(service.readiness())
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ready" if ok else "not ready", "checks": checks},
+            status_code=status.HTTP_200_OK if ok else status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Refusal)
+    async def refused(_: Request, refusal: Refusal) -> JSONResponse:
+        body = jsonable_encoder({"detail": refusal.detail, **refusal.extra})
+        return JSONResponse(body, status_code=refusal.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def readable_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_describe(e) for e in error.errors()]
+        return JSONResponse(
+            {"detail": " ".join(problems), "errors": problems},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+
+def _describe(error: object) -> str:
+    assert isinstance(error, dict)
+    location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+    field = ".".join(location) or "request"
+    message = str(error.get("msg", "is not valid"))
+    ctx = error.get("ctx") or {}
+    if error.get("type") == "string_too_long":
+        message = f"is too long (at most {ctx.get('max_length')} characters)"
+    elif error.get("type") == "missing":
+        message = "is required"
+    return f"The field '{field}' {message[0].lower() + message[1:]}."
+
+
+async def _request_context(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    with correlation(request.headers.get(CORRELATION_HEADER)) as cid:
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        service = route.split("/")[3] if route.startswith("/api/v1/") else "web"
+        metrics.HTTP_REQUESTS.labels(service, request.method, route, response.status_code).inc()
+        metrics.HTTP_LATENCY.labels(service, route).observe(elapsed)
+        response.headers[CORRELATION_HEADER] = cid
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
+        if route not in ("/metrics", "/healthz", "/readyz"):
+            # The path template, never the real path or query: they may carry tokens.
+            log.info("http_request", method=request.method, route=route,
+                     status=response.status_code, ms=round(elapsed * 1000, 1))
+        return response

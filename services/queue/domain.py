@@ -1,0 +1,184 @@
+"""Knocks and the waiting room: the pure domain of the queue service."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+PRIORITY_ORDER = {"appointment": 0, "walk_in": 1}
+KEPT_DURATIONS = 20
+
+
+class DomainError(Exception):
+    pass
+
+
+class TicketNotWaiting(DomainError):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"This ticket is no longer waiting (it is {status.replace('_', ' ')}).")
+        self.status = status
+
+
+class Ticket(Aggregate):
+    """One knock on one department's door, from waiting to its end."""
+
+    @event("Knocked")
+    def __init__(self, department_id: UUID, priority: str, number: int,
+                 correlation_id: str) -> None:
+        if priority not in PRIORITY_ORDER:
+            raise DomainError(f"unknown priority {priority!r}")
+        self.department_id = department_id
+        self.priority = priority
+        self.number = number
+        self.status = "waiting"
+        self.consultation_id: UUID | None = None
+        self.decline_reason: str | None = None
+        self.expiry_reason: str | None = None
+        self.staff_id: str | None = None
+
+    @property
+    def knocked_at(self) -> datetime:
+        return self.created_on
+
+    def _require_waiting(self) -> None:
+        if self.status != "waiting":
+            raise TicketNotWaiting(self.status)
+
+    def admit(self, staff_id: str, at: datetime, correlation_id: str) -> None:
+        self._require_waiting()
+        waited = max(0.0, (at - self.knocked_at).total_seconds())
+        self._admitted(staff_id=staff_id, waited_seconds=waited, department_id=self.department_id,
+                       correlation_id=correlation_id)
+
+    @event("Admitted")
+    def _admitted(self, staff_id: str, waited_seconds: float, department_id: UUID,
+                  correlation_id: str) -> None:
+        self.status = "admitted"
+        self.staff_id = staff_id
+
+    def decline(self, staff_id: str, reason: str, correlation_id: str) -> None:
+        self._require_waiting()
+        self._declined(staff_id=staff_id, reason=reason, department_id=self.department_id,
+                       correlation_id=correlation_id)
+
+    @event("Declined")
+    def _declined(self, staff_id: str, reason: str, department_id: UUID,
+                  correlation_id: str) -> None:
+        self.status = "declined"
+        self.decline_reason = reason
+
+    def withdraw(self, correlation_id: str) -> None:
+        self._require_waiting()
+        self._withdrawn(department_id=self.department_id, correlation_id=correlation_id)
+
+    @event("Withdrawn")
+    def _withdrawn(self, department_id: UUID, correlation_id: str) -> None:
+        self.status = "withdrawn"
+
+    def transfer(self, to_department_id: UUID, staff_id: str, correlation_id: str) -> None:
+        self._require_waiting()
+        if to_department_id == self.department_id:
+            raise DomainError("The ticket is already waiting at this department.")
+        self._transferred(from_department_id=self.department_id,
+                          to_department_id=to_department_id, staff_id=staff_id,
+                          correlation_id=correlation_id)
+
+    @event("Transferred")
+    def _transferred(self, from_department_id: UUID, to_department_id: UUID, staff_id: str,
+                     correlation_id: str) -> None:
+        self.department_id = to_department_id
+
+    def expire(self, reason: str, correlation_id: str) -> None:
+        self._require_waiting()
+        self._expired(reason=reason, department_id=self.department_id,
+                      correlation_id=correlation_id)
+
+    @event("Expired")
+    def _expired(self, reason: str, department_id: UUID, correlation_id: str) -> None:
+        self.status = "expired"
+        self.expiry_reason = reason
+
+    @event("ConsultationAssigned")
+    def assign_consultation(self, consultation_id: UUID) -> None:
+        self.consultation_id = consultation_id
+
+
+class Door(Aggregate):
+    """The queue's own copy of what it needs to know about a department."""
+
+    @staticmethod
+    def create_id(department_id: UUID, profile: dict[str, Any], upstream_version: int) -> UUID:
+        return department_id
+
+    @event("Registered")
+    def __init__(self, department_id: UUID, profile: dict[str, Any],
+                 upstream_version: int) -> None:
+        self.profile = profile
+        self.upstream_version = upstream_version
+        self.is_open = False
+        self.closes_at: datetime | None = None
+        self.next_opening: datetime | None = None
+        self.weekly: list[dict[str, Any]] = []
+        self.closed_days: list[str] = []
+        self.roster: dict[str, str] = {}
+        self.durations: list[float] = []
+
+    def is_stale(self, upstream_version: int) -> bool:
+        """Events of the department arrive out of order after a redelivery: keep the newest."""
+        return upstream_version <= self.upstream_version
+
+    @event("ProfileUpdated")
+    def update_profile(self, profile: dict[str, Any], upstream_version: int) -> None:
+        self.profile = profile
+        self.upstream_version = upstream_version
+
+    @event("HoursSet")
+    def set_hours(self, weekly: list[dict[str, Any]], closed_days: list[str],
+                  upstream_version: int) -> None:
+        self.weekly = weekly
+        self.closed_days = closed_days
+        self.upstream_version = upstream_version
+
+    @event("Opened")
+    def open(self, closes_at: datetime | None, upstream_version: int) -> None:
+        self.is_open = True
+        self.closes_at = closes_at
+        self.upstream_version = upstream_version
+
+    @event("Closed")
+    def close(self, next_opening: datetime | None, upstream_version: int) -> None:
+        self.is_open = False
+        self.next_opening = next_opening
+        self.upstream_version = upstream_version
+
+    @event("StaffAssigned")
+    def assign_staff(self, staff_id: str, role: str, upstream_version: int) -> None:
+        self.roster[staff_id] = role
+        self.upstream_version = upstream_version
+
+    @event("StaffUnassigned")
+    def unassign_staff(self, staff_id: str, upstream_version: int) -> None:
+        self.roster.pop(staff_id, None)
+        self.upstream_version = upstream_version
+
+    @event("ConsultationTimed")
+    def record_consultation(self, duration_seconds: float) -> None:
+        self.durations = [*self.durations, duration_seconds][-KEPT_DURATIONS:]
+
+    @property
+    def anonymous(self) -> bool:
+        return bool(self.profile.get("anonymous"))
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.profile.get("languages", []))
+
+    @property
+    def topic_ids(self) -> list[str]:
+        return [t["id"] for t in self.profile.get("topics", [])]
+
+    def serves(self, staff_id: str) -> bool:
+        return staff_id in self.roster

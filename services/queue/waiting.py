@@ -1,0 +1,170 @@
+"""The waiting rooms: an in-memory view of who waits where, in which order.
+
+Fed by the queue's own integration events: replayed from its store on start,
+then from every local commit and from every replica's events on NATS. Each
+ticket's events apply only in version order, so a late or doubled event
+changes nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from services.common.contracts import IntegrationEvent
+from services.common.contracts import queue as events
+from services.queue.domain import PRIORITY_ORDER
+
+FINISHED_KEPT = timedelta(days=2)
+
+
+@dataclass
+class Waiting:
+    ticket_id: UUID
+    department_id: UUID
+    priority: str
+    number: int
+    knocked_at: datetime
+    version: int
+    correlation_id: str
+
+    @property
+    def order(self) -> tuple[int, datetime, str]:
+        return (PRIORITY_ORDER[self.priority], self.knocked_at, str(self.ticket_id))
+
+
+@dataclass
+class Change:
+    """What one event changed in a department's line, for the live streams."""
+
+    department_id: UUID
+    ticket_id: UUID
+    kind: str  # knocked, admitted, declined, withdrawn, transferred_in/out, expired
+    entry: Waiting | None = None
+
+
+@dataclass
+class _Line:
+    entries: dict[UUID, Waiting] = field(default_factory=dict)
+    ordered: list[Waiting] | None = None  # cache, rebuilt after a change
+
+    def in_order(self) -> list[Waiting]:
+        if self.ordered is None:
+            self.ordered = sorted(self.entries.values(), key=lambda w: w.order)
+        return self.ordered
+
+
+class WaitingRooms:
+    def __init__(self) -> None:
+        self._lines: dict[UUID, _Line] = {}
+        self._where: dict[UUID, UUID] = {}  # ticket -> department while waiting
+        self._versions: dict[UUID, tuple[int, datetime]] = {}  # ticket -> last version seen
+        self._numbers: dict[tuple[UUID, str], int] = {}
+        self._lock = threading.Lock()
+
+    def apply(self, event: IntegrationEvent) -> list[Change]:
+        ticket_id = getattr(event, "ticket_id", None)
+        if ticket_id is None:
+            return []
+        with self._lock:
+            seen = self._versions.get(ticket_id)
+            if seen is not None and event.aggregate_version <= seen[0]:
+                return []
+            self._versions[ticket_id] = (event.aggregate_version, event.occurred_at)
+            return self._apply(event)
+
+    def _apply(self, event: IntegrationEvent) -> list[Change]:
+        if isinstance(event, events.Knocked):
+            entry = Waiting(event.ticket_id, event.department_id, event.priority, event.number,
+                            event.occurred_at, event.aggregate_version, event.correlation_id)
+            self._add(entry)
+            day = (event.department_id, event.occurred_at.date().isoformat())
+            self._numbers[day] = max(self._numbers.get(day, 0), event.number)
+            return [Change(event.department_id, event.ticket_id, "knocked", entry)]
+        if isinstance(event, events.Transferred):
+            entry = self._remove(event.ticket_id)
+            if entry is None:
+                return []
+            entry.department_id = event.to_department_id
+            self._add(entry)
+            return [Change(event.from_department_id, event.ticket_id, "transferred_out"),
+                    Change(event.to_department_id, event.ticket_id, "transferred_in", entry)]
+        kind = type(event).__name__.lower()
+        entry = self._remove(event.ticket_id)
+        if entry is None:
+            return []
+        return [Change(entry.department_id, event.ticket_id, kind)]
+
+    def _add(self, entry: Waiting) -> None:
+        line = self._lines.setdefault(entry.department_id, _Line())
+        line.entries[entry.ticket_id] = entry
+        line.ordered = None
+        self._where[entry.ticket_id] = entry.department_id
+
+    def _remove(self, ticket_id: UUID) -> Waiting | None:
+        department_id = self._where.pop(ticket_id, None)
+        if department_id is None:
+            return None
+        line = self._lines[department_id]
+        line.ordered = None
+        return line.entries.pop(ticket_id)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def line(self, department_id: UUID) -> list[Waiting]:
+        with self._lock:
+            line = self._lines.get(department_id)
+            return list(line.in_order()) if line else []
+
+    def count(self, department_id: UUID) -> int:
+        with self._lock:
+            line = self._lines.get(department_id)
+            return len(line.entries) if line else 0
+
+    def place(self, ticket_id: UUID) -> int | None:
+        """1 for the next in line; None when the ticket is not waiting."""
+        with self._lock:
+            department_id = self._where.get(ticket_id)
+            if department_id is None:
+                return None
+            ordered = self._lines[department_id].in_order()
+            entry = self._lines[department_id].entries[ticket_id]
+            return _index_of(ordered, entry) + 1
+
+    def places(self, department_id: UUID) -> dict[UUID, int]:
+        with self._lock:
+            line = self._lines.get(department_id)
+            if not line:
+                return {}
+            return {w.ticket_id: i + 1 for i, w in enumerate(line.in_order())}
+
+    def next_in_line(self, department_id: UUID, skip: set[UUID] | None = None) -> Waiting | None:
+        for entry in self.line(department_id):
+            if not skip or entry.ticket_id not in skip:
+                return entry
+        return None
+
+    def department_of(self, ticket_id: UUID) -> UUID | None:
+        with self._lock:
+            return self._where.get(ticket_id)
+
+    def next_number(self, department_id: UUID, day: str) -> int:
+        with self._lock:
+            return self._numbers.get((department_id, day), 0) + 1
+
+    def forget_finished(self, now: datetime) -> None:
+        """Drop version marks of long-finished tickets so memory stays bounded."""
+        with self._lock:
+            cutoff = now - FINISHED_KEPT
+            for ticket_id, (_, at) in list(self._versions.items()):
+                if ticket_id not in self._where and at < cutoff:
+                    del self._versions[ticket_id]
+
+
+def _index_of(ordered: list[Waiting], entry: Waiting) -> int:
+    import bisect
+
+    keys = [w.order for w in ordered]
+    return bisect.bisect_left(keys, entry.order)

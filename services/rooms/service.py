@@ -1,0 +1,151 @@
+"""The rooms service at run time: store, bus, office clock, demo seed, sign-in."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+
+from services.common.bus import Bus
+from services.common.contracts import IntegrationEvent
+from services.common.eventstore import ServiceApplication, store_env
+from services.common.identity import LocalAccounts
+from services.common.logging import get_logger, new_correlation_id
+from services.common.service import BaseService
+from services.common.settings import Settings
+from services.rooms import seed
+from services.rooms.application import Rooms, to_contract
+from services.rooms.domain import Consultation, Department
+
+log = get_logger(__name__)
+
+REVOKED_BUCKET = "bb_revoked"
+
+
+class RoomsService(BaseService):
+    name = "rooms"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.accounts = LocalAccounts(env=store_env(settings, "identity"))
+        self._revoked: KeyValue | None = None
+        self._clock: asyncio.Task[None] | None = None
+
+    @property
+    def rooms(self) -> Rooms:
+        assert isinstance(self.app, Rooms)
+        return self.app
+
+    def create_application(self, env: dict[str, str]) -> ServiceApplication:
+        return Rooms(env=env)
+
+    def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None:
+        return to_contract(domain_event, position)
+
+    def routers(self) -> list[APIRouter]:
+        from services.common.signin import signin_router
+        from services.rooms.api import router
+
+        return [router, signin_router(self.accounts)]
+
+    async def subscribe(self, bus: Bus) -> None:
+        self._revoked = await bus.key_value(
+            REVOKED_BUCKET, ttl_seconds=self.settings.participant_token_hours * 3600 * 2
+        )
+        self.consume_into_application("rooms", ["bb.queue.admitted"])
+
+    async def on_started(self) -> None:
+        if self.settings.seed_demo:
+            await asyncio.to_thread(seed_demo_district, self.rooms, self.accounts)
+        self._clock = asyncio.create_task(self._run_office_clock())
+
+    async def stop(self) -> None:
+        if self._clock:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+        await super().stop()
+        await asyncio.to_thread(self.accounts.close)
+
+    async def _run_office_clock(self) -> None:
+        """Open and close every office as its opening hours say."""
+        while True:
+            try:
+                await asyncio.to_thread(
+                    self.rooms.follow_schedules, datetime.now(UTC), new_correlation_id()
+                )
+            except Exception:
+                log.exception("office_clock_failed")
+            await asyncio.sleep(self.settings.office_clock_seconds)
+
+    # -- capabilities ---------------------------------------------------------------------
+
+    def participant_pass(
+        self, consultation: Consultation, participant_id: UUID, role: str
+    ) -> dict[str, Any]:
+        ttl = self.settings.participant_token_hours * 3600
+        token = self.signer.issue(
+            "participant", str(participant_id), ttl, consultation=str(consultation.id),
+            department=str(consultation.department_id), role=role,
+        )
+        claims = self.signer.verify(token, "participant")
+        return {
+            "consultation_id": consultation.id, "participant_id": participant_id, "role": role,
+            "participant_token": token, "expires_at": claims.expires_at,
+            "media_path": f"/api/v1/media/consultations/{consultation.id}",
+        }
+
+    def invitation(self, consultation_id: UUID, invitation_id: UUID) -> dict[str, Any]:
+        ttl = self.settings.participant_token_hours * 3600
+        token = self.signer.issue("invitation", str(invitation_id), ttl,
+                                  consultation=str(consultation_id))
+        claims = self.signer.verify(token, "invitation")
+        base = self.settings.public_url.rstrip("/")
+        return {
+            "invitation_id": invitation_id, "token": token, "expires_at": claims.expires_at,
+            # The token rides in the fragment: browsers never send it to a server or a log.
+            "link": f"{base}/invite/{consultation_id}#token={token}",
+        }
+
+    async def revoke(self, invitation_id: UUID) -> None:
+        assert self._revoked is not None
+        await self._revoked.put(str(invitation_id), b"revoked")
+
+    async def is_revoked(self, invitation_id: str) -> bool:
+        assert self._revoked is not None
+        try:
+            await self._revoked.get(invitation_id)
+        except KeyNotFoundError:
+            return False
+        return True
+
+
+def rooms_service(request: Request) -> RoomsService:
+    return request.app.state.services["rooms"]  # type: ignore[no-any-return]
+
+
+def seed_demo_district(rooms: Rooms, accounts: LocalAccounts) -> None:
+    """Register the demo departments and staff; changes nothing when run again."""
+    correlation_id = new_correlation_id()
+    known = {s.staff_id for s in accounts.list()}
+    for username, display_name, roles, _ in seed.STAFF:
+        if username not in known:
+            accounts.add(username, display_name, seed.DEMO_PASSWORD, roles)
+    for department in seed.DEPARTMENTS:
+        department_id = rooms.register_department(
+            department["slug"], department["profile"], department["weekly"], [], correlation_id
+        )
+        for username, _, _, memberships in seed.STAFF:
+            role = memberships.get(department["slug"])
+            if role:
+                rooms.assign_staff(department_id, username, role, correlation_id)
+    log.info("demo_district_seeded", departments=len(seed.DEPARTMENTS), staff=len(seed.STAFF))
+
+
+__all__ = ["Department", "RoomsService", "rooms_service", "seed_demo_district"]
