@@ -1,0 +1,154 @@
+"""``buergerbuero``: run the whole system, one service, or manage local staff accounts."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from services.common.identity import AccountError, LocalAccounts
+from services.common.eventstore import store_env
+from services.common.logging import configure_logging, new_correlation_id
+from services.common.natsserver import EmbeddedNats
+from services.common.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="buergerbuero", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the whole system locally (embedded NATS, SQLite)")
+    _server_options(up)
+
+    serve = commands.add_parser("serve", help="run one service alone (as in Kubernetes)")
+    serve.add_argument("service", choices=_service_names())
+    _server_options(serve)
+
+    staff = commands.add_parser("staff", help="local staff accounts").add_subparsers(
+        dest="staff_command", required=True)
+    add = staff.add_parser("add", help="create an account or change its password and roles")
+    add.add_argument("username")
+    add.add_argument("--name", required=True, help="display name, e.g. 'Anna Schmidt'")
+    add.add_argument("--role", action="append", choices=["staff", "dpo", "operator"],
+                     default=None, help="global role (repeatable); default: staff")
+    add.add_argument("--department", action="append", default=[], metavar="SLUG[:admin]",
+                     help="put on a department's roster (repeatable)")
+    add.add_argument("--password", help="read from a prompt when omitted")
+    add.add_argument("--data-dir", type=Path)
+    lister = staff.add_parser("list", help="list the accounts")
+    lister.add_argument("--data-dir", type=Path)
+
+    args = parser.parse_args(argv)
+    if args.command == "staff":
+        return _staff(args)
+    return _run(args)
+
+
+def _service_names() -> list[str]:
+    from services.system import SERVICES
+
+    return list(SERVICES)
+
+
+def _server_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8000)")
+    parser.add_argument("--data-dir", type=Path, help="where NATS and the stores keep data")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {k: v for k in ("host", "port", "data_dir") if (v := getattr(args, k, None))}
+    return Settings(**overrides)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from services.common.logging import get_logger
+    from services.system import build_app
+
+    settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_json)
+    log = get_logger("buergerbuero")
+    nats = None
+    if settings.uses_embedded_nats:
+        nats = EmbeddedNats(settings.data_dir / "nats", sync_always=settings.nats_sync_always)
+        nats.start()
+    names = [args.service] if args.command == "serve" else None
+    try:
+        app = build_app(settings, names, nats)
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
+        _banner(base, settings, nats)
+        log.info("starting", url=base, services=names or "all")
+        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
+                    access_log=False, timeout_graceful_shutdown=5)
+    finally:
+        if nats:
+            nats.stop()
+    return 0
+
+
+def _banner(base: str, settings: Settings, nats: EmbeddedNats | None) -> None:
+    from services.rooms.seed import DEMO_PASSWORD, STAFF
+
+    lines = [
+        "",
+        "Bürgerbüro is starting.",
+        f"  Citizens' start page:  {base}/",
+        f"  API (OpenAPI):          {base}/api/docs",
+        f"  Departments (JSON):     {base}/api/v1/departments",
+        f"  Health / metrics:       {base}/readyz  {base}/metrics",
+        f"  NATS:                   {nats.url if nats else settings.nats_url}",
+        f"  Data:                   {settings.database_url or settings.data_dir.resolve()}",
+    ]
+    if settings.seed_demo:
+        lines.append(f"  Demo staff logins (password '{DEMO_PASSWORD}'):")
+        for username, name, roles, departments in STAFF:
+            lines.append(f"    {username:<6} {name:<18} {', '.join(roles)}"
+                         f"{': ' + ', '.join(departments) if departments else ''}")
+    print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+
+
+def _staff(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    accounts = LocalAccounts(env=store_env(settings, "identity"))
+    if args.staff_command == "list":
+        for identity in accounts.list():
+            print(f"{identity.staff_id}\t{identity.display_name}\t{','.join(sorted(identity.roles))}")
+        return 0
+    password = args.password or getpass.getpass(f"Password for {args.username}: ")
+    try:
+        accounts.add(args.username, args.name, password, args.role or ["staff"])
+    except AccountError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.department:
+        return _assign(settings, args.username, args.department)
+    print(f"account {args.username} saved")
+    return 0
+
+
+def _assign(settings: Settings, username: str, departments: list[str]) -> int:
+    """Put the account on rosters: written to the rooms store, published by its relay."""
+    from services.rooms.application import Rooms, UnknownDepartment
+    from services.rooms.domain import Department
+
+    rooms = Rooms(env=store_env(settings, "rooms"))
+    try:
+        for item in departments:
+            slug, _, role = item.partition(":")
+            try:
+                rooms.assign_staff(Department.create_id(slug), username, role or "staff",
+                                   new_correlation_id())
+            except UnknownDepartment:
+                print(f"error: no department '{slug}'", file=sys.stderr)
+                return 2
+    finally:
+        rooms.close()
+    print(f"account {username} saved and assigned to {', '.join(departments)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,236 @@
+"""Every private aiortc name the forwarding unit touches, in one place, pinned.
+
+aiortc decodes every received track and has no public switch to get encoded
+frames out; its senders ignore keyframe requests when they are fed encoded
+packets. Forwarding encoded media therefore needs a few private hooks. They are
+all here, checked against the pinned aiortc version when installed, and covered
+by ``tests/media/test_aiortc_internals.py`` so that an aiortc upgrade fails
+loudly instead of silently decoding again or dropping keyframe requests.
+
+Internals used (aiortc 1.16.0):
+
+* ``aiortc.rtcrtpreceiver.decoder_worker(loop, input_q, output_q, decode_error)``:
+  a module global looked up by ``RTCRtpReceiver.receive()``; the thread it runs
+  gets ``(codec, JitterFrame)`` tuples (``JitterFrame.data``/``.timestamp``) and
+  ``None`` at the end, and feeds ``output_q``, the track's ``_queue``.
+* ``RemoteStreamTrack._queue``: the asyncio queue ``recv()`` reads.
+* ``RTCRtpSender._send_keyframe()``: called on a received PLI/FIR.
+* ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)``: sends a PLI to the publisher.
+* ``RTCRtpSender._stream_id``: the stream id written into ``a=msid``.
+* ``MediaStreamTrack._id``: the track id written into ``a=msid``.
+* ``RTCRtpSender`` packs (never re-encodes) anything that is not an ``av.Frame``.
+* ``RTCPeerConnection`` starts a sender by calling its ``send()`` once the
+  transport is connected; a retired sender's ``send`` is replaced by a no-op so
+  that an answer arriving after it was stopped cannot start it again.
+"""
+
+import asyncio
+import contextlib
+import fractions
+import inspect
+import queue
+import threading
+from collections.abc import Callable
+from importlib.metadata import version
+
+import av
+from aiortc import RTCRtpReceiver, RTCRtpSender, rtcpeerconnection, rtcrtpreceiver
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+
+SUPPORTED_AIORTC_VERSIONS = frozenset({"1.16.0"})
+
+DECODER_WORKER_PARAMETERS = ("loop", "input_q", "output_q", "decode_error")
+
+
+class UnsupportedAiortc(RuntimeError):
+    """The installed aiortc is not the one whose internals were verified."""
+
+
+class EncodedFrameQueue(asyncio.Queue):
+    """Marks a remote track whose receiver must hand out encoded ``av.Packet``s."""
+
+
+_original_decoder_worker = rtcrtpreceiver.decoder_worker
+_install_lock = threading.Lock()
+
+
+def installed_aiortc_version() -> str:
+    return version("aiortc")
+
+
+def check_aiortc_internals() -> None:
+    """Raise UnsupportedAiortc unless every internal listed above is as expected."""
+    found = installed_aiortc_version()
+    if found not in SUPPORTED_AIORTC_VERSIONS:
+        raise UnsupportedAiortc(
+            f"aiortc {found} is installed; the media forwarding hooks were verified "
+            f"with {sorted(SUPPORTED_AIORTC_VERSIONS)} only"
+        )
+    problems = [problem for check in _STRUCTURE_CHECKS if (problem := check())]
+    if problems:
+        raise UnsupportedAiortc("aiortc internals changed: " + "; ".join(problems))
+
+
+def _check_decoder_worker() -> str | None:
+    parameters = tuple(inspect.signature(_original_decoder_worker).parameters)
+    if parameters != DECODER_WORKER_PARAMETERS:
+        return f"decoder_worker takes {parameters}"
+    if "decoder_worker" not in RTCRtpReceiver.receive.__code__.co_names:
+        return "RTCRtpReceiver.receive no longer looks up the global decoder_worker"
+    return None
+
+
+def _check_keyframe_hooks() -> str | None:
+    if "_send_keyframe" not in RTCRtpSender._handle_rtcp_packet.__code__.co_names:
+        return "RTCRtpSender._handle_rtcp_packet no longer calls _send_keyframe"
+    if not inspect.iscoroutinefunction(getattr(RTCRtpReceiver, "_send_rtcp_pli", None)):
+        return "RTCRtpReceiver._send_rtcp_pli is gone"
+    return None
+
+
+def _check_msid_sources() -> str | None:
+    names = rtcpeerconnection.create_media_description_for_transceiver.__code__.co_names
+    if "_stream_id" not in names or "_track_id" not in names:
+        return "a=msid is no longer built from sender._stream_id and sender._track_id"
+    if "_id" not in MediaStreamTrack.id.fget.__code__.co_names:  # type: ignore[attr-defined]
+        return "MediaStreamTrack.id no longer reads _id"
+    return None
+
+
+def _check_sender_start() -> str | None:
+    connect = rtcpeerconnection.RTCPeerConnection._RTCPeerConnection__connect  # type: ignore[attr-defined]
+    if "send" not in connect.__code__.co_names:
+        return "RTCPeerConnection no longer starts senders with sender.send()"
+    return None
+
+
+def _check_remote_track_queue() -> str | None:
+    if "_queue" not in rtcrtpreceiver.RemoteStreamTrack.recv.__code__.co_names:
+        return "RemoteStreamTrack.recv no longer reads _queue"
+    if {"data", "timestamp"} - set(inspect.signature(JitterFrame).parameters):
+        return "JitterFrame lost data or timestamp"
+    return None
+
+
+_STRUCTURE_CHECKS: tuple[Callable[[], str | None], ...] = (
+    _check_decoder_worker,
+    _check_keyframe_hooks,
+    _check_msid_sources,
+    _check_remote_track_queue,
+    _check_sender_start,
+)
+
+
+def install_encoded_frame_passthrough() -> None:
+    """Let receivers marked with ``receive_encoded_frames`` skip decoding.
+
+    Receivers that are not marked (test clients, the stock relay) still decode.
+    Idempotent and process-wide.
+    """
+    with _install_lock:
+        if rtcrtpreceiver.decoder_worker is _dispatching_worker:
+            return
+        check_aiortc_internals()
+        rtcrtpreceiver.decoder_worker = _dispatching_worker
+
+
+def passthrough_installed() -> bool:
+    return rtcrtpreceiver.decoder_worker is _dispatching_worker
+
+
+def receive_encoded_frames(track: MediaStreamTrack) -> None:
+    """Make the receiver of this remote track hand out ``av.Packet``s.
+
+    Must be called before the receiver starts, i.e. right after the remote
+    description that created the track was applied.
+    """
+    remote_queue = track._queue  # type: ignore[attr-defined]
+    if isinstance(remote_queue, EncodedFrameQueue):
+        return
+    if not remote_queue.empty():
+        raise RuntimeError("the receiver already delivered decoded frames")
+    track._queue = EncodedFrameQueue()  # type: ignore[attr-defined]
+
+
+def _dispatching_worker(
+    loop: asyncio.AbstractEventLoop,
+    input_q: queue.Queue,
+    output_q: asyncio.Queue,
+    decode_error: threading.Event,
+) -> None:
+    if isinstance(output_q, EncodedFrameQueue):
+        _passthrough_worker(loop, input_q, output_q)
+    else:
+        _original_decoder_worker(loop, input_q, output_q, decode_error)
+
+
+def _passthrough_worker(
+    loop: asyncio.AbstractEventLoop, input_q: queue.Queue, output_q: asyncio.Queue
+) -> None:
+    while True:
+        task = input_q.get()
+        if task is None:
+            _put_threadsafe(loop, output_q, None)
+            return
+        codec, encoded_frame = task
+        if encoded_frame.data:
+            _put_threadsafe(loop, output_q, encoded_packet(codec, encoded_frame))
+
+
+def encoded_packet(codec: RTCRtpCodecParameters, encoded_frame: JitterFrame) -> av.Packet:
+    """An ``av.Packet`` that an aiortc sender will re-packetise without re-encoding."""
+    packet = av.Packet(encoded_frame.data)
+    packet.pts = encoded_frame.timestamp
+    packet.time_base = fractions.Fraction(1, codec.clockRate)
+    if codec.mimeType.lower() == "video/vp8":
+        packet.is_keyframe = is_vp8_keyframe(encoded_frame.data)
+    return packet
+
+
+def is_vp8_keyframe(frame: bytes) -> bool:
+    """RFC 6386 section 9.1: bit 0 of the frame tag is 0 for a key frame."""
+    return len(frame) > 0 and frame[0] & 0x01 == 0
+
+
+def _put_threadsafe(
+    loop: asyncio.AbstractEventLoop, output_q: asyncio.Queue, item: object
+) -> None:
+    # A closed event loop has nobody left to listen.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(output_q.put_nowait, item)
+
+
+def redirect_keyframe_requests(sender: RTCRtpSender, on_request: Callable[[], None]) -> None:
+    """Route PLI/FIR received by this sender to ``on_request`` (aiortc drops them
+    when the sender is fed encoded packets)."""
+    sender._send_keyframe = on_request  # type: ignore[method-assign]
+
+
+async def send_picture_loss_indication(receiver: RTCRtpReceiver) -> bool:
+    """Ask the publisher behind this receiver for a keyframe. False if it has not
+    sent anything yet (its SSRC is unknown)."""
+    sources = receiver.getSynchronizationSources()
+    for source in sources:
+        await receiver._send_rtcp_pli(source.source)
+    return bool(sources)
+
+
+def never_start_again(sender: RTCRtpSender) -> None:
+    """Keep a stopped sender stopped even if a late answer would start it."""
+
+    async def ignore_start(parameters: RTCRtpSendParameters) -> None:
+        return None
+
+    sender.send = ignore_start  # type: ignore[method-assign]
+
+
+def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
+    """Set the stream id aiortc writes into this sender's ``a=msid`` line."""
+    sender._stream_id = stream_id
+
+
+def set_track_id(track: MediaStreamTrack, track_id: str) -> None:
+    """Set the track id aiortc writes into the ``a=msid`` line of its sender."""
+    track._id = track_id

@@ -1,0 +1,403 @@
+"""A media room: a selective forwarding unit on aiortc.
+
+Every participant has one ``RTCPeerConnection`` with the room. Each audio,
+camera or screen track a participant publishes is forwarded, as encoded VP8 or
+Opus frames, to every other participant on its own send-only m-line.
+
+Signalling protocol (the room never talks to the network itself):
+
+1. ``await room.join(pid, role, offer_sdp, sources)``; then relay everything
+   ``room.messages(pid)`` yields to that participant, in order. The first
+   message is the ``Answer`` to the join offer.
+2. Whenever the tracks sent to a participant change (someone joins, leaves,
+   starts or stops a screen share) the room yields an ``Offer`` for it; the
+   participant answers and the signalling layer calls
+   ``await room.accept_answer(pid, answer_sdp)``. One offer is outstanding at a
+   time; later changes are folded into the next offer.
+3. A participant that adds or removes its own tracks (screen share) offers:
+   ``await room.handle_offer(pid, offer_sdp, sources)``; the ``Answer`` comes
+   through ``messages``. If the room's own offer is still unanswered this
+   raises ``NegotiationCollision``: the room is the impolite peer, the
+   participant rolls back, answers the room's offer and offers again.
+4. Trickled ICE candidates: ``await room.add_ice_candidate(pid, candidate)``.
+5. ``await room.leave(pid)``; ``await room.close()`` disconnects everyone. The
+   participant's last message is ``Disconnected(reason)``.
+
+``sources`` labels the participant's own tracks: ``{msid track id or mid:
+"audio" | "camera" | "screen"}``; unlabelled audio is "audio", the first
+unlabelled video "camera", further video "screen".
+"""
+
+import asyncio
+import itertools
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Coroutine, Mapping
+from typing import Any
+
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamTrack
+
+from .aiortc_internals import (
+    install_encoded_frame_passthrough,
+    never_start_again,
+    receive_encoded_frames,
+    redirect_keyframe_requests,
+    set_sender_stream_id,
+)
+from .events import (
+    REASON_CONNECTION_FAILED,
+    REASON_LEFT,
+    REASON_ROOM_CLOSED,
+    Answer,
+    Disconnected,
+    MediaRoomClosed,
+    MediaRoomClosedError,
+    NegotiationCollision,
+    NoOfferPending,
+    Offer,
+    ParticipantAlreadyJoined,
+    ParticipantMessage,
+    PeerConnected,
+    PeerDisconnected,
+    PeerJoined,
+    RoomEvent,
+    RoomEventHandler,
+    TrackPublished,
+    TrackUnpublished,
+    UnknownParticipant,
+)
+from .forwarding import DEFAULT_KEYFRAME_INTERVAL, InboundTrack, Publication
+from .ice import rtc_configuration
+from .participant import Participant, Subscription, forwarded_codecs
+from .tracks import TrackInfo, TrackSource, check_participant_id, make_track_info
+
+logger = logging.getLogger(__name__)
+
+Sources = Mapping[str, TrackSource | str]
+
+
+class MediaRoom:
+    def __init__(
+        self,
+        room_id: str,
+        *,
+        configuration: RTCConfiguration | None = None,
+        on_event: RoomEventHandler | None = None,
+        keyframe_interval: float = DEFAULT_KEYFRAME_INTERVAL,
+    ) -> None:
+        install_encoded_frame_passthrough()
+        self.room_id = room_id
+        self._configuration = configuration or rtc_configuration()
+        self._on_event = on_event
+        self._keyframe_interval = keyframe_interval
+        self._participants: dict[str, Participant] = {}
+        self._publications: dict[str, Publication] = {}
+        self._serials = itertools.count(1)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # --- what is in the room ------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def participants(self) -> dict[str, str]:
+        """participant id -> role."""
+        return {pid: p.role for pid, p in self._participants.items()}
+
+    def published_tracks(self) -> list[TrackInfo]:
+        return [publication.info for publication in self._publications.values()]
+
+    def tracks_for(self, participant_id: str) -> dict[str, TrackInfo]:
+        """mid -> track, for every track the room currently sends to the participant."""
+        return self._participant(participant_id).forwarded_tracks()
+
+    def signaling_state(self, participant_id: str) -> str:
+        return self._participant(participant_id).pc.signalingState
+
+    def stats(self) -> dict[str, Any]:
+        publications = list(self._publications.values())
+        subscriptions = [
+            s for p in self._participants.values() for s in p.subscriptions.values()
+        ]
+        return {
+            "participants": len(self._participants),
+            "tracks": dict(Counter(str(p.info.source) for p in publications)),
+            "forwarded_tracks": len(subscriptions),
+            "frames_received": sum(p.frames_received for p in publications),
+            "frames_forwarded": sum(s.track.frames_forwarded for s in subscriptions),
+            "frames_dropped": sum(s.track.frames_dropped for s in subscriptions),
+            "keyframe_requests": sum(p.keyframes.requests_received for p in publications),
+            "keyframe_requests_sent": sum(p.keyframes.requests_sent for p in publications),
+        }
+
+    # --- signalling ---------------------------------------------------------
+
+    async def join(
+        self, participant_id: str, role: str, offer_sdp: str, sources: Sources | None = None
+    ) -> None:
+        """Admit a participant; its ``Answer`` is the first of its ``messages``."""
+        self._check_open()
+        check_participant_id(participant_id)
+        if participant_id in self._participants:
+            raise ParticipantAlreadyJoined(participant_id)
+        participant = Participant(participant_id, role, RTCPeerConnection(self._configuration))
+        self._participants[participant_id] = participant
+        self._watch(participant)
+        try:
+            await self._answer(participant, offer_sdp, sources)
+        except BaseException:
+            await self._drop(participant, REASON_CONNECTION_FAILED)
+            raise
+        self._emit(PeerJoined(self.room_id, participant_id, role))
+
+    async def messages(self, participant_id: str) -> AsyncIterator[ParticipantMessage]:
+        """Everything to relay to the participant, in order, ending with ``Disconnected``."""
+        outbox = self._participant(participant_id).outbox
+        while True:
+            message = await outbox.get()
+            yield message
+            if isinstance(message, Disconnected):
+                return
+
+    async def handle_offer(
+        self, participant_id: str, offer_sdp: str, sources: Sources | None = None
+    ) -> None:
+        """A renegotiation offer of the participant; the ``Answer`` comes as a message."""
+        self._check_open()
+        await self._answer(self._participant(participant_id), offer_sdp, sources)
+
+    async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
+        self._check_open()
+        participant = self._participant(participant_id)
+        async with participant.negotiation:
+            if participant.pc.signalingState != "have-local-offer":
+                raise NoOfferPending(participant_id)
+            answer = RTCSessionDescription(sdp=answer_sdp, type="answer")
+            await participant.pc.setRemoteDescription(answer)
+            await self._offer_pending_changes(participant)
+
+    async def add_ice_candidate(
+        self, participant_id: str, candidate: RTCIceCandidate | None
+    ) -> None:
+        await self._participant(participant_id).pc.addIceCandidate(candidate)
+
+    async def leave(self, participant_id: str) -> None:
+        participant = self._participants.get(participant_id)
+        if participant is not None:
+            await self._drop(participant, REASON_LEFT)
+
+    async def close(self) -> None:
+        """Disconnect everyone; the room cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        participants = list(self._participants.values())
+        await asyncio.gather(*(self._drop(p, REASON_ROOM_CLOSED) for p in participants))
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._emit(MediaRoomClosed(self.room_id))
+
+    # --- negotiation --------------------------------------------------------
+
+    async def _answer(
+        self, participant: Participant, offer_sdp: str, sources: Sources | None
+    ) -> None:
+        async with participant.negotiation:
+            pc = participant.pc
+            if pc.signalingState != "stable":
+                raise NegotiationCollision(participant.participant_id)
+            participant.remember_sources(sources)
+            participant.add_receiving_transceivers(offer_sdp)
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            await pc.setLocalDescription(await pc.createAnswer())
+            answer = Answer(pc.localDescription.sdp, participant.forwarded_tracks())
+            participant.outbox.put_nowait(answer)
+            self._sync_publications(participant)
+            await self._offer_pending_changes(participant)
+
+    async def _renegotiate(self, participant: Participant) -> None:
+        async with participant.negotiation:
+            await self._offer_pending_changes(participant)
+
+    async def _offer_pending_changes(self, participant: Participant) -> None:
+        """Bring the participant's subscriptions up to date; offer if that changed
+        its session and no offer is outstanding. Call with the negotiation lock."""
+        if participant.gone or self._closed:
+            return
+        await self._retire_ended_subscriptions(participant)
+        pc = participant.pc
+        if pc.signalingState != "stable" or not participant.connected:
+            return
+        self._add_missing_subscriptions(participant)
+        if not participant.needs_offer:
+            return
+        participant.needs_offer = False
+        await pc.setLocalDescription(await pc.createOffer())
+        offer = Offer(pc.localDescription.sdp, participant.forwarded_tracks())
+        participant.outbox.put_nowait(offer)
+
+    def _add_missing_subscriptions(self, participant: Participant) -> None:
+        for track_id, publication in self._publications.items():
+            mine = publication.info.publisher_id == participant.participant_id
+            if mine or track_id in participant.subscriptions:
+                continue
+            participant.subscriptions[track_id] = self._subscribe(participant, publication)
+            participant.needs_offer = True
+
+    def _subscribe(self, participant: Participant, publication: Publication) -> Subscription:
+        track = publication.subscribe(participant.participant_id)
+        transceiver = participant.pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(forwarded_codecs(track.kind))
+        set_sender_stream_id(transceiver.sender, publication.info.stream_id)
+        redirect_keyframe_requests(transceiver.sender, publication.request_keyframe)
+        participant.sending_transceivers.add(transceiver)
+        return Subscription(publication, transceiver, track)
+
+    async def _retire_ended_subscriptions(self, participant: Participant) -> None:
+        """Stop sending tracks whose publication ended (the RTCP BYE ends them at
+        the participant at once); their m-lines go inactive with the next offer."""
+        for track_id, subscription in list(participant.subscriptions.items()):
+            if not subscription.publication.ended:
+                continue
+            del participant.subscriptions[track_id]
+            subscription.track.stop()
+            sender = subscription.transceiver.sender
+            never_start_again(sender)
+            await sender.stop()
+            subscription.transceiver.direction = "inactive"
+            participant.needs_offer = True
+
+    # --- publications -------------------------------------------------------
+
+    def _sync_publications(self, participant: Participant) -> None:
+        """Publish what the participant now sends, unpublish what it stopped sending."""
+        for transceiver in participant.receiving_transceivers():
+            inbound = participant.inbound.get(transceiver)
+            if inbound is None:
+                continue
+            receiving = participant.is_receiving(transceiver)
+            if receiving and inbound.publication is None:
+                self._publish(participant, transceiver, inbound)
+            elif not receiving and inbound.publication is not None:
+                self._unpublish(inbound.publication)
+                inbound.publication = None
+
+    def _publish(
+        self, participant: Participant, transceiver: RTCRtpTransceiver, inbound: InboundTrack
+    ) -> None:
+        source = participant.source_of(transceiver, inbound.track.id)
+        info = make_track_info(
+            participant.participant_id, participant.role, source, next(self._serials)
+        )
+        publication = Publication(info, transceiver.receiver, self._keyframe_interval)
+        inbound.publication = publication
+        self._publications[info.track_id] = publication
+        self._emit(TrackPublished(self.room_id, info))
+        self._renegotiate_all_but(participant.participant_id)
+
+    def _unpublish(self, publication: Publication) -> None:
+        if publication.ended:
+            return
+        publication.end()
+        self._publications.pop(publication.info.track_id, None)
+        self._emit(TrackUnpublished(self.room_id, publication.info))
+        self._renegotiate_all_but(publication.info.publisher_id)
+
+    def _renegotiate_all_but(self, participant_id: str) -> None:
+        for other in self._participants.values():
+            if other.participant_id != participant_id:
+                self._spawn(self._renegotiate(other))
+
+    # --- peer connection events ---------------------------------------------
+
+    def _watch(self, participant: Participant) -> None:
+        pc = participant.pc
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._on_remote_track(participant, track)
+
+        @pc.on("connectionstatechange")
+        def on_connection_state_change() -> None:
+            self._on_connection_state(participant)
+
+    def _on_remote_track(self, participant: Participant, track: MediaStreamTrack) -> None:
+        # Emitted by setRemoteDescription, before the receiver starts: the only
+        # moment to switch it to encoded frames.
+        receive_encoded_frames(track)
+        transceiver = next(
+            t for t in participant.pc.getTransceivers() if t.receiver.track is track
+        )
+        participant.inbound[transceiver] = InboundTrack(
+            track, lambda inbound: self._on_inbound_ended(inbound)
+        )
+
+    def _on_inbound_ended(self, inbound: InboundTrack) -> None:
+        if inbound.publication is not None:
+            self._unpublish(inbound.publication)
+            inbound.publication = None
+
+    def _on_connection_state(self, participant: Participant) -> None:
+        state = participant.pc.connectionState
+        if state == "connected" and not participant.connected:
+            participant.connected = True
+            self._emit(PeerConnected(self.room_id, participant.participant_id))
+            self._spawn(self._renegotiate(participant))
+        elif state == "failed" and not participant.gone:
+            self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))
+
+    # --- leaving --------------------------------------------------------------
+
+    async def _drop(self, participant: Participant, reason: str) -> None:
+        if participant.gone:
+            return
+        participant.gone = True
+        self._participants.pop(participant.participant_id, None)
+        for publication in participant.publications():
+            self._unpublish(publication)
+        for subscription in participant.subscriptions.values():
+            subscription.publication.unsubscribe(participant.participant_id)
+        participant.outbox.put_nowait(Disconnected(reason))
+        await participant.pc.close()
+        await asyncio.gather(*(inbound.stop() for inbound in participant.inbound.values()))
+        self._emit(PeerDisconnected(self.room_id, participant.participant_id, reason))
+
+    # --- helpers ------------------------------------------------------------
+
+    def _participant(self, participant_id: str) -> Participant:
+        participant = self._participants.get(participant_id)
+        if participant is None:
+            raise UnknownParticipant(participant_id)
+        return participant
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise MediaRoomClosedError(self.room_id)
+
+    def _emit(self, event: RoomEvent) -> None:
+        if self._on_event is None:
+            return
+        try:
+            self._on_event(event)
+        except Exception:
+            logger.exception("room event handler failed on %s", event)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._forget_task)
+
+    def _forget_task(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("media room %s task failed", self.room_id, exc_info=task.exception())

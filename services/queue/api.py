@@ -1,0 +1,389 @@
+"""The queue service's HTTP API: departments' doors, knocks, tickets and the staff's lines."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Request, status
+from fastapi.sse import EventSourceResponse, ServerSentEvent
+from pydantic import BaseModel, Field
+
+from services.common.auth import Staff, verify_capability
+from services.common.contracts.queue import DeclineReason
+from services.common.errors import Refusal
+from services.common.identity import StaffIdentity
+from services.common.logging import current_correlation_id
+from services.queue.application import (
+    NobodyWaiting,
+    OfficeClosed,
+    UnknownDepartment,
+    UnknownTicket,
+)
+from services.queue.domain import Door, DomainError, Ticket, TicketNotWaiting
+from services.queue.service import QueueService, queue_service
+
+Service = Annotated[QueueService, Depends(queue_service)]
+router = APIRouter(prefix="/api/v1", tags=["queue"])
+
+
+# -- models ------------------------------------------------------------------------------
+
+class TopicView(BaseModel):
+    id: str
+    de: str
+    en: str
+
+
+class WaitView(BaseModel):
+    seconds: int = Field(description="Best guess of the wait")
+    low_seconds: int
+    high_seconds: int
+    consultations_sampled: int = Field(description="How many recent consultations it rests on")
+    staff_on_duty: int
+    basis: Literal["recent_consultations", "default_duration"]
+
+
+class DepartmentView(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    name_de: str
+    name_en: str
+    description: str
+    open: bool
+    opens_at: datetime | None = Field(description="Next opening, when closed")
+    closes_at: datetime | None
+    anonymous: bool
+    accepts_appointments: bool
+    languages: list[str]
+    topics: list[TopicView]
+    waiting: int
+    expected_wait: WaitView = Field(description="For someone knocking now")
+
+
+class KnockIn(BaseModel):
+    display_name: str | None = Field(
+        default=None, min_length=1, max_length=60,
+        description="How staff should address you; not asked by anonymous departments")
+    language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
+    topic: str | None = Field(default=None, max_length=40)
+
+
+class KnockOut(BaseModel):
+    ticket_id: UUID
+    token: str = Field(description="Keep it: it proves this is your ticket")
+    number: int
+    display_name: str | None
+    place: int
+    expected_wait: WaitView
+    stream: str
+
+
+class TicketView(BaseModel):
+    ticket_id: UUID
+    status: str
+    department_id: UUID
+    place: int | None = None
+    expected_wait: WaitView | None = None
+    consultation_id: UUID | None = None
+    decline_reason: str | None = None
+    expiry_reason: str | None = None
+    next_opening: datetime | None = None
+
+
+class WaitingEntry(BaseModel):
+    ticket_id: UUID
+    number: int
+    priority: str
+    knocked_at: datetime
+    display_name: str | None
+    language: str | None
+    topic: str | None
+    transferred: bool = False
+
+
+class QueueView(BaseModel):
+    department_id: UUID
+    open: bool
+    waiting: list[WaitingEntry]
+
+
+class DeclineIn(BaseModel):
+    reason: DeclineReason
+    message: str | None = Field(default=None, max_length=500,
+                                description="Shown to the citizen, stored nowhere")
+
+
+class TransferIn(BaseModel):
+    department_id: UUID
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+
+
+class AdmittedView(BaseModel):
+    ticket_id: UUID
+    status: str
+    department_id: UUID
+    consultation_id: UUID | None = None
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+def _language(request: Request) -> str:
+    wanted = request.query_params.get("lang") or request.headers.get("accept-language", "de")
+    return "en" if wanted.lower().startswith("en") else "de"
+
+
+async def _door(service: QueueService, department_id: UUID) -> Door:
+    try:
+        return await asyncio.to_thread(service.door_cached, department_id, 0.5)
+    except UnknownDepartment as error:
+        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
+
+
+async def _ticket(service: QueueService, ticket_id: UUID) -> Ticket:
+    try:
+        return await asyncio.to_thread(service.queue.ticket, ticket_id)
+    except UnknownTicket as error:
+        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.") from error
+
+
+def _require_serves(door: Door, staff: StaffIdentity) -> None:
+    if not door.serves(staff.staff_id):
+        raise Refusal(status.HTTP_403_FORBIDDEN, "You are not on this department's staff.")
+
+
+def _closed(error: OfficeClosed) -> Refusal:
+    when = error.next_opening
+    text = "The office is closed at the moment."
+    if when:
+        text += f" It opens next on {when.isoformat(timespec='minutes')}."
+    return Refusal(status.HTTP_409_CONFLICT, text, opens_at=when)
+
+
+async def _command(call: Any, *args: Any) -> Any:
+    try:
+        return await asyncio.to_thread(call, *args)
+    except OfficeClosed as error:
+        raise _closed(error) from error
+    except UnknownTicket as error:
+        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.") from error
+    except UnknownDepartment as error:
+        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
+    except TicketNotWaiting as error:
+        raise Refusal(status.HTTP_409_CONFLICT, str(error), ticket_status=error.status) from error
+    except NobodyWaiting as error:
+        raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
+    except DomainError as error:
+        raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
+
+
+def _department_view(service: QueueService, door: Door, lang: str) -> DepartmentView:
+    profile = door.profile
+    waiting = service.queue.waiting.count(door.id)
+    estimate = service.estimate(door.id, waiting + 1)
+    return DepartmentView(
+        id=door.id, slug=profile["slug"], name=profile[f"name_{lang}"],
+        name_de=profile["name_de"], name_en=profile["name_en"],
+        description=profile[f"description_{lang}"], open=door.is_open,
+        opens_at=None if door.is_open else door.next_opening,
+        closes_at=door.closes_at if door.is_open else None,
+        anonymous=door.anonymous, accepts_appointments=profile["accepts_appointments"],
+        languages=door.languages, topics=[TopicView(**t) for t in profile["topics"]],
+        waiting=waiting, expected_wait=WaitView(**estimate.__dict__),
+    )
+
+
+def _sse(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> AsyncIterator[ServerSentEvent]:
+    async def encode() -> AsyncIterator[ServerSentEvent]:
+        async for name, data in messages:
+            yield ServerSentEvent(event=name, data=data)
+
+    return encode()
+
+
+# -- the public side --------------------------------------------------------------------------
+
+@router.get("/departments", response_model=list[DepartmentView], tags=["citizen"])
+async def list_departments(service: Service, request: Request) -> list[DepartmentView]:
+    """Every department: open or not, the next opening, who waits and how long."""
+    lang = _language(request)
+    doors = await asyncio.to_thread(service.queue.doors)
+    views = await asyncio.to_thread(lambda: [_department_view(service, d, lang) for d in doors])
+    return sorted(views, key=lambda v: (v.slug != "demo", v.name))
+
+
+@router.get("/departments/{department_id}", response_model=DepartmentView, tags=["citizen"])
+async def department_details(department_id: UUID, service: Service,
+                             request: Request) -> DepartmentView:
+    door = await _door(service, department_id)
+    return await asyncio.to_thread(_department_view, service, door, _language(request))
+
+
+@router.post("/departments/{department_id}/knock", response_model=KnockOut,
+             status_code=status.HTTP_201_CREATED, tags=["citizen"])
+async def knock(department_id: UUID, body: KnockIn, service: Service) -> KnockOut:
+    """Knock on the door: no account needed. Answers with your ticket and its token."""
+    door = await _door(service, department_id)
+    if door.anonymous and body.display_name:
+        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      "This counselling is anonymous: please do not give your name.")
+    if body.language not in door.languages:
+        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      f"This office offers the languages {', '.join(door.languages)}.")
+    if body.topic is not None and body.topic not in door.topic_ids:
+        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                      f"Please choose one of the topics: {', '.join(door.topic_ids)}.")
+    ticket: Ticket = await _command(service.queue.knock, department_id, "walk_in",
+                                    current_correlation_id())
+    display_name = f"Gast {ticket.number}" if door.anonymous else body.display_name
+    await service.remember_visit(ticket.id, {
+        "display_name": display_name, "language": body.language, "topic": body.topic})
+    place = service.queue.waiting.place(ticket.id) or 1
+    estimate = await asyncio.to_thread(service.estimate, department_id, place)
+    token = service.signer.issue("ticket", str(ticket.id),
+                                 service.settings.ticket_token_hours * 3600,
+                                 department=str(department_id))
+    return KnockOut(ticket_id=ticket.id, token=token, number=ticket.number,
+                    display_name=display_name, place=place,
+                    expected_wait=WaitView(**estimate.__dict__),
+                    stream=f"/api/v1/tickets/{ticket.id}/stream")
+
+
+@router.get("/tickets/{ticket_id}", response_model=TicketView, tags=["citizen"])
+async def ticket_status(ticket_id: UUID, request: Request, service: Service) -> TicketView:
+    """Your ticket now: with the token as ``Authorization: Bearer``."""
+    verify_capability(request, "ticket", str(ticket_id))
+    found = await service.ticket_status(ticket_id)
+    if found is None:
+        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.")
+    return TicketView(**found)
+
+
+@router.get("/tickets/{ticket_id}/stream", response_class=EventSourceResponse,
+            tags=["citizen"])
+async def ticket_stream(ticket_id: UUID, request: Request,
+                        service: Service) -> AsyncIterator[ServerSentEvent]:
+    """Live: ``status`` (place, expected wait, admitted with the consultation) and ``message``.
+
+    EventSource cannot send headers, so the token may come as ``?token=``."""
+    verify_capability(request, "ticket", str(ticket_id))
+    assert service.hub is not None
+    async for event in _sse(service.hub.ticket_stream(ticket_id)):
+        yield event
+
+
+@router.post("/tickets/{ticket_id}/withdraw", response_model=TicketView, tags=["citizen"])
+async def withdraw(ticket_id: UUID, request: Request, service: Service) -> TicketView:
+    """Leave the waiting room."""
+    verify_capability(request, "ticket", str(ticket_id))
+    await _command(service.queue.withdraw, ticket_id, current_correlation_id())
+    return TicketView(**(await service.ticket_status(ticket_id) or {}))
+
+
+# -- the staff side ---------------------------------------------------------------------------
+
+async def _queue_view(service: QueueService, door: Door) -> QueueView:
+    entries = []
+    for waiting in service.queue.waiting.line(door.id):
+        visit = await service.visit(waiting.ticket_id) or {}
+        entries.append(WaitingEntry(
+            ticket_id=waiting.ticket_id, number=waiting.number, priority=waiting.priority,
+            knocked_at=waiting.knocked_at, display_name=visit.get("display_name"),
+            language=visit.get("language"), topic=visit.get("topic")))
+    return QueueView(department_id=door.id, open=door.is_open, waiting=entries)
+
+
+@router.get("/departments/{department_id}/queue", response_model=QueueView, tags=["staff"])
+async def department_queue(department_id: UUID, service: Service, staff: Staff) -> QueueView:
+    door = await _door(service, department_id)
+    _require_serves(door, staff)
+    return await _queue_view(service, door)
+
+
+@router.get("/departments/{department_id}/queue/stream", response_class=EventSourceResponse,
+            tags=["staff"])
+async def department_queue_stream(department_id: UUID, service: Service,
+                                  staff: Staff) -> AsyncIterator[ServerSentEvent]:
+    """Live: a ``snapshot`` first, then ``knocked`` and ``left`` as the line moves."""
+    door = await _door(service, department_id)
+    _require_serves(door, staff)
+    assert service.hub is not None
+
+    async def snapshot() -> tuple[str, dict[str, Any]]:
+        fresh = await asyncio.to_thread(service.door_cached, department_id, 0)
+        return "snapshot", (await _queue_view(service, fresh)).model_dump(mode="json")
+
+    async for event in _sse(service.hub.staff_stream(department_id, staff.staff_id, snapshot)):
+        yield event
+
+
+@router.post("/departments/{department_id}/queue/admit-next", response_model=AdmittedView,
+             tags=["staff"])
+async def admit_next(department_id: UUID, service: Service, staff: Staff) -> AdmittedView:
+    """Admit the first in line: appointment holders before walk-ins, then by knock time."""
+    _require_serves(await _door(service, department_id), staff)
+    ticket = await _command(service.queue.admit_next, department_id, staff.staff_id,
+                            current_correlation_id())
+    return AdmittedView(ticket_id=ticket.id, status=ticket.status,
+                        department_id=ticket.department_id)
+
+
+@router.post("/departments/{department_id}/queue/message", status_code=status.HTTP_202_ACCEPTED,
+             tags=["staff"])
+async def message_line(department_id: UUID, body: MessageIn, service: Service,
+                       staff: Staff) -> dict[str, str]:
+    """A short note to everyone waiting here, e.g. "about 10 minutes more"."""
+    _require_serves(await _door(service, department_id), staff)
+    await service.send_message(body.text, department_id=department_id)
+    return {"status": "sent"}
+
+
+async def _staff_ticket(service: QueueService, ticket_id: UUID, staff: StaffIdentity) -> Ticket:
+    ticket = await _ticket(service, ticket_id)
+    _require_serves(await _door(service, ticket.department_id), staff)
+    return ticket
+
+
+@router.post("/tickets/{ticket_id}/admit", response_model=AdmittedView, tags=["staff"])
+async def admit(ticket_id: UUID, service: Service, staff: Staff) -> AdmittedView:
+    await _staff_ticket(service, ticket_id, staff)
+    ticket = await _command(service.queue.admit, ticket_id, staff.staff_id,
+                            current_correlation_id())
+    return AdmittedView(ticket_id=ticket.id, status=ticket.status,
+                        department_id=ticket.department_id)
+
+
+@router.post("/tickets/{ticket_id}/decline", response_model=TicketView, tags=["staff"])
+async def decline(ticket_id: UUID, body: DeclineIn, service: Service,
+                  staff: Staff) -> TicketView:
+    await _staff_ticket(service, ticket_id, staff)
+    await _command(service.queue.decline, ticket_id, staff.staff_id, body.reason,
+                   current_correlation_id())
+    if body.message:
+        await service.send_message(body.message, ticket_id=ticket_id)
+    return TicketView(**(await service.ticket_status(ticket_id) or {}))
+
+
+@router.post("/tickets/{ticket_id}/transfer", response_model=TicketView, tags=["staff"])
+async def transfer(ticket_id: UUID, body: TransferIn, service: Service,
+                   staff: Staff) -> TicketView:
+    await _staff_ticket(service, ticket_id, staff)
+    await _command(service.queue.transfer, ticket_id, body.department_id, staff.staff_id,
+                   current_correlation_id())
+    return TicketView(**(await service.ticket_status(ticket_id) or {}))
+
+
+@router.post("/tickets/{ticket_id}/message", status_code=status.HTTP_202_ACCEPTED,
+             tags=["staff"])
+async def message_ticket(ticket_id: UUID, body: MessageIn, service: Service,
+                         staff: Staff) -> dict[str, str]:
+    await _staff_ticket(service, ticket_id, staff)
+    await service.send_message(body.text, ticket_id=ticket_id)
+    return {"status": "sent"}

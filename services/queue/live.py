@@ -1,0 +1,175 @@
+"""Live streams: each citizen's own ticket, and each department's line for its staff.
+
+Changes arrive from any thread (a local commit) or from NATS (another
+replica); they are handled one batch after another on the event loop and
+fanned out to the open streams' queues. Nothing here is durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from prometheus_client import Gauge
+
+from services.common.logging import get_logger
+from services.queue.waiting import Change
+
+log = get_logger(__name__)
+
+OPEN_STREAMS = Gauge("bb_queue_open_streams", "Open live streams", ["kind"])
+STREAM_BUFFER = 100
+
+Message = tuple[str, dict[str, Any]]  # (SSE event name, data)
+StatusOf = Callable[[UUID], Awaitable[dict[str, Any] | None]]
+StaffEntryOf = Callable[[Change], Awaitable[dict[str, Any] | None]]
+
+
+class LiveHub:
+    def __init__(self, status_of: StatusOf, staff_entry_of: StaffEntryOf,
+                 department_of: Callable[[UUID], UUID | None],
+                 waiting_in: Callable[[UUID], list[UUID]]) -> None:
+        self._status_of = status_of
+        self._staff_entry_of = staff_entry_of
+        self._department_of = department_of
+        self._waiting_in = waiting_in
+        self._tickets: dict[UUID, set[asyncio.Queue[Message]]] = defaultdict(set)
+        self._staff: dict[UUID, dict[asyncio.Queue[Message], str]] = defaultdict(dict)
+        self._last_sent: dict[asyncio.Queue[Message], dict[str, Any]] = {}
+        self._pending: asyncio.Queue[list[Change] | tuple[str, Any]] = asyncio.Queue()
+        self._loop = asyncio.get_running_loop()
+        self._worker = asyncio.create_task(self._work())
+
+    async def close(self) -> None:
+        self._worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._worker
+
+    # -- input -----------------------------------------------------------------------------
+
+    def changes_happened(self, changes: list[Change]) -> None:
+        """Thread-safe: called after a local commit or an event from the bus."""
+        self._loop.call_soon_threadsafe(self._pending.put_nowait, changes)
+
+    def consultation_ready(self, ticket_id: UUID) -> None:
+        self._loop.call_soon_threadsafe(self._pending.put_nowait, ("ticket", ticket_id))
+
+    def message(self, department_id: UUID | None, ticket_id: UUID | None, text: str) -> None:
+        data = {"text": text}
+        if ticket_id is not None:
+            self._send_ticket(ticket_id, ("message", data))
+        elif department_id is not None:
+            for waiting_id in self._waiting_in(department_id):
+                self._send_ticket(waiting_id, ("message", data))
+
+    def staff_on_duty(self, department_id: UUID) -> int:
+        return len(set(self._staff.get(department_id, {}).values()))
+
+    # -- fan-out ----------------------------------------------------------------------------
+
+    async def _work(self) -> None:
+        while True:
+            item = await self._pending.get()
+            try:
+                if isinstance(item, tuple):
+                    await self._refresh_ticket(item[1])
+                else:
+                    await self._fan_out(item)
+            except Exception:
+                log.exception("live_update_failed")
+
+    async def _fan_out(self, changes: list[Change]) -> None:
+        departments: set[UUID] = set()
+        for change in changes:
+            departments.add(change.department_id)
+            await self._tell_staff(change)
+            if change.kind not in ("knocked", "transferred_in"):
+                await self._refresh_ticket(change.ticket_id)
+        for department_id in departments:
+            for ticket_id in self._waiting_in(department_id):
+                if self._tickets.get(ticket_id):
+                    await self._refresh_ticket(ticket_id)
+
+    async def _tell_staff(self, change: Change) -> None:
+        listeners = self._staff.get(change.department_id)
+        if not listeners:
+            return
+        if change.kind in ("knocked", "transferred_in"):
+            entry = await self._staff_entry_of(change)
+            message: Message = ("knocked", entry or {"ticket_id": str(change.ticket_id)})
+        else:
+            message = ("left", {"ticket_id": str(change.ticket_id), "why": change.kind})
+        for queue in listeners:
+            if queue.full():  # a reader this far behind gets a fresh snapshot instead
+                _drain(queue)
+                queue.put_nowait(("resync", {}))
+            else:
+                queue.put_nowait(message)
+
+    async def _refresh_ticket(self, ticket_id: UUID) -> None:
+        listeners = self._tickets.get(ticket_id)
+        if not listeners:
+            return
+        status = await self._status_of(ticket_id)
+        if status is None:
+            return
+        for queue in listeners:
+            if self._last_sent.get(queue) != status:
+                self._last_sent[queue] = status
+                _offer(queue, ("status", status))
+
+    def _send_ticket(self, ticket_id: UUID, message: Message) -> None:
+        for queue in self._tickets.get(ticket_id, ()):
+            _offer(queue, message)
+
+    # -- streams ------------------------------------------------------------------------------
+
+    async def ticket_stream(self, ticket_id: UUID) -> AsyncIterator[Message]:
+        queue: asyncio.Queue[Message] = asyncio.Queue(STREAM_BUFFER)
+        self._tickets[ticket_id].add(queue)
+        OPEN_STREAMS.labels("ticket").inc()
+        try:
+            status = await self._status_of(ticket_id)
+            if status is not None:
+                self._last_sent[queue] = status
+                yield ("status", status)
+            while True:
+                yield await queue.get()
+        finally:
+            OPEN_STREAMS.labels("ticket").dec()
+            self._tickets[ticket_id].discard(queue)
+            if not self._tickets[ticket_id]:
+                del self._tickets[ticket_id]
+            self._last_sent.pop(queue, None)
+
+    async def staff_stream(
+        self, department_id: UUID, staff_id: str, snapshot: Callable[[], Awaitable[Message]]
+    ) -> AsyncIterator[Message]:
+        queue: asyncio.Queue[Message] = asyncio.Queue(STREAM_BUFFER * 10)
+        self._staff[department_id][queue] = staff_id
+        OPEN_STREAMS.labels("staff").inc()
+        try:
+            yield await snapshot()
+            while True:
+                message = await queue.get()
+                yield await snapshot() if message[0] == "resync" else message
+        finally:
+            OPEN_STREAMS.labels("staff").dec()
+            self._staff[department_id].pop(queue, None)
+
+
+def _drain(queue: asyncio.Queue[Message]) -> None:
+    while not queue.empty():
+        queue.get_nowait()
+
+
+def _offer(queue: asyncio.Queue[Message], message: Message) -> None:
+    """A slow reader loses intermediate updates, never blocks everyone else."""
+    if queue.full():
+        with contextlib.suppress(asyncio.QueueEmpty):
+            queue.get_nowait()
+    queue.put_nowait(message)

@@ -1,0 +1,234 @@
+"""The queue service at run time: store, bus, live streams and short-lived visit data."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from nats.js.errors import KeyNotFoundError
+from nats.js.kv import KeyValue
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.bus import Bus
+from services.common.contracts import IntegrationEvent
+from services.common.contracts import rooms as rooms_events
+from services.common.eventstore import ServiceApplication
+from services.common.logging import get_logger, new_correlation_id
+from services.common.service import BaseService
+from services.common.settings import Settings
+from services.queue.application import Queue, UnknownTicket, to_contract
+from services.queue.domain import Door
+from services.queue.estimate import WaitEstimate, estimate_wait
+from services.queue.live import LiveHub
+from services.queue.waiting import Change
+
+log = get_logger(__name__)
+
+VISITS_BUCKET = "bb_visits"
+MESSAGES_SUBJECT = "bbx.queue.message"
+
+KNOCKS = Counter("bb_queue_knocks_total", "Knocks", ["department"])
+ADMISSIONS = Counter("bb_queue_admissions_total", "Admissions", ["department"])
+WAITING = Gauge("bb_queue_waiting", "Citizens waiting", ["department"])
+WAIT_TIME = Histogram(
+    "bb_queue_wait_seconds", "Time from knock to admission", ["department"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200),
+)
+
+
+class QueueService(BaseService):
+    name = "queue"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.hub: LiveHub | None = None
+        self._visits: KeyValue | None = None
+        self._visit_cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
+        self._doors: dict[UUID, tuple[float, Door]] = {}
+        self._sweeper: asyncio.Task[None] | None = None
+        self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
+
+    @property
+    def queue(self) -> Queue:
+        assert isinstance(self.app, Queue)
+        return self.app
+
+    def create_application(self, env: dict[str, str]) -> ServiceApplication:
+        return Queue(env={**env, "AGGREGATE_CACHE_MAXSIZE": "10000"})
+
+    def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None:
+        return to_contract(domain_event, position)
+
+    def routers(self) -> list[APIRouter]:
+        from services.queue.api import router
+
+        return [router]
+
+    async def subscribe(self, bus: Bus) -> None:
+        self.hub = LiveHub(self.ticket_status, self.staff_entry, self.queue.waiting.department_of,
+                           self._waiting_ids)
+        self.queue.on_change(self._on_changes)
+        self._visits = await bus.key_value(VISITS_BUCKET, self.settings.visit_data_ttl_seconds)
+        self.consume_into_application("queue", ["bb.rooms.>"])
+        bus.watch("bb.queue.>", self._apply_from_bus)
+        bus.watch("bb.rooms.consultation_opened", self._consultation_opened)
+        await bus.subscribe_ephemeral(f"{MESSAGES_SUBJECT}.>", self._message_arrived)
+
+    async def on_started(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep())
+
+    async def stop(self) -> None:
+        if self._sweeper:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        if self.hub:
+            await self.hub.close()
+        await super().stop()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(30)
+            try:
+                await asyncio.to_thread(self.queue.expire_where_closed, new_correlation_id())
+                self.queue.waiting.forget_finished(datetime.now(UTC))
+                self._forget_expired_visits()
+            except Exception:
+                log.exception("queue_sweep_failed")
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_changes(self, changes: list[Change]) -> None:
+        for change in changes:
+            label = str(change.department_id)
+            if change.kind == "knocked":
+                KNOCKS.labels(label).inc()
+            WAITING.labels(label).set(self.queue.waiting.count(change.department_id))
+        if self.hub:
+            self.hub.changes_happened(changes)
+
+    async def _apply_from_bus(self, event: IntegrationEvent) -> None:
+        self.queue.apply_from_bus(event)
+        if event.type == "Admitted":
+            label = str(getattr(event, "department_id", ""))
+            ADMISSIONS.labels(label).inc()
+            WAIT_TIME.labels(label).observe(float(getattr(event, "waited_seconds", 0.0)))
+
+    async def _consultation_opened(self, event: IntegrationEvent) -> None:
+        if isinstance(event, rooms_events.ConsultationOpened) and self.hub:
+            # The durable consumer records it too; until then, answer from the event itself.
+            self._ready[event.ticket_id] = event.consultation_id
+            while len(self._ready) > 10_000:
+                self._ready.pop(next(iter(self._ready)))
+            self.hub.consultation_ready(event.ticket_id)
+
+    async def _message_arrived(self, subject: str, data: bytes) -> None:
+        body = json.loads(data)
+        if self.hub:
+            self.hub.message(
+                UUID(body["department_id"]) if body.get("department_id") else None,
+                UUID(body["ticket_id"]) if body.get("ticket_id") else None,
+                str(body["text"]),
+            )
+
+    async def send_message(self, text: str, *, department_id: UUID | None = None,
+                           ticket_id: UUID | None = None) -> None:
+        """A short note to one citizen or a whole line: delivered live, stored nowhere."""
+        assert self.bus is not None
+        body = {"text": text, "department_id": str(department_id) if department_id else None,
+                "ticket_id": str(ticket_id) if ticket_id else None}
+        await self.bus.send_ephemeral(f"{MESSAGES_SUBJECT}.{department_id or ticket_id}",
+                                      json.dumps(body).encode())
+
+    # -- what a citizen typed: short-lived, never in the durable record -------------------------
+
+    async def remember_visit(self, ticket_id: UUID, data: dict[str, Any]) -> None:
+        self._visit_cache[ticket_id] = (time.time(), data)
+        assert self._visits is not None
+        await self._visits.put(str(ticket_id), json.dumps(data).encode())
+
+    async def visit(self, ticket_id: UUID) -> dict[str, Any] | None:
+        cached = self._visit_cache.get(ticket_id)
+        if cached and time.time() - cached[0] < self.settings.visit_data_ttl_seconds:
+            return cached[1]
+        assert self._visits is not None
+        try:
+            entry = await self._visits.get(str(ticket_id))
+        except KeyNotFoundError:
+            return None
+        if entry.value is None:
+            return None
+        data: dict[str, Any] = json.loads(entry.value)
+        self._visit_cache[ticket_id] = (time.time(), data)
+        return data
+
+    def _forget_expired_visits(self) -> None:
+        cutoff = time.time() - self.settings.visit_data_ttl_seconds
+        for ticket_id, (stored, _) in list(self._visit_cache.items()):
+            if stored < cutoff or self.queue.waiting.department_of(ticket_id) is None:
+                del self._visit_cache[ticket_id]
+
+    # -- views -----------------------------------------------------------------------------
+
+    def door_cached(self, department_id: UUID, max_age: float = 2.0) -> Door:
+        cached = self._doors.get(department_id)
+        if cached and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        door = self.queue.door(department_id)
+        self._doors[department_id] = (time.monotonic(), door)
+        return door
+
+    def estimate(self, department_id: UUID, place: int) -> WaitEstimate:
+        door = self.door_cached(department_id)
+        staff = self.hub.staff_on_duty(department_id) if self.hub else 0
+        return estimate_wait(place, staff, door.durations,
+                             self.settings.default_consultation_minutes)
+
+    def _waiting_ids(self, department_id: UUID) -> list[UUID]:
+        return [w.ticket_id for w in self.queue.waiting.line(department_id)]
+
+    async def ticket_status(self, ticket_id: UUID) -> dict[str, Any] | None:
+        department_id = self.queue.waiting.department_of(ticket_id)
+        place = self.queue.waiting.place(ticket_id)
+        if department_id is not None and place is not None:
+            estimate = await asyncio.to_thread(self.estimate, department_id, place)
+            return {"ticket_id": str(ticket_id), "status": "waiting",
+                    "department_id": str(department_id), "place": place,
+                    "expected_wait": estimate.__dict__}
+        try:
+            ticket = await asyncio.to_thread(self.queue.ticket, ticket_id)
+        except UnknownTicket:
+            return None
+        consultation_id = ticket.consultation_id or self._ready.get(ticket_id)
+        status: dict[str, Any] = {
+            "ticket_id": str(ticket_id), "status": ticket.status,
+            "department_id": str(ticket.department_id), "place": None, "expected_wait": None,
+            "consultation_id": str(consultation_id) if consultation_id else None,
+            "decline_reason": ticket.decline_reason, "expiry_reason": ticket.expiry_reason,
+        }
+        if ticket.status == "expired":
+            door = await asyncio.to_thread(self.door_cached, ticket.department_id)
+            status["next_opening"] = door.next_opening.isoformat() if door.next_opening else None
+        return status
+
+    async def staff_entry(self, change: Change) -> dict[str, Any] | None:
+        if change.entry is None:
+            return None
+        entry = change.entry
+        visit = await self.visit(entry.ticket_id) or {}
+        return {
+            "ticket_id": str(entry.ticket_id), "number": entry.number,
+            "priority": entry.priority, "knocked_at": entry.knocked_at.isoformat(),
+            "display_name": visit.get("display_name"), "language": visit.get("language"),
+            "topic": visit.get("topic"), "transferred": change.kind == "transferred_in",
+        }
+
+
+def queue_service(request: Request) -> QueueService:
+    return request.app.state.services["queue"]  # type: ignore[no-any-return]

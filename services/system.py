@@ -1,0 +1,38 @@
+"""The composition root: which services exist, and how they run together or alone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI
+
+from services.common.natsserver import EmbeddedNats
+from services.common.service import BaseService
+from services.common.settings import Settings
+from services.common.web import create_app
+from services.queue.service import QueueService
+from services.rooms.service import RoomsService
+
+SERVICES: dict[str, type[BaseService]] = {
+    "rooms": RoomsService,
+    "queue": QueueService,
+}
+
+
+def build_services(settings: Settings, names: Sequence[str] | None = None) -> list[BaseService]:
+    return [SERVICES[name](settings) for name in (names or list(SERVICES))]
+
+
+def build_app(settings: Settings, names: Sequence[str] | None = None,
+              nats: EmbeddedNats | None = None) -> FastAPI:
+    """One ASGI app serving the named services (all by default) under one origin."""
+    services = build_services(settings, names)
+
+    def nats_url() -> str:
+        if settings.nats_url:
+            return settings.nats_url
+        if nats is None:
+            raise RuntimeError("BB_NATS_URL is not set and no embedded NATS server runs")
+        return nats.url
+
+    return create_app(settings, services, nats_url)
