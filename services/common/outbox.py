@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -56,6 +57,30 @@ class OutboxRelay:
         self._loop = asyncio.get_running_loop()
         self.app.on_commit(self._on_commit)
         self._task = asyncio.create_task(self._run())
+
+    async def serve_reads(self) -> None:
+        """Answer ``bbx.outbox.<service>.read`` requests from the log itself.
+
+        Request ``{"after": n, "limit": m}``; reply ``{"events": [...], "through": p}``:
+        every integration event stored after position n up to and including p.
+        A consumer that noticed a gap (e.g. the audit log) fills it from here,
+        without a re-publish that other consumers would see twice.
+        """
+        assert self.bus.nc is not None
+
+        async def answer(msg: Any) -> None:
+            request = json.loads(msg.data or b"{}")
+            after = int(request.get("after", 0))
+            limit = max(1, min(int(request.get("limit", BATCH)), BATCH))
+            notifications = await asyncio.to_thread(self._select, after, limit)
+            events = [e for e in (self._contract(n) for n in notifications) if e is not None]
+            reply = {
+                "events": [json.loads(e.to_wire()) for e in events],
+                "through": notifications[-1].id if notifications else after,
+            }
+            await msg.respond(json.dumps(reply).encode())
+
+        await self.bus.nc.subscribe(read_subject(self.service), cb=answer)
 
     async def stop(self) -> None:
         if self._task:
@@ -105,8 +130,8 @@ class OutboxRelay:
         self.position = last
         return len(notifications)
 
-    def _select(self, after: int) -> list[Notification]:
-        return list(self.app.notification_log.select(start=after + 1, limit=BATCH))
+    def _select(self, after: int, limit: int = BATCH) -> list[Notification]:
+        return list(self.app.notification_log.select(start=after + 1, limit=limit))
 
     def _contract(self, notification: Notification) -> IntegrationEvent | None:
         domain_event = self.app.mapper.to_domain_event(notification)
@@ -119,6 +144,11 @@ class OutboxRelay:
         # Another replica's relay may have confirmed the same position already.
         with contextlib.suppress(IntegrityError):
             self.app.recorder.insert_tracking(Tracking(self.tracking_name, position))
+
+
+def read_subject(service: str) -> str:
+    """Where a service answers reads of its outbox (outside ``bb.>``: never stored)."""
+    return f"bbx.outbox.{service}.read"
 
 
 def envelope(domain_event: Any, position: int, aggregate_id: UUID | None = None) -> dict[str, Any]:

@@ -52,6 +52,7 @@ class BaseService(ABC):
         await self.bus.connect()
         self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)
         self.relay.start()
+        await self.relay.serve_reads()
         await self.subscribe(self.bus)
         await self.on_started()
         log.info("service_started", service=self.name)
