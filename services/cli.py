@@ -9,8 +9,8 @@ from pathlib import Path
 
 import uvicorn
 
-from services.common.identity import AccountError, LocalAccounts
 from services.common.eventstore import store_env
+from services.common.identity import AccountError, LocalAccounts
 from services.common.logging import configure_logging, new_correlation_id
 from services.common.natsserver import EmbeddedNats
 from services.common.settings import Settings
@@ -28,14 +28,25 @@ def main(argv: list[str] | None = None) -> int:
     _server_options(serve)
 
     staff = commands.add_parser("staff", help="local staff accounts").add_subparsers(
-        dest="staff_command", required=True)
+        dest="staff_command", required=True
+    )
     add = staff.add_parser("add", help="create an account or change its password and roles")
     add.add_argument("username")
     add.add_argument("--name", required=True, help="display name, e.g. 'Anna Schmidt'")
-    add.add_argument("--role", action="append", choices=["staff", "dpo", "operator"],
-                     default=None, help="global role (repeatable); default: staff")
-    add.add_argument("--department", action="append", default=[], metavar="SLUG[:admin]",
-                     help="put on a department's roster (repeatable)")
+    add.add_argument(
+        "--role",
+        action="append",
+        choices=["staff", "dpo", "operator"],
+        default=None,
+        help="global role (repeatable); default: staff",
+    )
+    add.add_argument(
+        "--department",
+        action="append",
+        default=[],
+        metavar="SLUG[:admin]",
+        help="put on a department's roster (repeatable)",
+    )
     add.add_argument("--password", help="read from a prompt when omitted")
     add.add_argument("--data-dir", type=Path)
     lister = staff.add_parser("list", help="list the accounts")
@@ -81,8 +92,14 @@ def _run(args: argparse.Namespace) -> int:
         base = settings.public_url or f"http://{settings.host}:{settings.port}"
         _banner(base, settings, nats)
         log.info("starting", url=base, services=names or "all")
-        uvicorn.run(app, host=settings.host, port=settings.port, log_config=None,
-                    access_log=False, timeout_graceful_shutdown=5)
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
     finally:
         if nats:
             nats.stop()
@@ -105,8 +122,10 @@ def _banner(base: str, settings: Settings, nats: EmbeddedNats | None) -> None:
     if settings.seed_demo:
         lines.append(f"  Demo staff logins (password '{DEMO_PASSWORD}'):")
         for username, name, roles, departments in STAFF:
-            lines.append(f"    {username:<6} {name:<18} {', '.join(roles)}"
-                         f"{': ' + ', '.join(departments) if departments else ''}")
+            lines.append(
+                f"    {username:<6} {name:<18} {', '.join(roles)}"
+                f"{': ' + ', '.join(departments) if departments else ''}"
+            )
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
 
 
@@ -115,7 +134,9 @@ def _staff(args: argparse.Namespace) -> int:
     accounts = LocalAccounts(env=store_env(settings, "identity"))
     if args.staff_command == "list":
         for identity in accounts.list():
-            print(f"{identity.staff_id}\t{identity.display_name}\t{','.join(sorted(identity.roles))}")
+            print(
+                f"{identity.staff_id}\t{identity.display_name}\t{','.join(sorted(identity.roles))}"
+            )
         return 0
     password = args.password or getpass.getpass(f"Password for {args.username}: ")
     try:
@@ -139,8 +160,9 @@ def _assign(settings: Settings, username: str, departments: list[str]) -> int:
         for item in departments:
             slug, _, role = item.partition(":")
             try:
-                rooms.assign_staff(Department.create_id(slug), username, role or "staff",
-                                   new_correlation_id())
+                rooms.assign_staff(
+                    Department.create_id(slug), username, role or "staff", new_correlation_id()
+                )
             except UnknownDepartment:
                 print(f"error: no department '{slug}'", file=sys.stderr)
                 return 2

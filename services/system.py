@@ -23,8 +23,9 @@ def build_services(settings: Settings, names: Sequence[str] | None = None) -> li
     return [SERVICES[name](settings) for name in (names or list(SERVICES))]
 
 
-def build_app(settings: Settings, names: Sequence[str] | None = None,
-              nats: EmbeddedNats | None = None) -> FastAPI:
+def build_app(
+    settings: Settings, names: Sequence[str] | None = None, nats: EmbeddedNats | None = None
+) -> FastAPI:
     """One ASGI app serving the named services (all by default) under one origin."""
     services = build_services(settings, names)
 

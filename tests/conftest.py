@@ -31,8 +31,13 @@ def nats_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
 class SystemProcess:
     """``buergerbuero up`` (or ``serve``) as a child process, talking to a given NATS."""
 
-    def __init__(self, data_dir: Path, nats_url: str, env: dict[str, str] | None = None,
-                 args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        nats_url: str,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -54,7 +59,10 @@ class SystemProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "services.cli", *self.args, "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=log, stderr=log,
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=log,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -90,8 +98,11 @@ class SystemProcess:
 def system_factory(tmp_path: Path, nats_server: EmbeddedNats) -> Iterator:  # type: ignore[type-arg]
     started: list[SystemProcess] = []
 
-    def make(env: dict[str, str] | None = None, args: list[str] | None = None,
-             data_dir: Path | None = None) -> SystemProcess:
+    def make(
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        data_dir: Path | None = None,
+    ) -> SystemProcess:
         system = SystemProcess(data_dir or tmp_path / "data", nats_server.url, env, args)
         system.start()
         started.append(system)

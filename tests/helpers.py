@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -71,25 +72,30 @@ class StaffClient:
 class StreamReader:
     """Reads an SSE stream in a thread and keeps every event it saw."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None,
-                 cookies: httpx.Cookies | None = None) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, cookies: httpx.Cookies | None = None
+    ) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._read, args=(url, headers, cookies),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._read, args=(url, headers, cookies), daemon=True
+        )
         self._thread.start()
 
-    def _read(self, url: str, headers: dict[str, str] | None,
-              cookies: httpx.Cookies | None) -> None:
-        try:
+    def _read(
+        self, url: str, headers: dict[str, str] | None, cookies: httpx.Cookies | None
+    ) -> None:
+        # The server may go away: the test decides whether that matters.
+        with contextlib.suppress(httpx.HTTPError):
             self._read_until_closed(url, headers, cookies)
-        except httpx.HTTPError:
-            pass  # the server went away: the test decides whether that matters
 
-    def _read_until_closed(self, url: str, headers: dict[str, str] | None,
-                           cookies: httpx.Cookies | None) -> None:
-        with httpx.Client(timeout=None, cookies=cookies) as client, \
-                client.stream("GET", url, headers=headers) as response:
+    def _read_until_closed(
+        self, url: str, headers: dict[str, str] | None, cookies: httpx.Cookies | None
+    ) -> None:
+        with (
+            httpx.Client(timeout=None, cookies=cookies) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
             name = "message"
             for line in response.iter_lines():
                 if self._stop.is_set():
@@ -100,8 +106,9 @@ class StreamReader:
                     self.events.append((name, json.loads(line[5:].strip())))
                     name = "message"
 
-    def wait_for(self, predicate: Callable[[str, dict[str, Any]], bool],
-                 timeout: float = 15.0) -> dict[str, Any]:
+    def wait_for(
+        self, predicate: Callable[[str, dict[str, Any]], bool], timeout: float = 15.0
+    ) -> dict[str, Any]:
         def found() -> dict[str, Any] | None:
             for name, data in list(self.events):
                 if predicate(name, data):

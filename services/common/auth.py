@@ -8,7 +8,14 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Response, status
 
 from services.common.identity import StaffIdentity
-from services.common.tokens import Claims, Scope, TokenError, TokenExpired, TokenRevoked, TokenSigner
+from services.common.tokens import (
+    Claims,
+    Scope,
+    TokenError,
+    TokenExpired,
+    TokenRevoked,
+    TokenSigner,
+)
 
 SESSION_COOKIE = "bb_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -50,9 +57,7 @@ def end_session(response: Response) -> None:
 
 def _session_claims(request: Request) -> Claims:
     if SESSION_COOKIE not in request.cookies and bearer_token(request):
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, "Only the department's staff may do this."
-        )
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the department's staff may do this.")
     try:
         return signer(request).verify(request.cookies.get(SESSION_COOKIE), "session")
     except TokenError as error:

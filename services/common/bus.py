@@ -158,7 +158,7 @@ class Bus:
                     await self._ensure_consumer(config)
                     sub = await self.js.pull_subscribe_bind(durable, stream=self.stream)
                 messages = await sub.fetch(256, timeout=1.0)
-            except (NatsTimeoutError, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeoutError):
                 continue
             except asyncio.CancelledError:
                 raise

@@ -84,7 +84,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
         self._listeners_lock = threading.Lock()
 
     def on_commit(self, listener: CommitListener) -> None:
-        """Call ``listener`` (in the committing thread) after each commit, e.g. to wake the relay."""
+        """Call ``listener`` in the committing thread after each commit (wakes the relay)."""
         with self._listeners_lock:
             self._commit_listeners.append(listener)
 

@@ -73,7 +73,7 @@ class LocalAccounts(Application[UUID]):
             raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
         account_id = StaffAccount.create_id(username)
         try:
-            account = self.repository.get(account_id)
+            account: StaffAccount = self.repository.get(account_id)
         except AggregateNotFoundError:
             self.save(StaffAccount(username, display_name, _hasher.hash(password), roles))
             return
@@ -83,7 +83,7 @@ class LocalAccounts(Application[UUID]):
 
     def authenticate(self, username: str, password: str) -> StaffIdentity | None:
         try:
-            account = self.repository.get(StaffAccount.create_id(username))
+            account: StaffAccount = self.repository.get(StaffAccount.create_id(username))
         except AggregateNotFoundError:
             _verify(_DUMMY_HASH, password)
             return None
@@ -95,7 +95,7 @@ class LocalAccounts(Application[UUID]):
         found = []
         for notification in self.notification_log.select(start=1, limit=1000):
             if notification.originator_version == 1:
-                account = self.repository.get(notification.originator_id)
+                account: StaffAccount = self.repository.get(UUID(str(notification.originator_id)))
                 found.append(
                     StaffIdentity(account.username, account.display_name, frozenset(account.roles))
                 )

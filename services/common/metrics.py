@@ -8,11 +8,11 @@ RELAY_PUBLISHED = Counter(
     "bb_relay_published_events_total", "Events published from the outbox", ["service"]
 )
 RELAY_DUPLICATES = Counter(
-    "bb_relay_duplicate_events_total", "Re-sent events the stream dropped as duplicates", ["service"]
+    "bb_relay_duplicate_events_total",
+    "Re-sent events the stream dropped as duplicates",
+    ["service"],
 )
-RELAY_LAG = Gauge(
-    "bb_relay_lag_events", "Stored events not yet confirmed published", ["service"]
-)
+RELAY_LAG = Gauge("bb_relay_lag_events", "Stored events not yet confirmed published", ["service"])
 RELAY_FAILURES = Counter("bb_relay_failures_total", "Failed publish attempts", ["service"])
 CONSUMED = Counter("bb_consumer_events_total", "Events processed by a consumer", ["consumer"])
 CONSUMER_FAILURES = Counter(

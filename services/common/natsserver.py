@@ -77,7 +77,7 @@ class EmbeddedNats:
             [nats_server_binary(), "-c", str(config)],
             stdout=log_file,
             stderr=subprocess.PIPE,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=_die_with_parent if os.name == "posix" else None,
         )
         ready = threading.Event()
         threading.Thread(target=self._drain, args=(log_file, ready), daemon=True).start()

@@ -47,8 +47,12 @@ class BaseService(ABC):
         """Background work after the bus is up (clocks, seeding). Override where needed."""
 
     async def start(self, nats_url: str) -> None:
-        self.bus = Bus(nats_url, name=self.name, stream=self.settings.stream_name,
-                       max_age_days=self.settings.stream_max_age_days)
+        self.bus = Bus(
+            nats_url,
+            name=self.name,
+            stream=self.settings.stream_name,
+            max_age_days=self.settings.stream_max_age_days,
+        )
         await self.bus.connect()
         self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)
         self.relay.start()

@@ -33,10 +33,15 @@ def signin_router(accounts: LocalAccounts) -> APIRouter:
         if identity is None:
             raise Refusal(status.HTTP_401_UNAUTHORIZED, "User name or password is wrong.")
         settings = request.app.state.settings
-        csrf = start_session(response, signer(request), identity, settings.session_hours,
-                             settings.secure_cookies)
-        return Session(staff_id=identity.staff_id, display_name=identity.display_name,
-                       roles=sorted(identity.roles), csrf_token=csrf)
+        csrf = start_session(
+            response, signer(request), identity, settings.session_hours, settings.secure_cookies
+        )
+        return Session(
+            staff_id=identity.staff_id,
+            display_name=identity.display_name,
+            roles=sorted(identity.roles),
+            csrf_token=csrf,
+        )
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
     def logout(_: Staff, response: Response) -> None:
@@ -44,7 +49,11 @@ def signin_router(accounts: LocalAccounts) -> APIRouter:
 
     @router.get("/me", response_model=Session)
     def me(staff: Staff, request: Request) -> Session:
-        return Session(staff_id=staff.staff_id, display_name=staff.display_name,
-                       roles=sorted(staff.roles), csrf_token=csrf_token(request))
+        return Session(
+            staff_id=staff.staff_id,
+            display_name=staff.display_name,
+            roles=sorted(staff.roles),
+            csrf_token=csrf_token(request),
+        )
 
     return router

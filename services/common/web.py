@@ -133,6 +133,11 @@ async def _request_context(
         response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
         if route not in ("/metrics", "/healthz", "/readyz"):
             # The path template, never the real path or query: they may carry tokens.
-            log.info("http_request", method=request.method, route=route,
-                     status=response.status_code, ms=round(elapsed * 1000, 1))
+            log.info(
+                "http_request",
+                method=request.method,
+                route=route,
+                status=response.status_code,
+                ms=round(elapsed * 1000, 1),
+            )
         return response

@@ -23,7 +23,7 @@ from services.queue.application import (
     UnknownDepartment,
     UnknownTicket,
 )
-from services.queue.domain import Door, DomainError, Ticket, TicketNotWaiting
+from services.queue.domain import DomainError, Door, Ticket, TicketNotWaiting
 from services.queue.service import QueueService, queue_service
 
 Service = Annotated[QueueService, Depends(queue_service)]
@@ -31,6 +31,7 @@ router = APIRouter(prefix="/api/v1", tags=["queue"])
 
 
 # -- models ------------------------------------------------------------------------------
+
 
 class TopicView(BaseModel):
     id: str
@@ -67,8 +68,11 @@ class DepartmentView(BaseModel):
 
 class KnockIn(BaseModel):
     display_name: str | None = Field(
-        default=None, min_length=1, max_length=60,
-        description="How staff should address you; not asked by anonymous departments")
+        default=None,
+        min_length=1,
+        max_length=60,
+        description="How staff should address you; not asked by anonymous departments",
+    )
     language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
     topic: str | None = Field(default=None, max_length=40)
 
@@ -114,8 +118,9 @@ class QueueView(BaseModel):
 
 class DeclineIn(BaseModel):
     reason: DeclineReason
-    message: str | None = Field(default=None, max_length=500,
-                                description="Shown to the citizen, stored nowhere")
+    message: str | None = Field(
+        default=None, max_length=500, description="Shown to the citizen, stored nowhere"
+    )
 
 
 class TransferIn(BaseModel):
@@ -134,6 +139,7 @@ class AdmittedView(BaseModel):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
 
 def _language(request: Request) -> str:
     wanted = request.query_params.get("lang") or request.headers.get("accept-language", "de")
@@ -189,14 +195,21 @@ def _department_view(service: QueueService, door: Door, lang: str) -> Department
     waiting = service.queue.waiting.count(door.id)
     estimate = service.estimate(door.id, waiting + 1)
     return DepartmentView(
-        id=door.id, slug=profile["slug"], name=profile[f"name_{lang}"],
-        name_de=profile["name_de"], name_en=profile["name_en"],
-        description=profile[f"description_{lang}"], open=door.is_open,
+        id=door.id,
+        slug=profile["slug"],
+        name=profile[f"name_{lang}"],
+        name_de=profile["name_de"],
+        name_en=profile["name_en"],
+        description=profile[f"description_{lang}"],
+        open=door.is_open,
         opens_at=None if door.is_open else door.next_opening,
         closes_at=door.closes_at if door.is_open else None,
-        anonymous=door.anonymous, accepts_appointments=profile["accepts_appointments"],
-        languages=door.languages, topics=[TopicView(**t) for t in profile["topics"]],
-        waiting=waiting, expected_wait=WaitView(**estimate.__dict__),
+        anonymous=door.anonymous,
+        accepts_appointments=profile["accepts_appointments"],
+        languages=door.languages,
+        topics=[TopicView(**t) for t in profile["topics"]],
+        waiting=waiting,
+        expected_wait=WaitView(**estimate.__dict__),
     )
 
 
@@ -210,6 +223,7 @@ def _sse(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> AsyncIterator[S
 
 # -- the public side --------------------------------------------------------------------------
 
+
 @router.get("/departments", response_model=list[DepartmentView], tags=["citizen"])
 async def list_departments(service: Service, request: Request) -> list[DepartmentView]:
     """Every department: open or not, the next opening, who waits and how long."""
@@ -220,40 +234,61 @@ async def list_departments(service: Service, request: Request) -> list[Departmen
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentView, tags=["citizen"])
-async def department_details(department_id: UUID, service: Service,
-                             request: Request) -> DepartmentView:
+async def department_details(
+    department_id: UUID, service: Service, request: Request
+) -> DepartmentView:
     door = await _door(service, department_id)
     return await asyncio.to_thread(_department_view, service, door, _language(request))
 
 
-@router.post("/departments/{department_id}/knock", response_model=KnockOut,
-             status_code=status.HTTP_201_CREATED, tags=["citizen"])
+@router.post(
+    "/departments/{department_id}/knock",
+    response_model=KnockOut,
+    status_code=status.HTTP_201_CREATED,
+    tags=["citizen"],
+)
 async def knock(department_id: UUID, body: KnockIn, service: Service) -> KnockOut:
     """Knock on the door: no account needed. Answers with your ticket and its token."""
     door = await _door(service, department_id)
     if door.anonymous and body.display_name:
-        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                      "This counselling is anonymous: please do not give your name.")
+        raise Refusal(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "This counselling is anonymous: please do not give your name.",
+        )
     if body.language not in door.languages:
-        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                      f"This office offers the languages {', '.join(door.languages)}.")
+        raise Refusal(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"This office offers the languages {', '.join(door.languages)}.",
+        )
     if body.topic is not None and body.topic not in door.topic_ids:
-        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                      f"Please choose one of the topics: {', '.join(door.topic_ids)}.")
-    ticket: Ticket = await _command(service.queue.knock, department_id, "walk_in",
-                                    current_correlation_id())
+        raise Refusal(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Please choose one of the topics: {', '.join(door.topic_ids)}.",
+        )
+    ticket: Ticket = await _command(
+        service.queue.knock, department_id, "walk_in", current_correlation_id()
+    )
     display_name = f"Gast {ticket.number}" if door.anonymous else body.display_name
-    await service.remember_visit(ticket.id, {
-        "display_name": display_name, "language": body.language, "topic": body.topic})
+    await service.remember_visit(
+        ticket.id, {"display_name": display_name, "language": body.language, "topic": body.topic}
+    )
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = await asyncio.to_thread(service.estimate, department_id, place)
-    token = service.signer.issue("ticket", str(ticket.id),
-                                 service.settings.ticket_token_hours * 3600,
-                                 department=str(department_id))
-    return KnockOut(ticket_id=ticket.id, token=token, number=ticket.number,
-                    display_name=display_name, place=place,
-                    expected_wait=WaitView(**estimate.__dict__),
-                    stream=f"/api/v1/tickets/{ticket.id}/stream")
+    token = service.signer.issue(
+        "ticket",
+        str(ticket.id),
+        service.settings.ticket_token_hours * 3600,
+        department=str(department_id),
+    )
+    return KnockOut(
+        ticket_id=ticket.id,
+        token=token,
+        number=ticket.number,
+        display_name=display_name,
+        place=place,
+        expected_wait=WaitView(**estimate.__dict__),
+        stream=f"/api/v1/tickets/{ticket.id}/stream",
+    )
 
 
 @router.get("/tickets/{ticket_id}", response_model=TicketView, tags=["citizen"])
@@ -266,10 +301,10 @@ async def ticket_status(ticket_id: UUID, request: Request, service: Service) -> 
     return TicketView(**found)
 
 
-@router.get("/tickets/{ticket_id}/stream", response_class=EventSourceResponse,
-            tags=["citizen"])
-async def ticket_stream(ticket_id: UUID, request: Request,
-                        service: Service) -> AsyncIterator[ServerSentEvent]:
+@router.get("/tickets/{ticket_id}/stream", response_class=EventSourceResponse, tags=["citizen"])
+async def ticket_stream(
+    ticket_id: UUID, request: Request, service: Service
+) -> AsyncIterator[ServerSentEvent]:
     """Live: ``status`` (place, expected wait, admitted with the consultation) and ``message``.
 
     EventSource cannot send headers, so the token may come as ``?token=``."""
@@ -289,14 +324,22 @@ async def withdraw(ticket_id: UUID, request: Request, service: Service) -> Ticke
 
 # -- the staff side ---------------------------------------------------------------------------
 
+
 async def _queue_view(service: QueueService, door: Door) -> QueueView:
     entries = []
     for waiting in service.queue.waiting.line(door.id):
         visit = await service.visit(waiting.ticket_id) or {}
-        entries.append(WaitingEntry(
-            ticket_id=waiting.ticket_id, number=waiting.number, priority=waiting.priority,
-            knocked_at=waiting.knocked_at, display_name=visit.get("display_name"),
-            language=visit.get("language"), topic=visit.get("topic")))
+        entries.append(
+            WaitingEntry(
+                ticket_id=waiting.ticket_id,
+                number=waiting.number,
+                priority=waiting.priority,
+                knocked_at=waiting.knocked_at,
+                display_name=visit.get("display_name"),
+                language=visit.get("language"),
+                topic=visit.get("topic"),
+            )
+        )
     return QueueView(department_id=door.id, open=door.is_open, waiting=entries)
 
 
@@ -307,10 +350,12 @@ async def department_queue(department_id: UUID, service: Service, staff: Staff) 
     return await _queue_view(service, door)
 
 
-@router.get("/departments/{department_id}/queue/stream", response_class=EventSourceResponse,
-            tags=["staff"])
-async def department_queue_stream(department_id: UUID, service: Service,
-                                  staff: Staff) -> AsyncIterator[ServerSentEvent]:
+@router.get(
+    "/departments/{department_id}/queue/stream", response_class=EventSourceResponse, tags=["staff"]
+)
+async def department_queue_stream(
+    department_id: UUID, service: Service, staff: Staff
+) -> AsyncIterator[ServerSentEvent]:
     """Live: a ``snapshot`` first, then ``knocked`` and ``left`` as the line moves."""
     door = await _door(service, department_id)
     _require_serves(door, staff)
@@ -324,21 +369,28 @@ async def department_queue_stream(department_id: UUID, service: Service,
         yield event
 
 
-@router.post("/departments/{department_id}/queue/admit-next", response_model=AdmittedView,
-             tags=["staff"])
+@router.post(
+    "/departments/{department_id}/queue/admit-next", response_model=AdmittedView, tags=["staff"]
+)
 async def admit_next(department_id: UUID, service: Service, staff: Staff) -> AdmittedView:
     """Admit the first in line: appointment holders before walk-ins, then by knock time."""
     _require_serves(await _door(service, department_id), staff)
-    ticket = await _command(service.queue.admit_next, department_id, staff.staff_id,
-                            current_correlation_id())
-    return AdmittedView(ticket_id=ticket.id, status=ticket.status,
-                        department_id=ticket.department_id)
+    ticket = await _command(
+        service.queue.admit_next, department_id, staff.staff_id, current_correlation_id()
+    )
+    return AdmittedView(
+        ticket_id=ticket.id, status=ticket.status, department_id=ticket.department_id
+    )
 
 
-@router.post("/departments/{department_id}/queue/message", status_code=status.HTTP_202_ACCEPTED,
-             tags=["staff"])
-async def message_line(department_id: UUID, body: MessageIn, service: Service,
-                       staff: Staff) -> dict[str, str]:
+@router.post(
+    "/departments/{department_id}/queue/message",
+    status_code=status.HTTP_202_ACCEPTED,
+    tags=["staff"],
+)
+async def message_line(
+    department_id: UUID, body: MessageIn, service: Service, staff: Staff
+) -> dict[str, str]:
     """A short note to everyone waiting here, e.g. "about 10 minutes more"."""
     _require_serves(await _door(service, department_id), staff)
     await service.send_message(body.text, department_id=department_id)
@@ -354,36 +406,42 @@ async def _staff_ticket(service: QueueService, ticket_id: UUID, staff: StaffIden
 @router.post("/tickets/{ticket_id}/admit", response_model=AdmittedView, tags=["staff"])
 async def admit(ticket_id: UUID, service: Service, staff: Staff) -> AdmittedView:
     await _staff_ticket(service, ticket_id, staff)
-    ticket = await _command(service.queue.admit, ticket_id, staff.staff_id,
-                            current_correlation_id())
-    return AdmittedView(ticket_id=ticket.id, status=ticket.status,
-                        department_id=ticket.department_id)
+    ticket = await _command(
+        service.queue.admit, ticket_id, staff.staff_id, current_correlation_id()
+    )
+    return AdmittedView(
+        ticket_id=ticket.id, status=ticket.status, department_id=ticket.department_id
+    )
 
 
 @router.post("/tickets/{ticket_id}/decline", response_model=TicketView, tags=["staff"])
-async def decline(ticket_id: UUID, body: DeclineIn, service: Service,
-                  staff: Staff) -> TicketView:
+async def decline(ticket_id: UUID, body: DeclineIn, service: Service, staff: Staff) -> TicketView:
     await _staff_ticket(service, ticket_id, staff)
-    await _command(service.queue.decline, ticket_id, staff.staff_id, body.reason,
-                   current_correlation_id())
+    await _command(
+        service.queue.decline, ticket_id, staff.staff_id, body.reason, current_correlation_id()
+    )
     if body.message:
         await service.send_message(body.message, ticket_id=ticket_id)
     return TicketView(**(await service.ticket_status(ticket_id) or {}))
 
 
 @router.post("/tickets/{ticket_id}/transfer", response_model=TicketView, tags=["staff"])
-async def transfer(ticket_id: UUID, body: TransferIn, service: Service,
-                   staff: Staff) -> TicketView:
+async def transfer(ticket_id: UUID, body: TransferIn, service: Service, staff: Staff) -> TicketView:
     await _staff_ticket(service, ticket_id, staff)
-    await _command(service.queue.transfer, ticket_id, body.department_id, staff.staff_id,
-                   current_correlation_id())
+    await _command(
+        service.queue.transfer,
+        ticket_id,
+        body.department_id,
+        staff.staff_id,
+        current_correlation_id(),
+    )
     return TicketView(**(await service.ticket_status(ticket_id) or {}))
 
 
-@router.post("/tickets/{ticket_id}/message", status_code=status.HTTP_202_ACCEPTED,
-             tags=["staff"])
-async def message_ticket(ticket_id: UUID, body: MessageIn, service: Service,
-                         staff: Staff) -> dict[str, str]:
+@router.post("/tickets/{ticket_id}/message", status_code=status.HTTP_202_ACCEPTED, tags=["staff"])
+async def message_ticket(
+    ticket_id: UUID, body: MessageIn, service: Service, staff: Staff
+) -> dict[str, str]:
     await _staff_ticket(service, ticket_id, staff)
     await service.send_message(body.text, ticket_id=ticket_id)
     return {"status": "sent"}

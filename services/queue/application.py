@@ -16,7 +16,7 @@ from services.common.contracts import queue as contracts
 from services.common.contracts import rooms as rooms_events
 from services.common.eventstore import ServiceApplication
 from services.common.outbox import envelope
-from services.queue.domain import Door, DomainError, Ticket
+from services.queue.domain import DomainError, Door, Ticket
 from services.queue.waiting import Change, WaitingRooms
 
 T = TypeVar("T")
@@ -59,11 +59,12 @@ class Queue(ServiceApplication):
 
     def _replay(self) -> None:
         position = 0
-        while batch := self.notification_log.select(start=position + 1,
-                                                    limit=self.log_section_size):
+        while batch := self.notification_log.select(
+            start=position + 1, limit=self.log_section_size
+        ):
             for notification in batch:
                 if notification.topic.endswith("Door.Registered"):
-                    self._door_ids.add(notification.originator_id)
+                    self._door_ids.add(UUID(str(notification.originator_id)))
                 contract = to_contract(self.mapper.to_domain_event(notification), notification.id)
                 if contract is not None:
                     self.waiting.apply(contract)
@@ -137,16 +138,15 @@ class Queue(ServiceApplication):
             except (DomainError, IntegrityError):
                 skip.add(entry.ticket_id)
 
-    def decline(self, ticket_id: UUID, staff_id: str, reason: str,
-                correlation_id: str) -> Ticket:
-        return self._change_ticket(ticket_id,
-                                   lambda t: t.decline(staff_id, reason, correlation_id))
+    def decline(self, ticket_id: UUID, staff_id: str, reason: str, correlation_id: str) -> Ticket:
+        return self._change_ticket(ticket_id, lambda t: t.decline(staff_id, reason, correlation_id))
 
     def withdraw(self, ticket_id: UUID, correlation_id: str) -> Ticket:
         return self._change_ticket(ticket_id, lambda t: t.withdraw(correlation_id))
 
-    def transfer(self, ticket_id: UUID, to_department_id: UUID, staff_id: str,
-                 correlation_id: str) -> Ticket:
+    def transfer(
+        self, ticket_id: UUID, to_department_id: UUID, staff_id: str, correlation_id: str
+    ) -> Ticket:
         target = self.door(to_department_id)
         if not target.is_open:
             raise OfficeClosed(target.next_opening)
@@ -162,8 +162,9 @@ class Queue(ServiceApplication):
                 continue
             for entry in self.waiting.line(door.id):
                 try:
-                    self._change_ticket(entry.ticket_id,
-                                        lambda t: t.expire("office_closed", correlation_id))
+                    self._change_ticket(
+                        entry.ticket_id, lambda t: t.expire("office_closed", correlation_id)
+                    )
                     expired += 1
                 except DomainError:
                     pass
@@ -190,14 +191,14 @@ class Queue(ServiceApplication):
 
     @policy.register
     def _(self, e: rooms_events.DepartmentUpdated, p: ProcessingEvent[UUID]) -> None:
-        self._update_door(e, p, lambda d: d.update_profile(e.profile.model_dump(),
-                                                           e.aggregate_version))
+        self._update_door(
+            e, p, lambda d: d.update_profile(e.profile.model_dump(), e.aggregate_version)
+        )
 
     @policy.register
     def _(self, e: rooms_events.OpeningHoursSet, p: ProcessingEvent[UUID]) -> None:
         weekly = [period.model_dump() for period in e.weekly]
-        self._update_door(e, p, lambda d: d.set_hours(weekly, e.closed_days,
-                                                      e.aggregate_version))
+        self._update_door(e, p, lambda d: d.set_hours(weekly, e.closed_days, e.aggregate_version))
 
     @policy.register
     def _(self, e: rooms_events.OfficeOpened, p: ProcessingEvent[UUID]) -> None:
@@ -214,8 +215,7 @@ class Queue(ServiceApplication):
 
     @policy.register
     def _(self, e: rooms_events.StaffAssigned, p: ProcessingEvent[UUID]) -> None:
-        self._update_door(e, p, lambda d: d.assign_staff(e.staff_id, e.role,
-                                                         e.aggregate_version))
+        self._update_door(e, p, lambda d: d.assign_staff(e.staff_id, e.role, e.aggregate_version))
 
     @policy.register
     def _(self, e: rooms_events.StaffUnassigned, p: ProcessingEvent[UUID]) -> None:
@@ -234,7 +234,9 @@ class Queue(ServiceApplication):
         door.record_consultation(e.duration_seconds)
         p.collect_events(door)
 
-    def _update_door(self, e: Any, p: ProcessingEvent[UUID], change: Callable[[Door], None]) -> bool:
+    def _update_door(
+        self, e: Any, p: ProcessingEvent[UUID], change: Callable[[Door], None]
+    ) -> bool:
         door = self.door(e.department_id)  # unknown yet: raises, and the event comes again
         if door.is_stale(e.aggregate_version):
             return False
@@ -245,6 +247,7 @@ class Queue(ServiceApplication):
 
 # -- mapping stored events to integration events -------------------------------------------
 
+
 def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
     name = type(domain_event).__qualname__
     if not name.startswith("Ticket."):
@@ -253,26 +256,43 @@ def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
     e = domain_event
     match name:
         case "Ticket.Knocked":
-            return contracts.Knocked(**env, ticket_id=e.originator_id,
-                                     department_id=e.department_id, priority=e.priority,
-                                     number=e.number)
+            return contracts.Knocked(
+                **env,
+                ticket_id=e.originator_id,
+                department_id=e.department_id,
+                priority=e.priority,
+                number=e.number,
+            )
         case "Ticket.Admitted":
-            return contracts.Admitted(**env, ticket_id=e.originator_id,
-                                      department_id=e.department_id, staff_id=e.staff_id,
-                                      waited_seconds=e.waited_seconds)
+            return contracts.Admitted(
+                **env,
+                ticket_id=e.originator_id,
+                department_id=e.department_id,
+                staff_id=e.staff_id,
+                waited_seconds=e.waited_seconds,
+            )
         case "Ticket.Declined":
-            return contracts.Declined(**env, ticket_id=e.originator_id,
-                                      department_id=e.department_id, staff_id=e.staff_id,
-                                      reason=e.reason)
+            return contracts.Declined(
+                **env,
+                ticket_id=e.originator_id,
+                department_id=e.department_id,
+                staff_id=e.staff_id,
+                reason=e.reason,
+            )
         case "Ticket.Withdrawn":
-            return contracts.Withdrawn(**env, ticket_id=e.originator_id,
-                                       department_id=e.department_id)
+            return contracts.Withdrawn(
+                **env, ticket_id=e.originator_id, department_id=e.department_id
+            )
         case "Ticket.Transferred":
-            return contracts.Transferred(**env, ticket_id=e.originator_id,
-                                         from_department_id=e.from_department_id,
-                                         to_department_id=e.to_department_id,
-                                         staff_id=e.staff_id)
+            return contracts.Transferred(
+                **env,
+                ticket_id=e.originator_id,
+                from_department_id=e.from_department_id,
+                to_department_id=e.to_department_id,
+                staff_id=e.staff_id,
+            )
         case "Ticket.Expired":
-            return contracts.Expired(**env, ticket_id=e.originator_id,
-                                     department_id=e.department_id, reason=e.reason)
+            return contracts.Expired(
+                **env, ticket_id=e.originator_id, department_id=e.department_id, reason=e.reason
+            )
     return None

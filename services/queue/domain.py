@@ -26,8 +26,9 @@ class Ticket(Aggregate):
     """One knock on one department's door, from waiting to its end."""
 
     @event("Knocked")
-    def __init__(self, department_id: UUID, priority: str, number: int,
-                 correlation_id: str) -> None:
+    def __init__(
+        self, department_id: UUID, priority: str, number: int, correlation_id: str
+    ) -> None:
         if priority not in PRIORITY_ORDER:
             raise DomainError(f"unknown priority {priority!r}")
         self.department_id = department_id
@@ -50,23 +51,33 @@ class Ticket(Aggregate):
     def admit(self, staff_id: str, at: datetime, correlation_id: str) -> None:
         self._require_waiting()
         waited = max(0.0, (at - self.knocked_at).total_seconds())
-        self._admitted(staff_id=staff_id, waited_seconds=waited, department_id=self.department_id,
-                       correlation_id=correlation_id)
+        self._admitted(
+            staff_id=staff_id,
+            waited_seconds=waited,
+            department_id=self.department_id,
+            correlation_id=correlation_id,
+        )
 
     @event("Admitted")
-    def _admitted(self, staff_id: str, waited_seconds: float, department_id: UUID,
-                  correlation_id: str) -> None:
+    def _admitted(
+        self, staff_id: str, waited_seconds: float, department_id: UUID, correlation_id: str
+    ) -> None:
         self.status = "admitted"
         self.staff_id = staff_id
 
     def decline(self, staff_id: str, reason: str, correlation_id: str) -> None:
         self._require_waiting()
-        self._declined(staff_id=staff_id, reason=reason, department_id=self.department_id,
-                       correlation_id=correlation_id)
+        self._declined(
+            staff_id=staff_id,
+            reason=reason,
+            department_id=self.department_id,
+            correlation_id=correlation_id,
+        )
 
     @event("Declined")
-    def _declined(self, staff_id: str, reason: str, department_id: UUID,
-                  correlation_id: str) -> None:
+    def _declined(
+        self, staff_id: str, reason: str, department_id: UUID, correlation_id: str
+    ) -> None:
         self.status = "declined"
         self.decline_reason = reason
 
@@ -82,19 +93,24 @@ class Ticket(Aggregate):
         self._require_waiting()
         if to_department_id == self.department_id:
             raise DomainError("The ticket is already waiting at this department.")
-        self._transferred(from_department_id=self.department_id,
-                          to_department_id=to_department_id, staff_id=staff_id,
-                          correlation_id=correlation_id)
+        self._transferred(
+            from_department_id=self.department_id,
+            to_department_id=to_department_id,
+            staff_id=staff_id,
+            correlation_id=correlation_id,
+        )
 
     @event("Transferred")
-    def _transferred(self, from_department_id: UUID, to_department_id: UUID, staff_id: str,
-                     correlation_id: str) -> None:
+    def _transferred(
+        self, from_department_id: UUID, to_department_id: UUID, staff_id: str, correlation_id: str
+    ) -> None:
         self.department_id = to_department_id
 
     def expire(self, reason: str, correlation_id: str) -> None:
         self._require_waiting()
-        self._expired(reason=reason, department_id=self.department_id,
-                      correlation_id=correlation_id)
+        self._expired(
+            reason=reason, department_id=self.department_id, correlation_id=correlation_id
+        )
 
     @event("Expired")
     def _expired(self, reason: str, department_id: UUID, correlation_id: str) -> None:
@@ -114,8 +130,7 @@ class Door(Aggregate):
         return department_id
 
     @event("Registered")
-    def __init__(self, department_id: UUID, profile: dict[str, Any],
-                 upstream_version: int) -> None:
+    def __init__(self, department_id: UUID, profile: dict[str, Any], upstream_version: int) -> None:
         self.profile = profile
         self.upstream_version = upstream_version
         self.is_open = False
@@ -136,8 +151,9 @@ class Door(Aggregate):
         self.upstream_version = upstream_version
 
     @event("HoursSet")
-    def set_hours(self, weekly: list[dict[str, Any]], closed_days: list[str],
-                  upstream_version: int) -> None:
+    def set_hours(
+        self, weekly: list[dict[str, Any]], closed_days: list[str], upstream_version: int
+    ) -> None:
         self.weekly = weekly
         self.closed_days = closed_days
         self.upstream_version = upstream_version

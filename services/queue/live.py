@@ -30,9 +30,13 @@ StaffEntryOf = Callable[[Change], Awaitable[dict[str, Any] | None]]
 
 
 class LiveHub:
-    def __init__(self, status_of: StatusOf, staff_entry_of: StaffEntryOf,
-                 department_of: Callable[[UUID], UUID | None],
-                 waiting_in: Callable[[UUID], list[UUID]]) -> None:
+    def __init__(
+        self,
+        status_of: StatusOf,
+        staff_entry_of: StaffEntryOf,
+        department_of: Callable[[UUID], UUID | None],
+        waiting_in: Callable[[UUID], list[UUID]],
+    ) -> None:
         self._status_of = status_of
         self._staff_entry_of = staff_entry_of
         self._department_of = department_of

@@ -37,7 +37,9 @@ KNOCKS = Counter("bb_queue_knocks_total", "Knocks", ["department"])
 ADMISSIONS = Counter("bb_queue_admissions_total", "Admissions", ["department"])
 WAITING = Gauge("bb_queue_waiting", "Citizens waiting", ["department"])
 WAIT_TIME = Histogram(
-    "bb_queue_wait_seconds", "Time from knock to admission", ["department"],
+    "bb_queue_wait_seconds",
+    "Time from knock to admission",
+    ["department"],
     buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200),
 )
 
@@ -71,8 +73,12 @@ class QueueService(BaseService):
         return [router]
 
     async def subscribe(self, bus: Bus) -> None:
-        self.hub = LiveHub(self.ticket_status, self.staff_entry, self.queue.waiting.department_of,
-                           self._waiting_ids)
+        self.hub = LiveHub(
+            self.ticket_status,
+            self.staff_entry,
+            self.queue.waiting.department_of,
+            self._waiting_ids,
+        )
         self.queue.on_change(self._on_changes)
         self._visits = await bus.key_value(VISITS_BUCKET, self.settings.visit_data_ttl_seconds)
         self.consume_into_application("queue", ["bb.rooms.>"])
@@ -137,14 +143,19 @@ class QueueService(BaseService):
                 str(body["text"]),
             )
 
-    async def send_message(self, text: str, *, department_id: UUID | None = None,
-                           ticket_id: UUID | None = None) -> None:
+    async def send_message(
+        self, text: str, *, department_id: UUID | None = None, ticket_id: UUID | None = None
+    ) -> None:
         """A short note to one citizen or a whole line: delivered live, stored nowhere."""
         assert self.bus is not None
-        body = {"text": text, "department_id": str(department_id) if department_id else None,
-                "ticket_id": str(ticket_id) if ticket_id else None}
-        await self.bus.send_ephemeral(f"{MESSAGES_SUBJECT}.{department_id or ticket_id}",
-                                      json.dumps(body).encode())
+        body = {
+            "text": text,
+            "department_id": str(department_id) if department_id else None,
+            "ticket_id": str(ticket_id) if ticket_id else None,
+        }
+        await self.bus.send_ephemeral(
+            f"{MESSAGES_SUBJECT}.{department_id or ticket_id}", json.dumps(body).encode()
+        )
 
     # -- what a citizen typed: short-lived, never in the durable record -------------------------
 
@@ -187,8 +198,9 @@ class QueueService(BaseService):
     def estimate(self, department_id: UUID, place: int) -> WaitEstimate:
         door = self.door_cached(department_id)
         staff = self.hub.staff_on_duty(department_id) if self.hub else 0
-        return estimate_wait(place, staff, door.durations,
-                             self.settings.default_consultation_minutes)
+        return estimate_wait(
+            place, staff, door.durations, self.settings.default_consultation_minutes
+        )
 
     def _waiting_ids(self, department_id: UUID) -> list[UUID]:
         return [w.ticket_id for w in self.queue.waiting.line(department_id)]
@@ -198,19 +210,27 @@ class QueueService(BaseService):
         place = self.queue.waiting.place(ticket_id)
         if department_id is not None and place is not None:
             estimate = await asyncio.to_thread(self.estimate, department_id, place)
-            return {"ticket_id": str(ticket_id), "status": "waiting",
-                    "department_id": str(department_id), "place": place,
-                    "expected_wait": estimate.__dict__}
+            return {
+                "ticket_id": str(ticket_id),
+                "status": "waiting",
+                "department_id": str(department_id),
+                "place": place,
+                "expected_wait": estimate.__dict__,
+            }
         try:
             ticket = await asyncio.to_thread(self.queue.ticket, ticket_id)
         except UnknownTicket:
             return None
         consultation_id = ticket.consultation_id or self._ready.get(ticket_id)
         status: dict[str, Any] = {
-            "ticket_id": str(ticket_id), "status": ticket.status,
-            "department_id": str(ticket.department_id), "place": None, "expected_wait": None,
+            "ticket_id": str(ticket_id),
+            "status": ticket.status,
+            "department_id": str(ticket.department_id),
+            "place": None,
+            "expected_wait": None,
             "consultation_id": str(consultation_id) if consultation_id else None,
-            "decline_reason": ticket.decline_reason, "expiry_reason": ticket.expiry_reason,
+            "decline_reason": ticket.decline_reason,
+            "expiry_reason": ticket.expiry_reason,
         }
         if ticket.status == "expired":
             door = await asyncio.to_thread(self.door_cached, ticket.department_id)
@@ -223,10 +243,14 @@ class QueueService(BaseService):
         entry = change.entry
         visit = await self.visit(entry.ticket_id) or {}
         return {
-            "ticket_id": str(entry.ticket_id), "number": entry.number,
-            "priority": entry.priority, "knocked_at": entry.knocked_at.isoformat(),
-            "display_name": visit.get("display_name"), "language": visit.get("language"),
-            "topic": visit.get("topic"), "transferred": change.kind == "transferred_in",
+            "ticket_id": str(entry.ticket_id),
+            "number": entry.number,
+            "priority": entry.priority,
+            "knocked_at": entry.knocked_at.isoformat(),
+            "display_name": visit.get("display_name"),
+            "language": visit.get("language"),
+            "topic": visit.get("topic"),
+            "transferred": change.kind == "transferred_in",
         }
 
 

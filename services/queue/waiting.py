@@ -77,25 +77,34 @@ class WaitingRooms:
 
     def _apply(self, event: IntegrationEvent) -> list[Change]:
         if isinstance(event, events.Knocked):
-            entry = Waiting(event.ticket_id, event.department_id, event.priority, event.number,
-                            event.occurred_at, event.aggregate_version, event.correlation_id)
-            self._add(entry)
+            knocked = Waiting(
+                event.ticket_id,
+                event.department_id,
+                event.priority,
+                event.number,
+                event.occurred_at,
+                event.aggregate_version,
+                event.correlation_id,
+            )
+            self._add(knocked)
             day = (event.department_id, event.occurred_at.date().isoformat())
             self._numbers[day] = max(self._numbers.get(day, 0), event.number)
-            return [Change(event.department_id, event.ticket_id, "knocked", entry)]
+            return [Change(event.department_id, event.ticket_id, "knocked", knocked)]
         if isinstance(event, events.Transferred):
-            entry = self._remove(event.ticket_id)
-            if entry is None:
+            moved = self._remove(event.ticket_id)
+            if moved is None:
                 return []
-            entry.department_id = event.to_department_id
-            self._add(entry)
-            return [Change(event.from_department_id, event.ticket_id, "transferred_out"),
-                    Change(event.to_department_id, event.ticket_id, "transferred_in", entry)]
-        kind = type(event).__name__.lower()
-        entry = self._remove(event.ticket_id)
-        if entry is None:
+            moved.department_id = event.to_department_id
+            self._add(moved)
+            return [
+                Change(event.from_department_id, event.ticket_id, "transferred_out"),
+                Change(event.to_department_id, event.ticket_id, "transferred_in", moved),
+            ]
+        ticket_id: UUID = getattr(event, "ticket_id")  # noqa: B009 - every queue event has one
+        left = self._remove(ticket_id)
+        if left is None:
             return []
-        return [Change(entry.department_id, event.ticket_id, kind)]
+        return [Change(left.department_id, ticket_id, type(event).__name__.lower())]
 
     def _add(self, entry: Waiting) -> None:
         line = self._lines.setdefault(entry.department_id, _Line())

@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["rooms"])
 
 # -- models ----------------------------------------------------------------------------
 
+
 class PeriodIn(BaseModel):
     weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
     opens: str = Field(examples=["08:30"])
@@ -94,12 +95,17 @@ class InvitationView(BaseModel):
 
 # -- helpers -------------------------------------------------------------------------------
 
+
 def _office(department: Department, staff: StaffIdentity | None) -> OfficeView:
     return OfficeView(
-        id=department.id, slug=department.slug, name_de=department.profile["name_de"],
-        name_en=department.profile["name_en"], open=department.is_open,
+        id=department.id,
+        slug=department.slug,
+        name_de=department.profile["name_de"],
+        name_en=department.profile["name_en"],
+        open=department.is_open,
         early_override=department.override,
-        weekly=[PeriodIn(**p) for p in department.weekly], closed_days=department.closed_days,
+        weekly=[PeriodIn(**p) for p in department.weekly],
+        closed_days=department.closed_days,
         roster=department.roster,
         my_role=department.roster.get(staff.staff_id) if staff else None,
     )
@@ -107,14 +113,14 @@ def _office(department: Department, staff: StaffIdentity | None) -> OfficeView:
 
 async def _department(service: RoomsService, department_id: UUID) -> Department:
     try:
-        return await asyncio.to_thread(service.app.department, department_id)
+        return await asyncio.to_thread(service.rooms.department, department_id)
     except UnknownDepartment as error:
         raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
 
 
 async def _consultation(service: RoomsService, consultation_id: UUID) -> Consultation:
     try:
-        return await asyncio.to_thread(service.app.consultation, consultation_id)
+        return await asyncio.to_thread(service.rooms.consultation, consultation_id)
     except UnknownConsultation as error:
         raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such consultation.") from error
 
@@ -138,17 +144,18 @@ async def _run(call, *args):  # type: ignore[no-untyped-def]
 
 # -- offices -------------------------------------------------------------------------------
 
+
 @router.get("/offices", response_model=list[OfficeView], tags=["staff"])
 async def my_offices(service: Service, staff: Staff) -> list[OfficeView]:
     """The departments the signed-in staff member serves."""
-    departments = await asyncio.to_thread(service.app.departments)
+    departments = await asyncio.to_thread(service.rooms.departments)
     return [_office(d, staff) for d in departments if d.serves(staff.staff_id)]
 
 
 @router.post("/offices/{department_id}/open", response_model=OfficeView, tags=["staff"])
 async def open_office_early(department_id: UUID, service: Service, staff: Staff) -> OfficeView:
     _require_serves(await _department(service, department_id), staff)
-    department = await _run(service.app.open_office, department_id, current_correlation_id())
+    department = await _run(service.rooms.open_office, department_id, current_correlation_id())
     return _office(department, staff)
 
 
@@ -156,7 +163,7 @@ async def open_office_early(department_id: UUID, service: Service, staff: Staff)
 async def close_office_early(department_id: UUID, service: Service, staff: Staff) -> OfficeView:
     """Close now; everyone still waiting is told and their tickets expire."""
     _require_serves(await _department(service, department_id), staff)
-    department = await _run(service.app.close_office, department_id, current_correlation_id())
+    department = await _run(service.rooms.close_office, department_id, current_correlation_id())
     return _office(department, staff)
 
 
@@ -168,8 +175,9 @@ async def set_opening_hours(
     weekly = [p.model_dump() for p in body.weekly]
     closed = [d.isoformat() for d in body.closed_days]
     try:
-        department = await _run(service.app.set_opening_hours, department_id, weekly, closed,
-                                current_correlation_id())
+        department = await _run(
+            service.rooms.set_opening_hours, department_id, weekly, closed, current_correlation_id()
+        )
     except ValueError as error:
         raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
     return _office(department, staff)
@@ -180,35 +188,45 @@ async def assign_staff(
     department_id: UUID, body: StaffAssignmentIn, service: Service, staff: Staff
 ) -> OfficeView:
     _require_admin(await _department(service, department_id), staff)
-    department = await _run(service.app.assign_staff, department_id, body.staff_id, body.role,
-                            current_correlation_id())
+    department = await _run(
+        service.rooms.assign_staff,
+        department_id,
+        body.staff_id,
+        body.role,
+        current_correlation_id(),
+    )
     return _office(department, staff)
 
 
-@router.delete("/offices/{department_id}/staff/{staff_id}", response_model=OfficeView,
-               tags=["admin"])
+@router.delete(
+    "/offices/{department_id}/staff/{staff_id}", response_model=OfficeView, tags=["admin"]
+)
 async def unassign_staff(
     department_id: UUID, staff_id: str, service: Service, staff: Staff
 ) -> OfficeView:
     _require_admin(await _department(service, department_id), staff)
-    department = await _run(service.app.unassign_staff, department_id, staff_id,
-                            current_correlation_id())
+    department = await _run(
+        service.rooms.unassign_staff, department_id, staff_id, current_correlation_id()
+    )
     return _office(department, staff)
 
 
 # -- consultations -----------------------------------------------------------------------------
 
+
 def _view(consultation: Consultation) -> ConsultationView:
     return ConsultationView(
-        id=consultation.id, department_id=consultation.department_id,
-        staff_id=consultation.staff_id, ended=consultation.ended,
-        participants=[ParticipantView(participant_id=p, role=r)
-                      for p, r in consultation.participants.items()],
+        id=consultation.id,
+        department_id=consultation.department_id,
+        staff_id=consultation.staff_id,
+        ended=consultation.ended,
+        participants=[
+            ParticipantView(participant_id=p, role=r) for p, r in consultation.participants.items()
+        ],
     )
 
 
-@router.get("/consultations/{consultation_id}", response_model=ConsultationView,
-            tags=["staff"])
+@router.get("/consultations/{consultation_id}", response_model=ConsultationView, tags=["staff"])
 async def consultation_details(
     consultation_id: UUID, service: Service, staff: Staff
 ) -> ConsultationView:
@@ -217,8 +235,9 @@ async def consultation_details(
     return _view(consultation)
 
 
-@router.post("/consultations/{consultation_id}/join", response_model=JoinedView,
-             tags=["citizen", "staff"])
+@router.post(
+    "/consultations/{consultation_id}/join", response_model=JoinedView, tags=["citizen", "staff"]
+)
 async def join_consultation(
     consultation_id: UUID, request: Request, service: Service
 ) -> JoinedView:
@@ -227,8 +246,9 @@ async def join_consultation(
     if bearer_token(request) is not None:
         claims = verify_capability(request, "ticket")
         if claims.subject != str(consultation.ticket_id):
-            raise Refusal(status.HTTP_403_FORBIDDEN,
-                          "Your ticket was not admitted to this consultation.")
+            raise Refusal(
+                status.HTTP_403_FORBIDDEN, "Your ticket was not admitted to this consultation."
+            )
         role, staff_id = "citizen", None
     else:
         from services.common.auth import current_staff
@@ -236,74 +256,99 @@ async def join_consultation(
         staff = current_staff(request)
         _require_serves(await _department(service, consultation.department_id), staff)
         role, staff_id = "staff", staff.staff_id
-    participant_id = await _run(service.app.join, consultation_id, role, staff_id,
-                                current_correlation_id())
+    participant_id = await _run(
+        service.rooms.join, consultation_id, role, staff_id, current_correlation_id()
+    )
     return JoinedView(**service.participant_pass(consultation, participant_id, role))
 
 
-@router.post("/consultations/{consultation_id}/invitations", response_model=InvitationView,
-             status_code=status.HTTP_201_CREATED, tags=["staff"])
+@router.post(
+    "/consultations/{consultation_id}/invitations",
+    response_model=InvitationView,
+    status_code=status.HTTP_201_CREATED,
+    tags=["staff"],
+)
 async def invite_interpreter(
     consultation_id: UUID, service: Service, staff: Staff
 ) -> InvitationView:
     """A link for an interpreter or colleague: this consultation only, revocable."""
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    invitation_id = await _run(service.app.invite_interpreter, consultation_id, staff.staff_id,
-                               current_correlation_id())
+    invitation_id = await _run(
+        service.rooms.invite_interpreter, consultation_id, staff.staff_id, current_correlation_id()
+    )
     return InvitationView(**service.invitation(consultation_id, invitation_id))
 
 
-@router.delete("/consultations/{consultation_id}/invitations/{invitation_id}",
-               status_code=status.HTTP_204_NO_CONTENT, tags=["staff"])
+@router.delete(
+    "/consultations/{consultation_id}/invitations/{invitation_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["staff"],
+)
 async def revoke_invitation(
     consultation_id: UUID, invitation_id: UUID, service: Service, staff: Staff
 ) -> None:
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    await _run(service.app.revoke_invitation, consultation_id, invitation_id, staff.staff_id,
-               current_correlation_id())
+    await _run(
+        service.rooms.revoke_invitation,
+        consultation_id,
+        invitation_id,
+        staff.staff_id,
+        current_correlation_id(),
+    )
     await service.revoke(invitation_id)
 
 
-@router.post("/consultations/{consultation_id}/interpreter-join", response_model=JoinedView,
-             tags=["interpreter"])
-async def interpreter_join(
-    consultation_id: UUID, request: Request, service: Service
-) -> JoinedView:
+@router.post(
+    "/consultations/{consultation_id}/interpreter-join",
+    response_model=JoinedView,
+    tags=["interpreter"],
+)
+async def interpreter_join(consultation_id: UUID, request: Request, service: Service) -> JoinedView:
     """Join by invitation: the link's token in ``Authorization: Bearer``."""
     claims = verify_capability(request, "invitation", link=True)
     if claims["consultation"] != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "This invitation is for another consultation.")
     if await service.is_revoked(claims.subject):
-        raise Refusal(status.HTTP_410_GONE,
-                      "This link has been withdrawn. Please ask the office for a new one.")
+        raise Refusal(
+            status.HTTP_410_GONE,
+            "This link has been withdrawn. Please ask the office for a new one.",
+        )
     consultation = await _consultation(service, consultation_id)
     if consultation.ended:
         raise Refusal(status.HTTP_410_GONE, "This consultation has already ended.")
-    participant_id = await _run(service.app.interpreter_join, consultation_id,
-                                UUID(claims.subject), current_correlation_id())
+    participant_id = await _run(
+        service.rooms.interpreter_join,
+        consultation_id,
+        UUID(claims.subject),
+        current_correlation_id(),
+    )
     return JoinedView(**service.participant_pass(consultation, participant_id, "interpreter"))
 
 
-@router.post("/consultations/{consultation_id}/leave", status_code=status.HTTP_204_NO_CONTENT,
-             tags=["citizen", "staff", "interpreter"])
+@router.post(
+    "/consultations/{consultation_id}/leave",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["citizen", "staff", "interpreter"],
+)
 async def leave_consultation(consultation_id: UUID, request: Request, service: Service) -> None:
     """Leave with the participant token received on joining."""
     claims = verify_capability(request, "participant")
     if claims["consultation"] != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "This token is for another consultation.")
     await _consultation(service, consultation_id)
-    await _run(service.app.leave, consultation_id, UUID(claims.subject), current_correlation_id())
+    await _run(service.rooms.leave, consultation_id, UUID(claims.subject), current_correlation_id())
 
 
-@router.post("/consultations/{consultation_id}/end", response_model=ConsultationView,
-             tags=["staff"])
+@router.post(
+    "/consultations/{consultation_id}/end", response_model=ConsultationView, tags=["staff"]
+)
 async def end_consultation(
     consultation_id: UUID, service: Service, staff: Staff
 ) -> ConsultationView:
     """End the consultation for everyone."""
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    ended = await _run(service.app.end, consultation_id, staff.staff_id, current_correlation_id())
+    ended = await _run(service.rooms.end, consultation_id, staff.staff_id, current_correlation_id())
     return _view(ended)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import threading
-from functools import singledispatchmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import singledispatchmethod
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -42,12 +42,16 @@ class Rooms(ServiceApplication):
     # -- departments ---------------------------------------------------------------
 
     def register_department(
-        self, slug: str, profile: dict[str, Any], weekly: list[dict[str, Any]],
-        closed_days: list[str], correlation_id: str,
+        self,
+        slug: str,
+        profile: dict[str, Any],
+        weekly: list[dict[str, Any]],
+        closed_days: list[str],
+        correlation_id: str,
     ) -> UUID:
         department_id = Department.create_id(slug)
         try:
-            department = self.repository.get(department_id)
+            department: Department = self.repository.get(department_id)
             if department.profile != profile:
                 department.update_profile(profile, correlation_id)
         except AggregateNotFoundError:
@@ -74,14 +78,16 @@ class Rooms(ServiceApplication):
                     break
                 for n in batch:
                     if n.topic.endswith("Department.Registered"):
-                        self._department_ids.add(n.originator_id)
+                        self._department_ids.add(UUID(str(n.originator_id)))
                 self._ids_position = batch[-1].id
             return sorted(self._department_ids)
 
     def departments(self) -> list[Department]:
         return [self.department(i) for i in self.department_ids()]
 
-    def _change_department(self, department_id: UUID, change: Callable[[Department], None]) -> Department:
+    def _change_department(
+        self, department_id: UUID, change: Callable[[Department], None]
+    ) -> Department:
         return self._retry(lambda: self._apply(self.department(department_id), change))
 
     def _apply(self, aggregate: T, change: Callable[[T], None]) -> T:
@@ -112,20 +118,25 @@ class Rooms(ServiceApplication):
         now = datetime.now(UTC)
         return self._change_department(department_id, lambda d: d.close_early(now, correlation_id))
 
-    def set_opening_hours(self, department_id: UUID, weekly: list[dict[str, Any]],
-                          closed_days: list[str], correlation_id: str) -> Department:
+    def set_opening_hours(
+        self,
+        department_id: UUID,
+        weekly: list[dict[str, Any]],
+        closed_days: list[str],
+        correlation_id: str,
+    ) -> Department:
         return self._change_department(
             department_id, lambda d: d.set_opening_hours(weekly, closed_days, correlation_id)
         )
 
-    def assign_staff(self, department_id: UUID, staff_id: str, role: str,
-                     correlation_id: str) -> Department:
+    def assign_staff(
+        self, department_id: UUID, staff_id: str, role: str, correlation_id: str
+    ) -> Department:
         return self._change_department(
             department_id, lambda d: d.assign_staff(staff_id, role, correlation_id)
         )
 
-    def unassign_staff(self, department_id: UUID, staff_id: str,
-                       correlation_id: str) -> Department:
+    def unassign_staff(self, department_id: UUID, staff_id: str, correlation_id: str) -> Department:
         return self._change_department(
             department_id, lambda d: d.unassign_staff(staff_id, correlation_id)
         )
@@ -143,16 +154,16 @@ class Rooms(ServiceApplication):
     ) -> Consultation:
         return self._retry(lambda: self._apply(self.consultation(consultation_id), change))
 
-    def join(self, consultation_id: UUID, role: str, staff_id: str | None,
-             correlation_id: str) -> UUID:
+    def join(
+        self, consultation_id: UUID, role: str, staff_id: str | None, correlation_id: str
+    ) -> UUID:
         participant_id = uuid4()
         self._change_consultation(
             consultation_id, lambda c: c.join(participant_id, role, staff_id, correlation_id)
         )
         return participant_id
 
-    def invite_interpreter(self, consultation_id: UUID, staff_id: str,
-                           correlation_id: str) -> UUID:
+    def invite_interpreter(self, consultation_id: UUID, staff_id: str, correlation_id: str) -> UUID:
         invitation_id = uuid4()
         self._change_consultation(
             consultation_id,
@@ -160,15 +171,17 @@ class Rooms(ServiceApplication):
         )
         return invitation_id
 
-    def revoke_invitation(self, consultation_id: UUID, invitation_id: UUID, staff_id: str,
-                          correlation_id: str) -> None:
+    def revoke_invitation(
+        self, consultation_id: UUID, invitation_id: UUID, staff_id: str, correlation_id: str
+    ) -> None:
         self._change_consultation(
             consultation_id,
             lambda c: c.revoke_invitation(invitation_id, staff_id, correlation_id),
         )
 
-    def interpreter_join(self, consultation_id: UUID, invitation_id: UUID,
-                         correlation_id: str) -> UUID:
+    def interpreter_join(
+        self, consultation_id: UUID, invitation_id: UUID, correlation_id: str
+    ) -> UUID:
         participant_id = uuid4()
         self._change_consultation(
             consultation_id,
@@ -177,7 +190,9 @@ class Rooms(ServiceApplication):
         return participant_id
 
     def leave(self, consultation_id: UUID, participant_id: UUID, correlation_id: str) -> None:
-        self._change_consultation(consultation_id, lambda c: c.leave(participant_id, correlation_id))
+        self._change_consultation(
+            consultation_id, lambda c: c.leave(participant_id, correlation_id)
+        )
 
     def end(self, consultation_id: UUID, staff_id: str, correlation_id: str) -> Consultation:
         now = datetime.now(UTC)
@@ -200,12 +215,12 @@ class Rooms(ServiceApplication):
         except AggregateNotFoundError:
             pass
         processing_event.collect_events(
-            Consultation(event.department_id, event.ticket_id, event.staff_id,
-                         event.correlation_id)
+            Consultation(event.department_id, event.ticket_id, event.staff_id, event.correlation_id)
         )
 
 
 # -- mapping stored events to integration events -----------------------------------------
+
 
 def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
     mapper = _CONTRACTS.get(type(domain_event).__qualname__)
@@ -220,39 +235,68 @@ def _profile(e: Any) -> contracts.DepartmentProfile:
 
 _CONTRACTS: dict[str, Callable[[Any, dict[str, Any]], IntegrationEvent]] = {
     "Department.Registered": lambda e, env: contracts.DepartmentRegistered(
-        **env, department_id=e.originator_id, profile=_profile(e)),
+        **env, department_id=e.originator_id, profile=_profile(e)
+    ),
     "Department.Updated": lambda e, env: contracts.DepartmentUpdated(
-        **env, department_id=e.originator_id, profile=_profile(e)),
+        **env, department_id=e.originator_id, profile=_profile(e)
+    ),
     "Department.OpeningHoursSet": lambda e, env: contracts.OpeningHoursSet(
-        **env, department_id=e.originator_id, weekly=e.weekly, closed_days=e.closed_days),
+        **env, department_id=e.originator_id, weekly=e.weekly, closed_days=e.closed_days
+    ),
     "Department.OfficeOpened": lambda e, env: contracts.OfficeOpened(
-        **env, department_id=e.originator_id, closes_at=e.closes_at, early=e.early),
+        **env, department_id=e.originator_id, closes_at=e.closes_at, early=e.early
+    ),
     "Department.OfficeClosed": lambda e, env: contracts.OfficeClosed(
-        **env, department_id=e.originator_id, next_opening=e.next_opening, early=e.early),
+        **env, department_id=e.originator_id, next_opening=e.next_opening, early=e.early
+    ),
     "Department.StaffAssigned": lambda e, env: contracts.StaffAssigned(
-        **env, department_id=e.originator_id, staff_id=e.staff_id, role=e.role),
+        **env, department_id=e.originator_id, staff_id=e.staff_id, role=e.role
+    ),
     "Department.StaffUnassigned": lambda e, env: contracts.StaffUnassigned(
-        **env, department_id=e.originator_id, staff_id=e.staff_id),
+        **env, department_id=e.originator_id, staff_id=e.staff_id
+    ),
     "Consultation.Opened": lambda e, env: contracts.ConsultationOpened(
-        **env, consultation_id=e.originator_id, department_id=e.department_id,
-        ticket_id=e.ticket_id, staff_id=e.staff_id),
+        **env,
+        consultation_id=e.originator_id,
+        department_id=e.department_id,
+        ticket_id=e.ticket_id,
+        staff_id=e.staff_id,
+    ),
     "Consultation.ParticipantJoined": lambda e, env: contracts.ParticipantJoined(
-        **env, consultation_id=e.originator_id, participant_id=e.participant_id, role=e.role,
-        staff_id=e.staff_id),
+        **env,
+        consultation_id=e.originator_id,
+        participant_id=e.participant_id,
+        role=e.role,
+        staff_id=e.staff_id,
+    ),
     "Consultation.InterpreterInvited": lambda e, env: contracts.InterpreterInvited(
-        **env, consultation_id=e.originator_id, invitation_id=e.invitation_id,
-        invited_by=e.invited_by),
+        **env,
+        consultation_id=e.originator_id,
+        invitation_id=e.invitation_id,
+        invited_by=e.invited_by,
+    ),
     "Consultation.InvitationRevoked": lambda e, env: contracts.InvitationRevoked(
-        **env, consultation_id=e.originator_id, invitation_id=e.invitation_id,
-        revoked_by=e.revoked_by),
+        **env,
+        consultation_id=e.originator_id,
+        invitation_id=e.invitation_id,
+        revoked_by=e.revoked_by,
+    ),
     "Consultation.InterpreterJoined": lambda e, env: contracts.InterpreterJoined(
-        **env, consultation_id=e.originator_id, participant_id=e.participant_id,
-        invitation_id=e.invitation_id),
+        **env,
+        consultation_id=e.originator_id,
+        participant_id=e.participant_id,
+        invitation_id=e.invitation_id,
+    ),
     "Consultation.ParticipantLeft": lambda e, env: contracts.ParticipantLeft(
-        **env, consultation_id=e.originator_id, participant_id=e.participant_id),
+        **env, consultation_id=e.originator_id, participant_id=e.participant_id
+    ),
     "Consultation.Ended": lambda e, env: contracts.ConsultationEnded(
-        **env, consultation_id=e.originator_id, department_id=e.department_id,
-        ended_by=e.ended_by, duration_seconds=e.duration_seconds),
+        **env,
+        consultation_id=e.originator_id,
+        department_id=e.department_id,
+        ended_by=e.ended_by,
+        duration_seconds=e.duration_seconds,
+    ),
 }
 
 

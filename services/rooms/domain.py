@@ -115,8 +115,9 @@ class Department(Aggregate):
             raise DomainError("The office is already closed.")
         interval = self.scheduled_interval(at)
         after = interval[1] if interval else at
-        self._closed(next_opening=self.next_opening(after), early=True,
-                     correlation_id=correlation_id)
+        self._closed(
+            next_opening=self.next_opening(after), early=True, correlation_id=correlation_id
+        )
 
     @event("OfficeOpened")
     def _opened(self, closes_at: datetime | None, early: bool, correlation_id: str) -> None:
@@ -185,51 +186,64 @@ class Consultation(Aggregate):
         if self.ended:
             raise ConsultationClosed("This consultation has ended.")
 
-    def join(self, participant_id: UUID, role: str, staff_id: str | None,
-             correlation_id: str) -> None:
+    def join(
+        self, participant_id: UUID, role: str, staff_id: str | None, correlation_id: str
+    ) -> None:
         self._require_open()
-        self._participant_joined(participant_id=participant_id, role=role, staff_id=staff_id,
-                                 correlation_id=correlation_id)
+        self._participant_joined(
+            participant_id=participant_id,
+            role=role,
+            staff_id=staff_id,
+            correlation_id=correlation_id,
+        )
 
     @event("ParticipantJoined")
-    def _participant_joined(self, participant_id: UUID, role: str, staff_id: str | None,
-                            correlation_id: str) -> None:
+    def _participant_joined(
+        self, participant_id: UUID, role: str, staff_id: str | None, correlation_id: str
+    ) -> None:
         self.participants[str(participant_id)] = role
 
-    def invite_interpreter(self, invitation_id: UUID, invited_by: str,
-                           correlation_id: str) -> None:
+    def invite_interpreter(self, invitation_id: UUID, invited_by: str, correlation_id: str) -> None:
         self._require_open()
-        self._interpreter_invited(invitation_id=invitation_id, invited_by=invited_by,
-                                  correlation_id=correlation_id)
+        self._interpreter_invited(
+            invitation_id=invitation_id, invited_by=invited_by, correlation_id=correlation_id
+        )
 
     @event("InterpreterInvited")
-    def _interpreter_invited(self, invitation_id: UUID, invited_by: str,
-                             correlation_id: str) -> None:
+    def _interpreter_invited(
+        self, invitation_id: UUID, invited_by: str, correlation_id: str
+    ) -> None:
         self.invitations[str(invitation_id)] = False
 
-    def revoke_invitation(self, invitation_id: UUID, revoked_by: str,
-                          correlation_id: str) -> None:
+    def revoke_invitation(self, invitation_id: UUID, revoked_by: str, correlation_id: str) -> None:
         if str(invitation_id) not in self.invitations:
             raise DomainError("No such invitation for this consultation.")
-        self._invitation_revoked(invitation_id=invitation_id, revoked_by=revoked_by,
-                                 correlation_id=correlation_id)
+        self._invitation_revoked(
+            invitation_id=invitation_id, revoked_by=revoked_by, correlation_id=correlation_id
+        )
 
     @event("InvitationRevoked")
-    def _invitation_revoked(self, invitation_id: UUID, revoked_by: str,
-                            correlation_id: str) -> None:
+    def _invitation_revoked(
+        self, invitation_id: UUID, revoked_by: str, correlation_id: str
+    ) -> None:
         self.invitations[str(invitation_id)] = True
 
-    def interpreter_join(self, participant_id: UUID, invitation_id: UUID,
-                         correlation_id: str) -> None:
+    def interpreter_join(
+        self, participant_id: UUID, invitation_id: UUID, correlation_id: str
+    ) -> None:
         self._require_open()
         if self.invitations.get(str(invitation_id)) is not False:
             raise DomainError("This invitation is not valid (any more).")
-        self._interpreter_joined(participant_id=participant_id, invitation_id=invitation_id,
-                                 correlation_id=correlation_id)
+        self._interpreter_joined(
+            participant_id=participant_id,
+            invitation_id=invitation_id,
+            correlation_id=correlation_id,
+        )
 
     @event("InterpreterJoined")
-    def _interpreter_joined(self, participant_id: UUID, invitation_id: UUID,
-                            correlation_id: str) -> None:
+    def _interpreter_joined(
+        self, participant_id: UUID, invitation_id: UUID, correlation_id: str
+    ) -> None:
         self.participants[str(participant_id)] = "interpreter"
 
     def leave(self, participant_id: UUID, correlation_id: str) -> None:
@@ -245,11 +259,16 @@ class Consultation(Aggregate):
     def end(self, ended_by: str, at: datetime, correlation_id: str) -> None:
         self._require_open()
         duration = max(0.0, (at - self.created_on).total_seconds())
-        self._ended(ended_by=ended_by, duration_seconds=duration,
-                    department_id=self.department_id, correlation_id=correlation_id)
+        self._ended(
+            ended_by=ended_by,
+            duration_seconds=duration,
+            department_id=self.department_id,
+            correlation_id=correlation_id,
+        )
 
     @event("Ended")
-    def _ended(self, ended_by: str, duration_seconds: float, department_id: UUID,
-               correlation_id: str) -> None:
+    def _ended(
+        self, ended_by: str, duration_seconds: float, department_id: UUID, correlation_id: str
+    ) -> None:
         self.ended = True
         self.participants = {}

@@ -91,24 +91,34 @@ class RoomsService(BaseService):
     ) -> dict[str, Any]:
         ttl = self.settings.participant_token_hours * 3600
         token = self.signer.issue(
-            "participant", str(participant_id), ttl, consultation=str(consultation.id),
-            department=str(consultation.department_id), role=role,
+            "participant",
+            str(participant_id),
+            ttl,
+            consultation=str(consultation.id),
+            department=str(consultation.department_id),
+            role=role,
         )
         claims = self.signer.verify(token, "participant")
         return {
-            "consultation_id": consultation.id, "participant_id": participant_id, "role": role,
-            "participant_token": token, "expires_at": claims.expires_at,
+            "consultation_id": consultation.id,
+            "participant_id": participant_id,
+            "role": role,
+            "participant_token": token,
+            "expires_at": claims.expires_at,
             "media_path": f"/api/v1/media/consultations/{consultation.id}",
         }
 
     def invitation(self, consultation_id: UUID, invitation_id: UUID) -> dict[str, Any]:
         ttl = self.settings.participant_token_hours * 3600
-        token = self.signer.issue("invitation", str(invitation_id), ttl,
-                                  consultation=str(consultation_id))
+        token = self.signer.issue(
+            "invitation", str(invitation_id), ttl, consultation=str(consultation_id)
+        )
         claims = self.signer.verify(token, "invitation")
         base = self.settings.public_url.rstrip("/")
         return {
-            "invitation_id": invitation_id, "token": token, "expires_at": claims.expires_at,
+            "invitation_id": invitation_id,
+            "token": token,
+            "expires_at": claims.expires_at,
             # The token rides in the fragment: browsers never send it to a server or a log.
             "link": f"{base}/invite/{consultation_id}#token={token}",
         }

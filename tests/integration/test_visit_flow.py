@@ -18,8 +18,9 @@ def test_knock_admit_join_end(system) -> None:  # type: ignore[no-untyped-def]
     own_stream.wait_for(lambda e, d: e == "status" and d["status"] == "waiting")
 
     staff = StaffClient(f"{system.base}/api/v1", "anna")
-    line_stream = StreamReader(f"{system.base}/api/v1/departments/{dept}/queue/stream",
-                               cookies=staff.http.cookies)
+    line_stream = StreamReader(
+        f"{system.base}/api/v1/departments/{dept}/queue/stream", cookies=staff.http.cookies
+    )
     snapshot = line_stream.wait_for(lambda e, d: e == "snapshot")
     assert [w["display_name"] for w in snapshot["waiting"]] == ["Erika Mustermann"]
 
@@ -37,8 +38,10 @@ def test_knock_admit_join_end(system) -> None:  # type: ignore[no-untyped-def]
     consultation = ready["consultation_id"]
     line_stream.wait_for(lambda e, d: e == "left" and d["ticket_id"] == ticket["ticket_id"])
 
-    joined = citizen.post(f"/consultations/{consultation}/join",
-                          headers={"Authorization": f"Bearer {ticket['token']}"})
+    joined = citizen.post(
+        f"/consultations/{consultation}/join",
+        headers={"Authorization": f"Bearer {ticket['token']}"},
+    )
     assert joined.status_code == 200, joined.text
     assert joined.json()["role"] == "citizen"
     assert joined.json()["participant_token"]
@@ -51,14 +54,22 @@ def test_knock_admit_join_end(system) -> None:  # type: ignore[no-untyped-def]
 
     ended = staff.post(f"/consultations/{consultation}/end")
     assert ended.status_code == 200 and ended.json()["ended"] is True
-    again = citizen.post(f"/consultations/{consultation}/join",
-                         headers={"Authorization": f"Bearer {ticket['token']}"})
+    again = citizen.post(
+        f"/consultations/{consultation}/join",
+        headers={"Authorization": f"Bearer {ticket['token']}"},
+    )
     assert again.status_code == 409
 
     # the second citizen moved up to place 1
-    status = eventually(lambda: citizen.get(
-        f"/tickets/{second['ticket_id']}",
-        headers={"Authorization": f"Bearer {second['token']}"}).json()["place"] == 1)
+    status = eventually(
+        lambda: (
+            citizen.get(
+                f"/tickets/{second['ticket_id']}",
+                headers={"Authorization": f"Bearer {second['token']}"},
+            ).json()["place"]
+            == 1
+        )
+    )
     assert status
     own_stream.close()
     line_stream.close()
@@ -75,6 +86,8 @@ def test_the_same_flow_on_postgres(system_factory, postgres_url) -> None:  # typ
     auth = {"Authorization": f"Bearer {ticket['token']}"}
     consultation = eventually(
         lambda: citizen.get(f"/tickets/{ticket['ticket_id']}", headers=auth).json()[
-            "consultation_id"])
+            "consultation_id"
+        ]
+    )
     joined = citizen.post(f"/consultations/{consultation}/join", headers=auth)
     assert joined.status_code == 200, joined.text

@@ -5,6 +5,8 @@ One module per publishing service. Every event travels as JSON on the subject
 citizen's name, topic, contact data or address.
 """
 
+# Importing the modules registers every contract, so any consumer can parse any event.
+from services.common.contracts import queue, rooms
 from services.common.contracts.base import (
     IntegrationEvent,
     event_id_for,
@@ -12,8 +14,11 @@ from services.common.contracts.base import (
     registered_subjects,
 )
 
-# Importing the modules registers every contract, so any consumer can parse any event.
-from services.common.contracts import queue, rooms  # noqa: E402
-
-
-__all__ = ["queue", "rooms", "IntegrationEvent", "event_id_for", "parse_event", "registered_subjects"]
+__all__ = [
+    "IntegrationEvent",
+    "event_id_for",
+    "parse_event",
+    "queue",
+    "registered_subjects",
+    "rooms",
+]

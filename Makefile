@@ -1,0 +1,45 @@
+# Bürgerbüro — the two commands a newcomer needs: `make up` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+PORT   ?= 8000
+HOST   ?= 127.0.0.1
+PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: up test lint unit integration bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+## Start the whole system (embedded NATS, SQLite, demo district) and print where to open it.
+up: $(STAMP)
+	$(BIN)/buergerbuero up --host $(HOST) --port $(PORT)
+
+## Install what the tests need and run every check and test.
+test: $(STAMP)
+	@./scripts/install-test-packages.sh
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy services
+	@if $(BIN)/python -c "import psycopg; psycopg.connect('$(PG_URL)', connect_timeout=2).close()" 2>/dev/null; then \
+		echo "PostgreSQL found at $(PG_URL): its tests must run"; \
+		BB_REQUIRE_POSTGRES=1 BB_TEST_POSTGRES_URL=$(PG_URL) $(BIN)/pytest; \
+	else $(BIN)/pytest; fi
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+
+bench: $(STAMP)
+	$(BIN)/python bench/knock_admit.py
+	$(BIN)/python bench/nats_sync.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Queue: knocks, the waiting room per department, admission and the expected wait."""

@@ -1,0 +1,1 @@
+"""Rooms: departments (virtual offices, opening hours, roster) and consultations."""
