@@ -80,7 +80,11 @@ def _run(args: argparse.Namespace) -> int:
     from services.system import build_app
 
     settings = _settings(args)
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(
+        settings.log_level,
+        settings.log_json,
+        args.service if args.command == "serve" else "buergerbuero",
+    )
     log = get_logger("buergerbuero")
     nats = None
     if settings.uses_embedded_nats:

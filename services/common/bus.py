@@ -182,7 +182,7 @@ class Bus:
             if event is None:
                 await msg.ack()
                 continue
-            with correlation(event.correlation_id):
+            with correlation(event.correlation_id, service=self.name):
                 try:
                     await handle(event, msg.metadata.sequence.stream)
                 except Exception:

@@ -13,9 +13,16 @@ import structlog
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
-def configure_logging(level: str = "INFO", json: bool = True) -> None:
+def configure_logging(
+    level: str = "INFO", json: bool = True, service: str = "buergerbuero"
+) -> None:
+    def add_service(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+        event.setdefault("service", service)
+        return event
+
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
+        add_service,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -48,9 +55,10 @@ def new_correlation_id() -> str:
 
 
 @contextmanager
-def correlation(correlation_id: str | None) -> Iterator[str]:
+def correlation(correlation_id: str | None, **context: str) -> Iterator[str]:
+    """Bind the correlation id (and e.g. ``service``) to every log line in this context."""
     cid = correlation_id or new_correlation_id()
-    with structlog.contextvars.bound_contextvars(correlation_id=cid):
+    with structlog.contextvars.bound_contextvars(correlation_id=cid, **context):
         yield cid
 
 

@@ -119,18 +119,18 @@ async def _request_context(
     request: Request, call_next: Callable[[Request], Awaitable[Response]]
 ) -> Response:
     started = time.perf_counter()
-    with correlation(request.headers.get(CORRELATION_HEADER)) as cid:
+    service = _service_of(request.url.path)
+    with correlation(request.headers.get(CORRELATION_HEADER), service=service) as cid:
         response = await call_next(request)
         route = getattr(request.scope.get("route"), "path", "unmatched")
         elapsed = time.perf_counter() - started
-        service = route.split("/")[3] if route.startswith("/api/v1/") else "web"
         metrics.HTTP_REQUESTS.labels(service, request.method, route, response.status_code).inc()
         metrics.HTTP_LATENCY.labels(service, route).observe(elapsed)
         response.headers[CORRELATION_HEADER] = cid
         response.headers["Content-Security-Policy"] = CSP
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = response.headers.get("Cache-Control", "no-store")
+        response.headers.setdefault("Cache-Control", "no-store")
         if route not in ("/metrics", "/healthz", "/readyz"):
             # The path template, never the real path or query: they may carry tokens.
             log.info(
@@ -141,3 +141,20 @@ async def _request_context(
                 ms=round(elapsed * 1000, 1),
             )
         return response
+
+
+# Which service answers a URL prefix; the same table the Ingress uses.
+ROUTES = {
+    "departments": "queue",
+    "tickets": "queue",
+    "offices": "rooms",
+    "consultations": "rooms",
+    "auth": "rooms",
+}
+
+
+def _service_of(path: str) -> str:
+    parts = path.split("/")
+    if len(parts) > 3 and parts[1] == "api":
+        return ROUTES.get(parts[3], parts[3])
+    return "web"

@@ -160,9 +160,13 @@ class QueueService(BaseService):
     # -- what a citizen typed: short-lived, never in the durable record -------------------------
 
     async def remember_visit(self, ticket_id: UUID, data: dict[str, Any]) -> None:
+        """Kept here and in the TTL bucket; a NATS outage loses only other replicas' view."""
         self._visit_cache[ticket_id] = (time.time(), data)
         assert self._visits is not None
-        await self._visits.put(str(ticket_id), json.dumps(data).encode())
+        try:
+            await asyncio.wait_for(self._visits.put(str(ticket_id), json.dumps(data).encode()), 2)
+        except Exception as error:
+            log.warning("visit_data_not_shared", error=repr(error))
 
     async def visit(self, ticket_id: UUID) -> dict[str, Any] | None:
         cached = self._visit_cache.get(ticket_id)
@@ -170,8 +174,11 @@ class QueueService(BaseService):
             return cached[1]
         assert self._visits is not None
         try:
-            entry = await self._visits.get(str(ticket_id))
+            entry = await asyncio.wait_for(self._visits.get(str(ticket_id)), 2)
         except KeyNotFoundError:
+            return None
+        except Exception as error:
+            log.warning("visit_data_unavailable", error=repr(error))
             return None
         if entry.value is None:
             return None

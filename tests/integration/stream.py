@@ -1,0 +1,39 @@
+"""Reading the whole JetStream stream back, to count what arrived."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import nats
+
+
+async def _read_all(url: str, stream: str = "BB") -> list[tuple[str, dict[str, Any], str]]:
+    nc = await nats.connect(url)
+    js = nc.jetstream()
+    info = await js.stream_info(stream)
+    found = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        try:
+            msg = await js.get_msg(stream, seq)
+        except nats.js.errors.NotFoundError:
+            continue
+        headers = msg.headers or {}
+        found.append((msg.subject, json.loads(msg.data or b"{}"), headers.get("Nats-Msg-Id", "")))
+    await nc.close()
+    return found
+
+
+def stream_messages(url: str) -> list[tuple[str, dict[str, Any], str]]:
+    return asyncio.run(_read_all(url))
+
+
+def duplicates(url: str) -> dict[str, int]:
+    counts = Counter(event["event_id"] for _, event, _ in stream_messages(url))
+    return {event_id: n for event_id, n in counts.items() if n > 1}
+
+
+def count_of(url: str, subject: str) -> int:
+    return sum(1 for s, _, _ in stream_messages(url) if s == subject)
