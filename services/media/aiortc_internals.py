@@ -194,9 +194,7 @@ def is_vp8_keyframe(frame: bytes) -> bool:
     return len(frame) > 0 and frame[0] & 0x01 == 0
 
 
-def _put_threadsafe(
-    loop: asyncio.AbstractEventLoop, output_q: asyncio.Queue, item: object
-) -> None:
+def _put_threadsafe(loop: asyncio.AbstractEventLoop, output_q: asyncio.Queue, item: object) -> None:
     # A closed event loop has nobody left to listen.
     with contextlib.suppress(RuntimeError):
         loop.call_soon_threadsafe(output_q.put_nowait, item)

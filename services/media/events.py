@@ -86,7 +86,11 @@ class MediaRoomClosed:
 
 
 RoomEvent = (
-    PeerJoined | PeerConnected | TrackPublished | TrackUnpublished | PeerDisconnected
+    PeerJoined
+    | PeerConnected
+    | TrackPublished
+    | TrackUnpublished
+    | PeerDisconnected
     | MediaRoomClosed
 )
 RoomEventHandler = Callable[[RoomEvent], None]

@@ -37,9 +37,7 @@ MAX_QUEUED_AUDIO_FRAMES = 100
 class KeyframeRequester:
     """Asks the publisher for a keyframe until one arrives, at most once per interval."""
 
-    def __init__(
-        self, send_request: Callable[[], Awaitable[bool]], min_interval: float
-    ) -> None:
+    def __init__(self, send_request: Callable[[], Awaitable[bool]], min_interval: float) -> None:
         self._send_request = send_request
         self._min_interval = min_interval
         self._wanted = False
@@ -77,9 +75,7 @@ class KeyframeRequester:
 class ForwardedTrack(MediaStreamTrack):
     """The copy of a published track that one subscriber's sender reads."""
 
-    def __init__(
-        self, kind: str, track_id: str, request_keyframe: Callable[[], None]
-    ) -> None:
+    def __init__(self, kind: str, track_id: str, request_keyframe: Callable[[], None]) -> None:
         super().__init__()
         self.kind = kind
         set_track_id(self, track_id)
@@ -137,9 +133,7 @@ class ForwardedTrack(MediaStreamTrack):
 class Publication:
     """One published track of a participant and its subscribers."""
 
-    def __init__(
-        self, info: TrackInfo, receiver: RTCRtpReceiver, keyframe_interval: float
-    ) -> None:
+    def __init__(self, info: TrackInfo, receiver: RTCRtpReceiver, keyframe_interval: float) -> None:
         self.info = info
         self.keyframes = KeyframeRequester(
             lambda: send_picture_loss_indication(receiver), keyframe_interval
@@ -184,9 +178,7 @@ class Publication:
 class InboundTrack:
     """Drains one received track until it ends, feeding the current publication."""
 
-    def __init__(
-        self, track: MediaStreamTrack, on_ended: Callable[["InboundTrack"], None]
-    ) -> None:
+    def __init__(self, track: MediaStreamTrack, on_ended: Callable[["InboundTrack"], None]) -> None:
         self.track = track
         self.publication: Publication | None = None
         self._on_ended = on_ended

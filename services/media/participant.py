@@ -20,9 +20,7 @@ FORWARDED_MIME_TYPES = {"audio": ("audio/opus",), "video": ("video/VP8", "video/
 def forwarded_codecs(kind: str) -> list[RTCRtpCodecCapability]:
     wanted = FORWARDED_MIME_TYPES[kind]
     return [
-        codec
-        for codec in RTCRtpSender.getCapabilities(kind).codecs
-        if codec.mimeType in wanted
+        codec for codec in RTCRtpSender.getCapabilities(kind).codecs if codec.mimeType in wanted
     ]
 
 

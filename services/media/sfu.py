@@ -125,9 +125,7 @@ class MediaRoom:
 
     def stats(self) -> dict[str, Any]:
         publications = list(self._publications.values())
-        subscriptions = [
-            s for p in self._participants.values() for s in p.subscriptions.values()
-        ]
+        subscriptions = [s for p in self._participants.values() for s in p.subscriptions.values()]
         return {
             "participants": len(self._participants),
             "tracks": dict(Counter(str(p.info.source) for p in publications)),
@@ -335,9 +333,7 @@ class MediaRoom:
         # Emitted by setRemoteDescription, before the receiver starts: the only
         # moment to switch it to encoded frames.
         receive_encoded_frames(track)
-        transceiver = next(
-            t for t in participant.pc.getTransceivers() if t.receiver.track is track
-        )
+        transceiver = next(t for t in participant.pc.getTransceivers() if t.receiver.track is track)
         participant.inbound[transceiver] = InboundTrack(
             track, lambda inbound: self._on_inbound_ended(inbound)
         )

@@ -4,6 +4,7 @@ that speaks the MediaRoom signalling protocol in-process."""
 import asyncio
 import contextlib
 import fractions
+import itertools
 import math
 import time
 from array import array
@@ -30,7 +31,9 @@ class Yuv:
     v: int
 
     def close_to(self, other: "Yuv", tolerance: int = 16) -> bool:
-        return all(abs(a - b) <= tolerance for a, b in zip(self.astuple(), other.astuple()))
+        return all(
+            abs(a - b) <= tolerance for a, b in zip(self.astuple(), other.astuple(), strict=True)
+        )
 
     def astuple(self) -> tuple[int, int, int]:
         return (self.y, self.u, self.v)
@@ -51,14 +54,14 @@ class SolidColourVideoTrack(VideoStreamTrack):
         template = VideoFrame(width=width, height=height, format="yuv420p")
         self._planes = [
             bytes([value]) * plane.buffer_size
-            for value, plane in zip(colour.astuple(), template.planes)
+            for value, plane in zip(colour.astuple(), template.planes, strict=True)
         ]
         self._size = (width, height)
 
     async def recv(self) -> VideoFrame:
         pts, time_base = await self.next_timestamp()
         frame = VideoFrame(width=self._size[0], height=self._size[1], format="yuv420p")
-        for plane, data in zip(frame.planes, self._planes):
+        for plane, data in zip(frame.planes, self._planes, strict=True):
             plane.update(data)
         frame.pts = pts
         frame.time_base = time_base
@@ -123,7 +126,7 @@ def dominant_frequency(frame: AudioFrame) -> tuple[float, int]:
         mono = samples[: frame.samples * channels : channels]
     else:
         mono = samples[: frame.samples]
-    crossings = sum(1 for a, b in zip(mono, mono[1:]) if (a < 0) != (b < 0))
+    crossings = sum(1 for a, b in itertools.pairwise(mono) if (a < 0) != (b < 0))
     duration = len(mono) / frame.sample_rate
     return crossings / 2 / duration, max((abs(s) for s in mono), default=0)
 
@@ -233,9 +236,10 @@ async def _consume(received: ReceivedTrack) -> None:
 
 
 async def eventually(
-    condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02
+    condition: Callable[[], bool], within: float = 10.0, interval: float = 0.02
 ) -> None:
-    """Wait until ``condition()`` holds; TimeoutError after ``timeout`` seconds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
+    """Wait until ``condition()`` holds; TimeoutError after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        # Polling: peer connection and track state changes have no common event.
+        while not condition():  # noqa: ASYNC110
             await asyncio.sleep(interval)
