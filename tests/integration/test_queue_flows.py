@@ -1,0 +1,216 @@
+"""The queue's other paths through the real system: decline, transfer, closing, privacy."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import nats
+import pytest
+from nats.js.errors import KeyNotFoundError
+
+from tests.conftest import ROOT
+from tests.helpers import StaffClient, StreamReader, eventually, knock, open_department
+
+
+def _stream(system, ticket) -> StreamReader:  # type: ignore[no-untyped-def]
+    return StreamReader(f"{system.base}{ticket['stream']}?token={ticket['token']}")
+
+
+def test_decline_with_reason_and_message(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    ticket = knock(citizen, dept, display_name="Paula")
+    stream = _stream(system, ticket)
+    stream.wait_for(lambda e, d: e == "status" and d["status"] == "waiting")
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    declined = staff.post(
+        f"/tickets/{ticket['ticket_id']}/decline",
+        {"reason": "appointment_required", "message": "Bitte buchen Sie einen Termin."},
+    )
+    assert declined.status_code == 200, declined.text
+    status = stream.wait_for(lambda e, d: e == "status" and d["status"] == "declined")
+    assert status["decline_reason"] == "appointment_required"
+    message = stream.wait_for(lambda e, d: e == "message")
+    assert message["text"] == "Bitte buchen Sie einen Termin."
+    again = staff.post(f"/tickets/{ticket['ticket_id']}/admit")
+    assert again.status_code == 409
+    stream.close()
+
+
+def test_transfer_and_note_to_the_line(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    demo = open_department(citizen, "demo")
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    kataster = next(d["id"] for d in citizen.get("/departments").json() if d["slug"] == "kataster")
+    if not next(d for d in citizen.get("/departments").json() if d["slug"] == "kataster")["open"]:
+        assert staff.post(f"/offices/{kataster}/open").status_code == 200
+    open_department(citizen, "kataster")
+
+    ticket = knock(citizen, demo, display_name="Tom")
+    stream = _stream(system, ticket)
+    stream.wait_for(lambda e, d: e == "status" and d["status"] == "waiting")
+    assert (
+        staff.post(
+            f"/departments/{demo}/queue/message", {"text": "Noch etwa 10 Minuten."}
+        ).status_code
+        == 202
+    )
+    assert stream.wait_for(lambda e, d: e == "message")["text"] == "Noch etwa 10 Minuten."
+
+    moved = staff.post(f"/tickets/{ticket['ticket_id']}/transfer", {"department_id": kataster})
+    assert moved.status_code == 200, moved.text
+    status = stream.wait_for(lambda e, d: e == "status" and d["department_id"] == kataster)
+    assert status["status"] == "waiting" and status["place"] == 1
+    line = staff.get(f"/departments/{kataster}/queue").json()
+    assert [w["display_name"] for w in line["waiting"]] == ["Tom"]
+    assert staff.get(f"/departments/{demo}/queue").json()["waiting"] == []
+    stream.close()
+
+
+def test_closing_early_expires_everyone_waiting(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    tickets = [knock(citizen, dept, display_name=f"Gast {n}") for n in range(3)]
+    streams = [_stream(system, t) for t in tickets]
+    for stream in streams:
+        stream.wait_for(lambda e, d: e == "status" and d["status"] == "waiting")
+
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    closed = staff.post(f"/offices/{dept}/close")
+    assert closed.status_code == 200 and closed.json()["open"] is False
+    for stream in streams:
+        status = stream.wait_for(lambda e, d: e == "status" and d["status"] == "expired")
+        assert status["expiry_reason"] == "office_closed"
+        assert "next_opening" in status
+
+    refused = eventually(
+        lambda: (
+            (r := citizen.post(f"/departments/{dept}/knock", json={"language": "de"})).status_code
+            == 409
+            and r
+        )
+    )
+    assert "closed" in refused.json()["detail"]
+    assert "opens_at" in refused.json()
+    assert staff.post(f"/offices/{dept}/open").status_code == 200
+    open_department(citizen, "demo")
+    for stream in streams:
+        stream.close()
+
+
+def test_what_a_citizen_typed_is_gone_after_its_retention(system_factory, nats_server) -> None:  # type: ignore[no-untyped-def]
+    system = system_factory(env={"BB_VISIT_DATA_TTL_SECONDS": "2"})
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    ticket = knock(citizen, dept, display_name="Erika Geheim", topic="antrag")
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    first = staff.get(f"/departments/{dept}/queue").json()["waiting"][0]
+    assert first["display_name"] == "Erika Geheim"
+
+    async def stored() -> bytes | None:
+        nc = await nats.connect(nats_server.url)
+        try:
+            kv = await nc.jetstream().key_value("bb_visits")
+            try:
+                return (await kv.get(ticket["ticket_id"])).value
+            except KeyNotFoundError:
+                return None
+        finally:
+            await nc.close()
+
+    assert asyncio.run(stored()) is not None
+    time.sleep(3.5)
+    assert asyncio.run(stored()) is None
+    later = staff.get(f"/departments/{dept}/queue").json()["waiting"][0]
+    assert later["ticket_id"] == ticket["ticket_id"]
+    assert later["display_name"] is None and later["topic"] is None
+
+
+def test_anonymous_department_shows_a_pseudonym(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    staff = StaffClient(f"{system.base}/api/v1", "carla")
+    hiv = next(d for d in citizen.get("/departments").json() if d["slug"] == "hiv-beratung")
+    assert hiv["anonymous"] is True
+    if not hiv["open"]:
+        assert staff.post(f"/offices/{hiv['id']}/open").status_code == 200
+    open_department(citizen, "hiv-beratung")
+    ticket = knock(citizen, hiv["id"])
+    assert ticket["display_name"] == f"Gast {ticket['number']}"
+    line = staff.get(f"/departments/{hiv['id']}/queue").json()
+    assert line["waiting"][0]["display_name"] == ticket["display_name"]
+
+
+def test_services_in_separate_processes_talk_only_through_nats(system_factory, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    rooms = system_factory(args=["serve", "rooms"], data_dir=tmp_path / "rooms")
+    queue = system_factory(args=["serve", "queue"], data_dir=tmp_path / "queue")
+    citizen = queue.client()
+    dept = open_department(citizen, "demo")
+    ticket = knock(citizen, dept, display_name="Getrennt")
+    # sign in at rooms; the signed session is honoured by queue without a call
+    staff = StaffClient(f"{rooms.base}/api/v1", "anna")
+    admitted = staff.http.post(
+        f"{queue.base}/api/v1/tickets/{ticket['ticket_id']}/admit",
+        headers={"X-CSRF-Token": staff.csrf},
+    )
+    assert admitted.status_code == 200, admitted.text
+    auth = {"Authorization": f"Bearer {ticket['token']}"}
+    consultation = eventually(
+        lambda: citizen.get(f"/tickets/{ticket['ticket_id']}", headers=auth).json()[
+            "consultation_id"
+        ]
+    )
+    joined = rooms.client().post(f"/consultations/{consultation}/join", headers=auth)
+    assert joined.status_code == 200, joined.text
+
+
+def test_staff_cli_adds_an_account_and_puts_it_on_a_roster(system, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = system.env
+    cli = [sys.executable, "-m", "services.cli", "staff"]
+    added = subprocess.run(
+        [
+            *cli,
+            "add",
+            "erik",
+            "--name",
+            "Erik Neu",
+            "--department",
+            "demo",
+            "--password",
+            "ein-langes-passwort",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert added.returncode == 0, added.stderr
+    listed = subprocess.run([*cli, "list"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert "erik\tErik Neu\tstaff" in listed.stdout
+    short = subprocess.run(
+        [*cli, "add", "kurz", "--name", "K", "--password", "kurz"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert short.returncode == 2 and "at least 10" in short.stderr
+
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    staff = StaffClient(f"{system.base}/api/v1", "erik", "ein-langes-passwort")
+    # the roster change travels rooms → NATS → queue
+    eventually(lambda: staff.get(f"/departments/{dept}/queue").status_code == 200)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_operations_endpoints(system, path) -> None:  # type: ignore[no-untyped-def]
+    import httpx
+
+    response = httpx.get(f"{system.base}{path}")
+    assert response.status_code == 200
+    if path == "/metrics":
+        assert "bb_relay_published_events_total" in response.text
+        assert "bb_queue_knocks_total" in response.text or "bb_queue_open_streams" in response.text
