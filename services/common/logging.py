@@ -16,7 +16,9 @@ CORRELATION_HEADER = "X-Correlation-ID"
 def configure_logging(
     level: str = "INFO", json: bool = True, service: str = "buergerbuero"
 ) -> None:
-    def add_service(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+    def add_service(
+        _: structlog.types.WrappedLogger, __: str, event: structlog.types.EventDict
+    ) -> structlog.types.EventDict:
         event.setdefault("service", service)
         return event
 

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
@@ -75,6 +75,11 @@ class KnockIn(BaseModel):
     )
     language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
     topic: str | None = Field(default=None, max_length=40)
+    knock_id: UUID | None = Field(
+        default=None,
+        description="Chosen by the client; sending the same knock again returns the same "
+        "ticket instead of a second one (safe retries)",
+    )
 
 
 class KnockOut(BaseModel):
@@ -247,8 +252,12 @@ async def department_details(
     status_code=status.HTTP_201_CREATED,
     tags=["citizen"],
 )
-async def knock(department_id: UUID, body: KnockIn, service: Service) -> KnockOut:
-    """Knock on the door: no account needed. Answers with your ticket and its token."""
+async def knock(
+    department_id: UUID, body: KnockIn, service: Service, response: Response
+) -> KnockOut:
+    """Knock on the door: no account needed. Answers with your ticket and its token.
+
+    Sending the same ``knock_id`` again answers 200 with the same ticket."""
     door = await _door(service, department_id)
     if door.anonymous and body.display_name:
         raise Refusal(
@@ -265,13 +274,19 @@ async def knock(department_id: UUID, body: KnockIn, service: Service) -> KnockOu
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"Please choose one of the topics: {', '.join(door.topic_ids)}.",
         )
-    ticket: Ticket = await _command(
-        service.queue.knock, department_id, "walk_in", current_correlation_id()
+    ticket, is_new = await _command(
+        service.queue.knock,
+        department_id,
+        "walk_in",
+        body.knock_id or uuid4(),
+        current_correlation_id(),
     )
     display_name = f"Gast {ticket.number}" if door.anonymous else body.display_name
-    await service.remember_visit(
-        ticket.id, {"display_name": display_name, "language": body.language, "topic": body.topic}
-    )
+    if is_new:
+        visit = {"display_name": display_name, "language": body.language, "topic": body.topic}
+        await service.remember_visit(ticket.id, visit)
+    else:
+        response.status_code = status.HTTP_200_OK
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = await asyncio.to_thread(service.estimate, department_id, place)
     token = service.signer.issue(

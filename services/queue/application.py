@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -111,15 +112,23 @@ class Queue(ServiceApplication):
 
     # -- commands ---------------------------------------------------------------------
 
-    def knock(self, department_id: UUID, priority: str, correlation_id: str) -> Ticket:
+    def knock(
+        self, department_id: UUID, priority: str, knock_id: UUID, correlation_id: str
+    ) -> tuple[Ticket, bool]:
+        """A new ticket, or the one this knock made before (a retry): (ticket, is_new)."""
+        with contextlib.suppress(UnknownTicket):
+            return self.ticket(Ticket.create_id(department_id, knock_id)), False
         door = self.door(department_id)
         if not door.is_open:
             raise OfficeClosed(door.next_opening)
         today = datetime.now(UTC).date().isoformat()
         number = self.waiting.next_number(department_id, today)
-        ticket = Ticket(department_id, priority, number, correlation_id)
-        self.save(ticket)
-        return ticket
+        ticket = Ticket(department_id, priority, number, knock_id, correlation_id)
+        try:
+            self.save(ticket)
+        except IntegrityError:  # the same knock, arriving twice at once
+            return self.ticket(ticket.id), False
+        return ticket, True
 
     def admit(self, ticket_id: UUID, staff_id: str, correlation_id: str) -> Ticket:
         now = datetime.now(UTC)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+KNOCK_NAMESPACE = UUID("0b5e7c1a-8f7d-4c3e-9a61-2d4f5b6c7e80")
 PRIORITY_ORDER = {"appointment": 0, "walk_in": 1}
 KEPT_DURATIONS = 20
 
@@ -25,9 +26,19 @@ class TicketNotWaiting(DomainError):
 class Ticket(Aggregate):
     """One knock on one department's door, from waiting to its end."""
 
+    @staticmethod
+    def create_id(department_id: UUID, knock_id: UUID) -> UUID:
+        """A retried knock (the same ``knock_id``) always names the same ticket."""
+        return uuid5(KNOCK_NAMESPACE, f"{department_id}/{knock_id}")
+
     @event("Knocked")
     def __init__(
-        self, department_id: UUID, priority: str, number: int, correlation_id: str
+        self,
+        department_id: UUID,
+        priority: str,
+        number: int,
+        knock_id: UUID,
+        correlation_id: str,
     ) -> None:
         if priority not in PRIORITY_ORDER:
             raise DomainError(f"unknown priority {priority!r}")

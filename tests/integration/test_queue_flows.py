@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import time
+import uuid
 
 import nats
 import pytest
@@ -127,6 +128,18 @@ def test_what_a_citizen_typed_is_gone_after_its_retention(system_factory, nats_s
     later = staff.get(f"/departments/{dept}/queue").json()["waiting"][0]
     assert later["ticket_id"] == ticket["ticket_id"]
     assert later["display_name"] is None and later["topic"] is None
+
+
+def test_a_retried_knock_makes_no_second_ticket(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    body = {"language": "de", "display_name": "Doppelt", "knock_id": str(uuid.uuid4())}
+    first = citizen.post(f"/departments/{dept}/knock", json=body)
+    again = citizen.post(f"/departments/{dept}/knock", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["ticket_id"] == again.json()["ticket_id"]
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    assert len(staff.get(f"/departments/{dept}/queue").json()["waiting"]) == 1
 
 
 def test_anonymous_department_shows_a_pseudonym(system) -> None:  # type: ignore[no-untyped-def]
