@@ -120,6 +120,9 @@ class OutboxRelay:
         if not notifications:
             metrics.RELAY_LAG.labels(self.service).set(0)
             return 0
+        if len(notifications) == BATCH:  # behind by more than a batch: measure how far
+            newest = await asyncio.to_thread(self.app.recorder.max_notification_id)
+            metrics.RELAY_LAG.labels(self.service).set((newest or 0) - self.position)
         events = [e for e in (self._contract(n) for n in notifications) if e is not None]
         if events:
             duplicates = await self.bus.publish(events)
