@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from fastapi import FastAPI
 
+from services.audit.service import AuditService
 from services.common.natsserver import EmbeddedNats
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -16,6 +17,7 @@ from services.rooms.service import RoomsService
 SERVICES: dict[str, type[BaseService]] = {
     "rooms": RoomsService,
     "queue": QueueService,
+    "audit": AuditService,
 }
 
 

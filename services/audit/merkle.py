@@ -145,9 +145,31 @@ class CompactRange:
         self._frontier: list[bytes] = []  # perfect subtree roots, largest (leftmost) first
         self._on_node = on_node
 
+    @classmethod
+    def resume(
+        cls,
+        size: int,
+        frontier: Sequence[bytes],
+        on_node: Callable[[int, int, bytes], None] | None = None,
+    ) -> CompactRange:
+        """Continue a tree of ``size`` leaves from the hashes of :func:`frontier_ranges`."""
+        if len(frontier) != len(frontier_ranges(size)):
+            raise ValueError(f"a tree of {size} leaves has {size.bit_count()} frontier hashes")
+        compact = cls(on_node)
+        for value in frontier:
+            _require_stored_hash(value)
+        compact._size = size
+        compact._frontier = list(frontier)
+        return compact
+
     @property
     def size(self) -> int:
         return self._size
+
+    @property
+    def frontier(self) -> list[bytes]:
+        """The perfect subtree roots of :func:`frontier_ranges`, largest first."""
+        return list(self._frontier)
 
     def append(self, value: bytes) -> None:
         _require_stored_hash(value)
@@ -168,6 +190,17 @@ class CompactRange:
         for left in reversed(self._frontier[:-1]):
             node = node_hash(left, node)
         return node
+
+
+def frontier_ranges(size: int) -> list[tuple[int, int]]:
+    """The perfect subtrees ``(level, index)`` that make up ``size`` leaves, largest first."""
+    ranges: list[tuple[int, int]] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size >> level & 1:
+            ranges.append((level, start >> level))
+            start += 1 << level
+    return ranges
 
 
 # --- proof generation -----------------------------------------------------------------------

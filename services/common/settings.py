@@ -49,6 +49,16 @@ class Settings(BaseSettings):
     seed_demo: bool = True
     office_clock_seconds: float = Field(default=30.0, gt=0)
 
+    # The audit log. Signing key: a note signer key "PRIVATE+KEY+<origin>+<id>+<key>"
+    # (``buergerbuero audit keygen``); unset: generated once into data_dir/audit-signing.key.
+    audit_signing_key: str | None = None
+    audit_origin: str = "buergerbuero.local/audit"
+    audit_checkpoint_seconds: float = Field(default=10.0, gt=0)
+    # How often every publisher's outbox is read for events the bus lost.
+    audit_gap_check_seconds: float = Field(default=5.0, gt=0)
+    # Records older than this are dropped by ``buergerbuero audit prune``; 0 keeps all.
+    audit_retention_days: int = Field(default=730, ge=0)
+
     @property
     def uses_embedded_nats(self) -> bool:
         return not self.nats_url

@@ -6,7 +6,7 @@ citizen's name, topic, contact data or address.
 """
 
 # Importing the modules registers every contract, so any consumer can parse any event.
-from services.common.contracts import queue, rooms
+from services.common.contracts import audit, queue, rooms
 from services.common.contracts.base import (
     IntegrationEvent,
     event_id_for,
@@ -16,6 +16,7 @@ from services.common.contracts.base import (
 
 __all__ = [
     "IntegrationEvent",
+    "audit",
     "event_id_for",
     "parse_event",
     "queue",

@@ -1,0 +1,128 @@
+"""The durable JetStream consumer that feeds the log: fetch a batch, append it, then ack.
+
+One pull consumer over ``bb.>`` with ``AckPolicy.ALL``: the whole batch is parsed, appended
+in one transaction (records, subtree hashes, watermarks, stream position), and only then is
+the batch's last message acknowledged, which acknowledges every one before it. A crash
+before the commit redelivers the batch; a crash between commit and ack redelivers events
+whose ids the log already holds, and they change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from prometheus_client import Counter, Gauge
+
+from services.audit.canonical import LogEntry, is_logged
+from services.audit.store import LogStore
+from services.common.bus import Bus
+from services.common.contracts import parse_event
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+DURABLE = "audit"
+BATCH = 1000
+
+APPENDED = Counter("bb_audit_appended_total", "Events appended to the audit log", ["via"])
+UNKNOWN = Counter("bb_audit_unknown_events_total", "Messages without a known contract")
+CHAIN_LENGTH = Gauge("bb_audit_log_size", "Records in the audit log (its tree size)")
+
+
+class LogConsumer:
+    """Pulls every integration event from the stream into the log."""
+
+    def __init__(self, store: LogStore, bus: Bus, on_batch: Callable[[], None] | None = None,
+                 batch: int = BATCH, durable: str = DURABLE) -> None:
+        self.store = store
+        self.bus = bus
+        self.batch = batch
+        self.durable = durable
+        self.on_batch = on_batch
+        self.healthy = False
+
+    def config(self) -> ConsumerConfig:
+        return ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=60.0,
+            max_deliver=-1,
+            max_ack_pending=self.batch * 4,
+            filter_subject="bb.>",
+        )
+
+    async def run(self) -> None:
+        sub = None
+        while True:
+            try:
+                if sub is None:
+                    await self._ensure_consumer()
+                    sub = await self.bus.js.pull_subscribe_bind(self.durable,
+                                                                stream=self.bus.stream)
+                messages = await sub.fetch(self.batch, timeout=1.0)
+                self.healthy = True
+            except (TimeoutError, NatsTimeoutError):
+                self.healthy = self.bus.connected
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # NATS down or the consumer gone: back off, rebuild
+                self.healthy = False
+                log.warning("audit_fetch_failed", error=repr(error))
+                sub = None
+                await asyncio.sleep(0.5)
+                continue
+            try:
+                await self.handle(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # the ack failed: the batch comes again, deduplicated
+                log.warning("audit_ack_failed", error=repr(error))
+                sub = None
+
+    async def _ensure_consumer(self) -> None:
+        try:
+            await self.bus.js.consumer_info(self.bus.stream, self.durable)
+        except NotFoundError:
+            await self.bus.js.add_consumer(self.bus.stream, self.config())
+
+    async def handle(self, messages: list[Msg]) -> None:
+        if not messages:
+            return
+        entries, seen = [], []
+        for msg in messages:
+            try:
+                event = parse_event(msg.subject, msg.data)
+            except ValueError:
+                event = None
+                log.error("audit_unparsable_event", subject=msg.subject)
+            if event is None:
+                UNKNOWN.inc()
+                continue
+            if is_logged(event):
+                entries.append(LogEntry.of(event))
+            else:
+                seen.append((event.service, event.position))
+        sequence = messages[-1].metadata.sequence.stream
+        # Acknowledging a later message would acknowledge this batch too (AckPolicy.ALL),
+        # so a failed append is retried here until it commits, before anything else is read.
+        while True:
+            try:
+                appended = await asyncio.to_thread(
+                    self.store.append, entries, seen=seen, stream_sequence=sequence)
+                break
+            except Exception:
+                self.healthy = False
+                log.exception("audit_append_failed", batch=len(messages))
+                await asyncio.sleep(1.0)
+        await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        APPENDED.labels("bus").inc(len(appended))
+        CHAIN_LENGTH.set(self.store.size)
+        if self.on_batch:
+            self.on_batch()

@@ -1,0 +1,127 @@
+"""The audit service at run time: the log's store, its consumer, gap filler and checkpoints."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from services.audit.application import AuditTrail, to_contract
+from services.audit.completeness import GapFiller
+from services.audit.database import Database
+from services.audit.ingest import CHAIN_LENGTH, LogConsumer
+from services.audit.signing import Checkpointer, InconsistentLogError, Signed, load_signer
+from services.audit.store import LogStore
+from services.common.bus import Bus
+from services.common.contracts import IntegrationEvent
+from services.common.eventstore import ServiceApplication, store_env
+from services.common.identity import StaffIdentity
+from services.common.logging import current_correlation_id, get_logger, new_correlation_id
+from services.common.service import BaseService
+from services.common.settings import Settings
+
+log = get_logger(__name__)
+
+
+class AuditService(BaseService):
+    name = "audit"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.db = Database(store_env(settings, self.name))
+        self.store = LogStore(self.db)
+        self.checkpointer = Checkpointer(self.store, load_signer(settings))
+        self.consumer: LogConsumer | None = None
+        self.filler: GapFiller | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        CHAIN_LENGTH.set(self.store.size)
+
+    @property
+    def trail(self) -> AuditTrail:
+        assert isinstance(self.app, AuditTrail)
+        return self.app
+
+    def create_application(self, env: dict[str, str]) -> ServiceApplication:
+        return AuditTrail(env=env)
+
+    def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None:
+        return to_contract(domain_event, position)
+
+    def routers(self) -> list[APIRouter]:
+        from services.audit.api import router
+
+        return [router]
+
+    async def subscribe(self, bus: Bus) -> None:
+        self.filler = GapFiller(self.store, bus, self.settings.audit_gap_check_seconds)
+        self.consumer = LogConsumer(self.store, bus, on_batch=self.filler.gap_suspected)
+        self._spawn(self.consumer.run())
+        self._spawn(self.filler.run())
+
+    async def on_started(self) -> None:
+        await self.sign_now()
+        await asyncio.to_thread(self._publish_unpublished_checkpoints)
+        self._spawn(self._sign_on_cadence())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        self._tasks.append(asyncio.create_task(work))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await super().stop()
+        await asyncio.to_thread(self.db.close)
+
+    def readiness(self) -> dict[str, bool]:
+        return {
+            **super().readiness(),
+            "audit.consumer": bool(self.consumer and self.consumer.healthy),
+            "audit.consistent": self.checkpointer.broken is None,
+        }
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    async def _sign_on_cadence(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audit_checkpoint_seconds)
+            with contextlib.suppress(InconsistentLogError):
+                await self.sign_now()
+
+    async def sign_now(self) -> Signed | None:
+        """Sign the tree if it grew and publish the checkpoint (AuditCheckpointSigned)."""
+        try:
+            signed = await asyncio.to_thread(self.checkpointer.sign_if_grown)
+        except InconsistentLogError as error:
+            log.critical("audit_log_inconsistent", reason=str(error))
+            raise
+        if signed is not None:
+            await asyncio.to_thread(self._publish, signed, new_correlation_id())
+        return signed
+
+    def _publish(self, signed: Signed, correlation_id: str) -> None:
+        self.trail.record_checkpoint(self.checkpointer.origin, signed.size, signed.root_b64,
+                                     signed.note, correlation_id)
+
+    def _publish_unpublished_checkpoints(self) -> None:
+        """A crash between storing a checkpoint and recording its event: publish it now."""
+        latest = self.checkpointer.latest()
+        if latest is not None:
+            self._publish(latest, new_correlation_id())
+
+    # -- who looked ---------------------------------------------------------------------------
+
+    async def record_view(self, staff: StaffIdentity, action: str, target: str = "") -> None:
+        """Every read by a DPO is recorded before it is answered (and then appended)."""
+        await asyncio.to_thread(self.trail.record_view, staff.staff_id, action, target,
+                                current_correlation_id())
+
+
+def audit_service(request: Request) -> AuditService:
+    return request.app.state.services["audit"]  # type: ignore[no-any-return]

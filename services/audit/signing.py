@@ -1,0 +1,100 @@
+"""The log's signing key and the rule that it never signs a checkpoint that contradicts one.
+
+Before each signature the log recomputes, from its stored leaves, the root at the size of
+the newest checkpoint it signed; only if that still matches (the stored log was not
+rewritten or cut) does it sign the new, larger tree. A log that fails the check stops
+signing and reports itself not ready, rather than publish a fork.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.audit._text import b64encode
+from services.audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from services.audit.note import SignerKey, VerifierKey
+from services.audit.store import LogStore
+from services.common.settings import Settings
+
+KEY_FILE = "audit-signing.key"
+
+
+class InconsistentLogError(RuntimeError):
+    """The stored log no longer matches a checkpoint the log signed: it refuses to sign."""
+
+
+def load_signer(settings: Settings) -> SignerKey:
+    """The configured key, or one generated once into ``data_dir`` for the embedded default."""
+    if settings.audit_signing_key:
+        key = SignerKey.parse(settings.audit_signing_key.strip())
+    else:
+        path = settings.data_dir / KEY_FILE
+        if not path.exists():
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+            _write_private(path, SignerKey.generate(settings.audit_origin).encode())
+        key = SignerKey.parse(path.read_text().strip())
+    if key.name != settings.audit_origin:
+        raise ValueError(f"the audit signing key is named {key.name!r}, but BB_AUDIT_ORIGIN is "
+                         f"{settings.audit_origin!r}: the key name must be the log's origin")
+    return key
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600)
+    path.write_text(text + "\n")
+    path.chmod(0o600)
+
+
+@dataclass(frozen=True)
+class Signed:
+    size: int
+    root_hash: bytes
+    note: str
+
+    @property
+    def root_b64(self) -> str:
+        return b64encode(self.root_hash)
+
+
+class Checkpointer:
+    """Signs the log's current tree head when it has grown, never contradicting an earlier one."""
+
+    def __init__(self, store: LogStore, signer: SignerKey) -> None:
+        self.store = store
+        self.signer = signer
+        self.verifier: VerifierKey = signer.verifier()
+        self.origin = signer.name
+        self.broken: str | None = None
+        self._lock = threading.Lock()
+
+    def latest(self) -> Signed | None:
+        found = self.store.latest_checkpoint()
+        if found is None:
+            return None
+        checkpoint = open_checkpoint(found[1], self.verifier)
+        return Signed(checkpoint.size, checkpoint.root_hash, found[1])
+
+    def sign_if_grown(self) -> Signed | None:
+        """Sign the current tree if it is larger than the last checkpoint; the new one or None."""
+        with self._lock:
+            size, root = self.store.root()
+            previous = self.latest()
+            if previous is not None and previous.size >= size:
+                if previous.size > size:
+                    self._refuse(f"the log holds {size} records, but a checkpoint of size "
+                                 f"{previous.size} was signed: the log was cut")
+                return None
+            if previous is not None:
+                again = self.store.tree(size).root(previous.size)
+                if again != previous.root_hash:
+                    self._refuse(f"the stored log no longer leads to the root signed at size "
+                                 f"{previous.size}: it was altered")
+            note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
+            self.store.save_checkpoint(size, note)
+            return Signed(size, root, note)
+
+    def _refuse(self, reason: str) -> None:
+        self.broken = reason
+        raise InconsistentLogError(reason)
