@@ -52,10 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     lister = staff.add_parser("list", help="list the accounts")
     lister.add_argument("--data-dir", type=Path)
 
+    audit = commands.add_parser("audit", help="the audit log: verify an export, make a key")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check an export offline")
+    verify.add_argument("export", type=Path, help="the JSON Lines file from /api/v1/audit/export")
+    verify.add_argument("--key", required=True,
+                        help="the log's verifier key (or a file holding it): /api/v1/audit/key")
+    verify.add_argument("--checkpoint", type=Path,
+                        help="a signed checkpoint kept elsewhere that the export must match")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    keygen = audit_commands.add_parser("keygen", help="make a signing key for the log")
+    keygen.add_argument("--origin", default="buergerbuero.local/audit")
+
     args = parser.parse_args(argv)
+    if args.command == "audit":
+        return _audit(args)
     if args.command == "staff":
         return _staff(args)
     return _run(args)
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from services.audit.cli import keygen_command, verify_command
+
+    if args.audit_command == "keygen":
+        return keygen_command(args.origin)
+    return verify_command(args.export, args.key, args.checkpoint, args.json)
 
 
 def _service_names() -> list[str]:

@@ -13,6 +13,7 @@ from services.audit.application import AuditTrail, to_contract
 from services.audit.completeness import GapFiller
 from services.audit.database import Database
 from services.audit.ingest import CHAIN_LENGTH, LogConsumer
+from services.audit.retention import apply_retention
 from services.audit.signing import Checkpointer, InconsistentLogError, Signed, load_signer
 from services.audit.store import LogStore
 from services.common.bus import Bus
@@ -65,6 +66,7 @@ class AuditService(BaseService):
         await self.sign_now()
         await asyncio.to_thread(self._publish_unpublished_checkpoints)
         self._spawn(self._sign_on_cadence())
+        self._spawn(self._apply_retention())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         self._tasks.append(asyncio.create_task(work))
@@ -93,6 +95,19 @@ class AuditService(BaseService):
             await asyncio.sleep(self.settings.audit_checkpoint_seconds)
             with contextlib.suppress(InconsistentLogError):
                 await self.sign_now()
+
+    async def _apply_retention(self) -> None:
+        while True:
+            try:
+                dropped = await asyncio.to_thread(
+                    apply_retention, self.store, self.settings.audit_retention_days,
+                    self.settings.stream_max_age_days)
+                if dropped:
+                    log.info("audit_retention_applied", dropped=dropped,
+                             anchor=self.store.anchor_size)
+            except Exception:
+                log.exception("audit_retention_failed")
+            await asyncio.sleep(3600)
 
     async def sign_now(self) -> Signed | None:
         """Sign the tree if it grew and publish the checkpoint (AuditCheckpointSigned)."""

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
     audit_checkpoint_seconds: float = Field(default=10.0, gt=0)
     # How often every publisher's outbox is read for events the bus lost.
     audit_gap_check_seconds: float = Field(default=5.0, gt=0)
-    # Records older than this are dropped by ``buergerbuero audit prune``; 0 keeps all.
+    # Records older than this are dropped (hourly, at a signed checkpoint); 0 keeps all.
     audit_retention_days: int = Field(default=730, ge=0)
 
     @property
