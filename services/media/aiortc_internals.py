@@ -16,6 +16,9 @@ Internals used (aiortc 1.16.0):
 * ``RemoteStreamTrack._queue``: the asyncio queue ``recv()`` reads.
 * ``RTCRtpSender._send_keyframe()``: called on a received PLI/FIR.
 * ``RTCRtpReceiver._send_rtcp_pli(media_ssrc)``: sends a PLI to the publisher.
+* ``RTCRtpReceiver.__jitter_buffer`` (``_RTCRtpReceiver__jitter_buffer``): replaced
+  per receiver before it starts; ``JitterBuffer`` keeps ``_packets``, ``_origin``,
+  ``_capacity``, ``remove()`` and calls ``_remove_frame()`` from ``add()``.
 * ``RTCRtpSender._stream_id``: the stream id written into ``a=msid``.
 * ``MediaStreamTrack._id``: the track id written into ``a=msid``.
 * ``RTCRtpSender`` packs (never re-encodes) anything that is not an ``av.Frame``.
@@ -35,7 +38,7 @@ from importlib.metadata import version
 
 import av
 from aiortc import RTCRtpReceiver, RTCRtpSender, rtcpeerconnection, rtcrtpreceiver
-from aiortc.jitterbuffer import JitterFrame
+from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
 
@@ -99,6 +102,17 @@ def _check_msid_sources() -> str | None:
     return None
 
 
+def _check_jitter_buffer() -> str | None:
+    if "_RTCRtpReceiver__jitter_buffer" not in RTCRtpReceiver._handle_rtp_packet.__code__.co_names:
+        return "RTCRtpReceiver no longer keeps its jitter buffer in __jitter_buffer"
+    if "_remove_frame" not in JitterBuffer.add.__code__.co_names:
+        return "JitterBuffer.add no longer calls _remove_frame"
+    used = set(JitterBuffer._remove_frame.__code__.co_names)
+    if not {"_origin", "_capacity", "_packets", "remove"} <= used:
+        return "JitterBuffer no longer keeps _packets/_origin/_capacity"
+    return None
+
+
 def _check_sender_start() -> str | None:
     connect = rtcpeerconnection.RTCPeerConnection._RTCPeerConnection__connect  # type: ignore[attr-defined]
     if "send" not in connect.__code__.co_names:
@@ -120,6 +134,7 @@ _STRUCTURE_CHECKS: tuple[Callable[[], str | None], ...] = (
     _check_msid_sources,
     _check_remote_track_queue,
     _check_sender_start,
+    _check_jitter_buffer,
 )
 
 
@@ -222,6 +237,11 @@ def never_start_again(sender: RTCRtpSender) -> None:
         return None
 
     sender.send = ignore_start  # type: ignore[method-assign]
+
+
+def replace_jitter_buffer(receiver: RTCRtpReceiver, jitter_buffer: JitterBuffer) -> None:
+    """Give a receiver that has not received anything yet another jitter buffer."""
+    receiver._RTCRtpReceiver__jitter_buffer = jitter_buffer  # type: ignore[attr-defined]
 
 
 def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:

@@ -192,6 +192,8 @@ class InboundTrack:
         try:
             while True:
                 packet = await self.track.recv()
+                if not isinstance(packet, av.Packet):
+                    raise TypeError("the receiver decodes: it was not switched to encoded frames")
                 if self.publication is not None:
                     self.publication.deliver(packet)
         except MediaStreamError:

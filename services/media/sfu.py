@@ -31,7 +31,6 @@ unlabelled video "camera", further video "screen".
 import asyncio
 import itertools
 import logging
-from collections import Counter
 from collections.abc import AsyncIterator, Coroutine, Mapping
 from typing import Any
 
@@ -49,6 +48,7 @@ from .aiortc_internals import (
     never_start_again,
     receive_encoded_frames,
     redirect_keyframe_requests,
+    replace_jitter_buffer,
     set_sender_stream_id,
 )
 from .events import (
@@ -75,6 +75,8 @@ from .events import (
 )
 from .forwarding import DEFAULT_KEYFRAME_INTERVAL, InboundTrack, Publication
 from .ice import rtc_configuration
+from .jitter import ForwardingJitterBuffer
+from .metrics import room_stats
 from .participant import Participant, Subscription, forwarded_codecs
 from .tracks import TrackInfo, TrackSource, check_participant_id, make_track_info
 
@@ -124,18 +126,7 @@ class MediaRoom:
         return self._participant(participant_id).pc.signalingState
 
     def stats(self) -> dict[str, Any]:
-        publications = list(self._publications.values())
-        subscriptions = [s for p in self._participants.values() for s in p.subscriptions.values()]
-        return {
-            "participants": len(self._participants),
-            "tracks": dict(Counter(str(p.info.source) for p in publications)),
-            "forwarded_tracks": len(subscriptions),
-            "frames_received": sum(p.frames_received for p in publications),
-            "frames_forwarded": sum(s.track.frames_forwarded for s in subscriptions),
-            "frames_dropped": sum(s.track.frames_dropped for s in subscriptions),
-            "keyframe_requests": sum(p.keyframes.requests_received for p in publications),
-            "keyframe_requests_sent": sum(p.keyframes.requests_sent for p in publications),
-        }
+        return room_stats(list(self._participants.values()), list(self._publications.values()))
 
     # --- signalling ---------------------------------------------------------
 
@@ -153,7 +144,7 @@ class MediaRoom:
         try:
             await self._answer(participant, offer_sdp, sources)
         except BaseException:
-            await self._drop(participant, REASON_CONNECTION_FAILED)
+            await self._drop(participant, REASON_CONNECTION_FAILED, announce=False)
             raise
         self._emit(PeerJoined(self.room_id, participant_id, role))
 
@@ -224,8 +215,12 @@ class MediaRoom:
             await self._offer_pending_changes(participant)
 
     async def _renegotiate(self, participant: Participant) -> None:
-        async with participant.negotiation:
-            await self._offer_pending_changes(participant)
+        try:
+            async with participant.negotiation:
+                await self._offer_pending_changes(participant)
+        except Exception:
+            if not (participant.gone or self._closed):
+                raise  # else: its connection closed under our feet, nothing to offer
 
     async def _offer_pending_changes(self, participant: Participant) -> None:
         """Bring the participant's subscriptions up to date; offer if that changed
@@ -332,8 +327,9 @@ class MediaRoom:
     def _on_remote_track(self, participant: Participant, track: MediaStreamTrack) -> None:
         # Emitted by setRemoteDescription, before the receiver starts: the only
         # moment to switch it to encoded frames.
-        receive_encoded_frames(track)
         transceiver = next(t for t in participant.pc.getTransceivers() if t.receiver.track is track)
+        receive_encoded_frames(track)
+        replace_jitter_buffer(transceiver.receiver, ForwardingJitterBuffer(track.kind))
         participant.inbound[transceiver] = InboundTrack(
             track, lambda inbound: self._on_inbound_ended(inbound)
         )
@@ -354,7 +350,7 @@ class MediaRoom:
 
     # --- leaving --------------------------------------------------------------
 
-    async def _drop(self, participant: Participant, reason: str) -> None:
+    async def _drop(self, participant: Participant, reason: str, announce: bool = True) -> None:
         if participant.gone:
             return
         participant.gone = True
@@ -366,7 +362,8 @@ class MediaRoom:
         participant.outbox.put_nowait(Disconnected(reason))
         await participant.pc.close()
         await asyncio.gather(*(inbound.stop() for inbound in participant.inbound.values()))
-        self._emit(PeerDisconnected(self.room_id, participant.participant_id, reason))
+        if announce:
+            self._emit(PeerDisconnected(self.room_id, participant.participant_id, reason))
 
     # --- helpers ------------------------------------------------------------
 

@@ -231,7 +231,9 @@ class RoomClient:
 async def _consume(received: ReceivedTrack) -> None:
     with contextlib.suppress(MediaStreamError):
         while True:
-            received.note(await received.track.recv())
+            frame = await received.track.recv()
+            if isinstance(frame, VideoFrame | AudioFrame):
+                received.note(frame)
     received.ended.set()
 
 
