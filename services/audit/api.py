@@ -217,4 +217,6 @@ async def verify(service: Service, staff: Dpo) -> dict[str, Any]:
     """Recompute the stored log and check every signed checkpoint; names the first failure."""
     await _seen(service, staff, "verify", "")
     report = await asyncio.to_thread(verify_stored, service.store, service.checkpointer.verifier)
+    if not report.ok:
+        service.checkpointer.broken = f"the stored log fails verification: {report.failure}"
     return report.as_dict()

@@ -63,7 +63,10 @@ class AuditService(BaseService):
         self._spawn(self.filler.run())
 
     async def on_started(self) -> None:
-        await self.sign_now()
+        if not await asyncio.to_thread(self.checkpointer.check_store):
+            log.critical("audit_log_inconsistent", reason=self.checkpointer.broken)
+        with contextlib.suppress(InconsistentLogError):
+            await self.sign_now()
         await asyncio.to_thread(self._publish_unpublished_checkpoints)
         self._spawn(self._sign_on_cadence())
         self._spawn(self._apply_retention())

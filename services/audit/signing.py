@@ -1,9 +1,10 @@
 """The log's signing key and the rule that it never signs a checkpoint that contradicts one.
 
-Before each signature the log recomputes, from its stored leaves, the root at the size of
+Before each signature the log recomputes, from its stored tree, the root at the size of
 the newest checkpoint it signed; only if that still matches (the stored log was not
-rewritten or cut) does it sign the new, larger tree. A log that fails the check stops
-signing and reports itself not ready, rather than publish a fork.
+rewritten or cut) does it sign the new, larger tree. At start (and with each online
+verification) the whole log is recomputed from its records. A log that fails either check
+stops signing and reports itself not ready, rather than publish a fork.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ class Checkpointer:
     def sign_if_grown(self) -> Signed | None:
         """Sign the current tree if it is larger than the last checkpoint; the new one or None."""
         with self._lock:
+            if self.broken:
+                raise InconsistentLogError(self.broken)
             size, root = self.store.root()
             previous = self.latest()
             if previous is not None and previous.size >= size:
@@ -94,6 +97,19 @@ class Checkpointer:
             note = sign_checkpoint(Checkpoint(self.origin, size, root), self.signer)
             self.store.save_checkpoint(size, note)
             return Signed(size, root, note)
+
+    def check_store(self) -> bool:
+        """Recompute the whole stored log (slow: at start and on demand); stop signing if bad.
+
+        The check before each signature reads stored subtree hashes, so it catches a cut or
+        rewritten tree but not one record rewritten together with its leaf hash; this does.
+        """
+        from services.audit.verify import verify_stored
+
+        report = verify_stored(self.store, self.verifier)
+        if not report.ok:
+            self.broken = f"the stored log fails verification: {report.failure}"
+        return report.ok
 
     def _refuse(self, reason: str) -> None:
         self.broken = reason
