@@ -316,14 +316,23 @@ async def ticket_status(ticket_id: UUID, request: Request, service: Service) -> 
     return TicketView(**found)
 
 
-@router.get("/tickets/{ticket_id}/stream", response_class=EventSourceResponse, tags=["citizen"])
+def _ticket_holder(ticket_id: UUID, request: Request) -> None:
+    """A dependency: checked before a stream starts, so a refusal is a 401, not a broken 200."""
+    verify_capability(request, "ticket", str(ticket_id))
+
+
+@router.get(
+    "/tickets/{ticket_id}/stream",
+    response_class=EventSourceResponse,
+    tags=["citizen"],
+    dependencies=[Depends(_ticket_holder)],
+)
 async def ticket_stream(
     ticket_id: UUID, request: Request, service: Service
 ) -> AsyncIterator[ServerSentEvent]:
     """Live: ``status`` (place, expected wait, admitted with the consultation) and ``message``.
 
     EventSource cannot send headers, so the token may come as ``?token=``."""
-    verify_capability(request, "ticket", str(ticket_id))
     assert service.hub is not None
     async for event in _sse(service.hub.ticket_stream(ticket_id)):
         yield event
@@ -365,15 +374,20 @@ async def department_queue(department_id: UUID, service: Service, staff: Staff) 
     return await _queue_view(service, door)
 
 
+async def _served_door(department_id: UUID, service: Service, staff: Staff) -> Door:
+    """A dependency: checked before a stream starts, so a refusal is a 404/403, not a broken 200."""
+    door = await _door(service, department_id)
+    _require_serves(door, staff)
+    return door
+
+
 @router.get(
     "/departments/{department_id}/queue/stream", response_class=EventSourceResponse, tags=["staff"]
 )
 async def department_queue_stream(
-    department_id: UUID, service: Service, staff: Staff
+    department_id: UUID, service: Service, staff: Staff, _: Annotated[Door, Depends(_served_door)]
 ) -> AsyncIterator[ServerSentEvent]:
     """Live: a ``snapshot`` first, then ``knocked`` and ``left`` as the line moves."""
-    door = await _door(service, department_id)
-    _require_serves(door, staff)
     assert service.hub is not None
 
     async def snapshot() -> tuple[str, dict[str, Any]]:
