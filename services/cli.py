@@ -81,9 +81,9 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _service_names() -> list[str]:
-    from services.system import SERVICES
+    from services.system import PAGES, SERVICES
 
-    return list(SERVICES)
+    return [*SERVICES, PAGES]
 
 
 def _server_options(parser: argparse.ArgumentParser) -> None:

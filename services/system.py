@@ -13,12 +13,15 @@ from services.common.settings import Settings
 from services.common.web import create_app
 from services.queue.service import QueueService
 from services.rooms.service import RoomsService
+from services.web.api import router as web_router
 
 SERVICES: dict[str, type[BaseService]] = {
     "rooms": RoomsService,
     "queue": QueueService,
     "audit": AuditService,
 }
+# The pages (services/web) have no store and no bus: a router, not a BaseService.
+PAGES = "web"
 
 
 def build_services(settings: Settings, names: Sequence[str] | None = None) -> list[BaseService]:
@@ -29,7 +32,8 @@ def build_app(
     settings: Settings, names: Sequence[str] | None = None, nats: EmbeddedNats | None = None
 ) -> FastAPI:
     """One ASGI app serving the named services (all by default) under one origin."""
-    services = build_services(settings, names)
+    wanted = list(names or [*SERVICES, PAGES])
+    services = [SERVICES[name](settings) for name in wanted if name in SERVICES]
 
     def nats_url() -> str:
         if settings.nats_url:
@@ -38,4 +42,7 @@ def build_app(
             raise RuntimeError("BB_NATS_URL is not set and no embedded NATS server runs")
         return nats.url
 
-    return create_app(settings, services, nats_url)
+    app = create_app(settings, services, nats_url)
+    if PAGES in wanted:
+        app.include_router(web_router)
+    return app

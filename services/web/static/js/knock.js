@@ -1,0 +1,125 @@
+// The knock page: name (not where anonymous), language, topic, device check, knock.
+import { api, el, focusHeading, formatWait, formatWhen, languageName, locale, show, slot, store, t } from "./common.js";
+import { setupDeviceCheck } from "./devicecheck.js";
+
+const header = document.getElementById("department");
+const departmentId = header.dataset.departmentId;
+const closedPanel = document.getElementById("closed");
+const knockPanel = document.getElementById("knock");
+const form = document.getElementById("knock-form");
+const errorBox = document.getElementById("knock-error");
+const nameInput = document.getElementById("display-name");
+const languageSelect = document.getElementById("language");
+const topicSelect = document.getElementById("topic");
+let department = null;
+
+setupDeviceCheck(document.querySelector("[data-device-check]"));
+
+function showClosed(opensAt) {
+  show(knockPanel, false);
+  show(closedPanel, true);
+  slot(closedPanel, "next-opening").textContent = t("next_opening", { when: formatWhen(opensAt) });
+}
+
+function render() {
+  document.title = `${department.name} – ${document.title.split(" – ").slice(-1)[0]}`;
+  slot(header, "name").textContent = department.name;
+  slot(header, "description").textContent = department.description;
+  slot(header, "state").textContent = department.open ? t("loaded_open") : t("loaded_closed");
+  slot(header, "state").className = "visually-hidden";
+  const badges = slot(header, "badges");
+  badges.replaceChildren(
+    el("li", {}, el("span", {
+      className: `badge ${department.open ? "badge-open" : "badge-closed"}`,
+      text: department.open ? t("open_now") : t("closed_now"),
+    })),
+  );
+  if (department.anonymous) badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("anonymous") })));
+  if (department.accepts_appointments) {
+    badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("appointments") })));
+  }
+  if (!department.open) {
+    showClosed(department.opens_at);
+    return;
+  }
+  show(knockPanel, true);
+  slot(knockPanel, "wait").textContent = t("expected_wait", {
+    n: department.waiting,
+    wait: formatWait(department.expected_wait?.seconds),
+  });
+  const nameField = slot(form, "name-field");
+  if (department.anonymous) {
+    nameField.remove();
+    show(slot(form, "anonymous-note"), true);
+  }
+  languageSelect.replaceChildren(
+    ...department.languages.map((code) =>
+      el("option", { value: code, lang: code, selected: code === locale || undefined, text: languageName(code) }),
+    ),
+  );
+  topicSelect.replaceChildren(
+    el("option", { value: "", text: t("no_topic") }),
+    ...department.topics.map((topic) => el("option", { value: topic.id, text: topic[locale] || topic.de })),
+  );
+}
+
+function fail(message, field) {
+  errorBox.textContent = message;
+  show(errorBox, true);
+  if (field) {
+    field.setAttribute("aria-invalid", "true");
+    field.focus();
+  }
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  show(errorBox, false);
+  const body = { language: languageSelect.value, topic: topicSelect.value || null };
+  if (!department.anonymous) {
+    const name = nameInput.value.trim();
+    if (!name) {
+      fail(t("name_missing"), nameInput);
+      return;
+    }
+    nameInput.removeAttribute("aria-invalid");
+    body.display_name = name;
+  }
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  button.textContent = t("knocking");
+  try {
+    const ticket = await api(`/departments/${departmentId}/knock`, { method: "POST", body });
+    store.set("bb.ticket", {
+      ticket_id: ticket.ticket_id,
+      token: ticket.token,
+      number: ticket.number,
+      display_name: ticket.display_name,
+      department_id: departmentId,
+      anonymous: department.anonymous,
+    });
+    window.location.assign("/visit");
+  } catch (error) {
+    button.disabled = false;
+    button.textContent = form.dataset.label;
+    if (error.status === 409 && "opens_at" in error.data) {
+      showClosed(error.data.opens_at);
+      focusHeading(document.getElementById("closed-heading"));
+      return;
+    }
+    fail(error.message || t("error_generic"));
+  }
+});
+form.dataset.label = form.querySelector('button[type="submit"]').textContent;
+
+async function load() {
+  try {
+    department = await api(`/departments/${departmentId}?lang=${locale}`);
+    render();
+  } catch (error) {
+    const state = slot(header, "state");
+    state.className = "notice notice-error";
+    state.textContent = error.status === 404 || error.status === 422 ? t("not_found") : error.message;
+  }
+}
+load();

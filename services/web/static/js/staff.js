@@ -1,0 +1,326 @@
+// The staff dashboard: every department I serve, its live queue, and what I can do.
+import {
+  announce,
+  api,
+  departmentName,
+  el,
+  languageName,
+  LiveStream,
+  locale,
+  show,
+  slot,
+  t,
+  topicLabel,
+} from "./common.js";
+import { chime, unlockAudioOnInteraction } from "./sound.js";
+import { requireStaff } from "./staff-session.js";
+
+const officesRoot = document.getElementById("offices");
+const state = document.getElementById("dashboard-state");
+const result = document.getElementById("action-result");
+const officeTemplate = document.getElementById("office-template");
+const entryTemplate = document.getElementById("entry-template");
+const soundToggle = document.getElementById("knock-sound");
+const notifyButton = document.getElementById("enable-notifications");
+let csrf = "";
+let departments = new Map();
+let counter = 0;
+
+unlockAudioOnInteraction();
+
+function say(text, kind = "ok") {
+  result.className = `notice notice-${kind}`;
+  result.textContent = text;
+  show(result, true);
+}
+
+function uid(prefix) {
+  counter += 1;
+  return `${prefix}-${counter}`;
+}
+
+function linkLabel(root, labelSelector, control) {
+  const label = root.querySelector(labelSelector);
+  if (!label || !control) return;
+  control.id = uid("field");
+  label.htmlFor = control.id;
+}
+
+async function act(path, body) {
+  return api(path, { method: "POST", body, csrf });
+}
+
+function since(knockedAt) {
+  const minutes = Math.floor((Date.now() - new Date(knockedAt).getTime()) / 60000);
+  return minutes < 1 ? t("seconds_waiting") : t("minutes_waiting", { n: minutes });
+}
+
+function goToConsultation(ticketId) {
+  window.location.assign(`/staff/tickets/${ticketId}/consultation`);
+}
+
+function notifyKnock(office) {
+  if (soundToggle.checked) chime([880, 660]);
+  if ("Notification" in window && Notification.permission === "granted") {
+    try {
+      new Notification(t("knock_title"), { body: t("knock_body", { department: office.name }), tag: `knock-${office.id}` });
+    } catch {
+      // Some browsers allow notifications only from a service worker: the tone still plays.
+    }
+  }
+}
+
+class OfficeView {
+  constructor(office) {
+    this.office = office;
+    this.department = departments.get(office.id);
+    this.name = locale === "en" ? office.name_en : office.name_de;
+    this.entries = new Map();
+    this.node = officeTemplate.content.firstElementChild.cloneNode(true);
+    const headingId = uid("office");
+    slot(this.node, "name").textContent = this.name;
+    slot(this.node, "name").id = headingId;
+    this.node.setAttribute("aria-labelledby", headingId);
+    this.queue = slot(this.node, "queue");
+    this.queueHeading = slot(this.node, "queue-heading");
+    this.queueHeading.id = uid("queue");
+    this.queue.setAttribute("aria-labelledby", this.queueHeading.id);
+    if (office.my_role === "admin") {
+      const link = slot(this.node, "settings");
+      link.href = `/staff/office/${office.id}`;
+      show(link, true);
+    }
+    const allInput = slot(this.node, "message-all-input");
+    linkLabel(this.node, '[data-slot="message-all-label"]', allInput);
+    slot(this.node, "message-all-label").textContent = t("message_all_label", { department: this.name });
+    this.bind();
+    this.setOpen(office.open);
+    this.render();
+    this.stream = new LiveStream(
+      `/api/v1/departments/${office.id}/queue/stream`,
+      {
+        snapshot: (data) => this.snapshot(data),
+        knocked: (data) => this.knocked(data),
+        left: (data) => this.left(data),
+      },
+      (live) => {
+        slot(this.node, "summary").textContent = live === "lost" ? t("live_lost") : this.summary();
+      },
+    );
+  }
+
+  bind() {
+    this.node.querySelector('[data-action="admit-next"]').addEventListener("click", async () => {
+      try {
+        const admitted = await act(`/departments/${this.office.id}/queue/admit-next`);
+        say(t("admitted"));
+        goToConsultation(admitted.ticket_id);
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+    this.node.querySelector('[data-action="open"]').addEventListener("click", async () => {
+      try {
+        const office = await act(`/offices/${this.office.id}/open`);
+        this.setOpen(office.open);
+        say(t("office_opened"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+    this.node.querySelector('[data-action="close"]').addEventListener("click", async () => {
+      if (!window.confirm(t("close_confirm"))) return;
+      try {
+        const office = await act(`/offices/${this.office.id}/close`);
+        this.setOpen(office.open);
+        say(t("office_closed"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+    this.node.querySelector('[data-form="message-all"]').addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = slot(this.node, "message-all-input");
+      if (!input.value.trim()) return;
+      try {
+        await act(`/departments/${this.office.id}/queue/message`, { text: input.value.trim() });
+        input.value = "";
+        say(t("message_sent"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+  }
+
+  setOpen(open) {
+    this.open = open;
+    const badge = slot(this.node, "state");
+    badge.textContent = open ? t("open") : t("closed");
+    badge.className = `badge ${open ? "badge-open" : "badge-closed"}`;
+    show(this.node.querySelector('[data-action="open"]'), !open);
+    show(this.node.querySelector('[data-action="close"]'), open);
+  }
+
+  summary() {
+    return this.entries.size === 0 ? t("none_waiting") : t("waiting_count", { n: this.entries.size });
+  }
+
+  snapshot(data) {
+    this.setOpen(data.open);
+    this.entries.clear();
+    for (const entry of data.waiting) this.entries.set(entry.ticket_id, entry);
+    this.render();
+  }
+
+  knocked(entry) {
+    const wasIdle = this.entries.size === 0;
+    this.entries.set(entry.ticket_id, entry);
+    this.render();
+    announce(t("knock_announce", { department: this.name, number: entry.number ?? "" }));
+    if (wasIdle) notifyKnock({ id: this.office.id, name: this.name });
+  }
+
+  left(data) {
+    const entry = this.entries.get(data.ticket_id);
+    if (!entry) return;
+    this.entries.delete(data.ticket_id);
+    this.render();
+    announce(t("left_announce", { department: this.name, number: entry.number }));
+  }
+
+  ordered() {
+    return [...this.entries.values()].sort((a, b) => {
+      const pa = a.priority === "appointment" ? 0 : 1;
+      const pb = b.priority === "appointment" ? 0 : 1;
+      return pa - pb || new Date(a.knocked_at) - new Date(b.knocked_at);
+    });
+  }
+
+  render() {
+    const keep = new Map([...this.queue.querySelectorAll("li[data-ticket]")].map((li) => [li.dataset.ticket, li]));
+    const items = this.ordered().map((entry) => keep.get(entry.ticket_id) || this.entryNode(entry));
+    if (items.length === 0) {
+      this.queue.replaceChildren(el("li", { className: "empty", text: t("nobody") }));
+    } else {
+      // Keep existing nodes (and the focus or an open form inside them) where they are.
+      for (const li of this.queue.children) if (!items.includes(li)) li.remove();
+      items.forEach((li, index) => {
+        if (this.queue.children[index] !== li) this.queue.insertBefore(li, this.queue.children[index] || null);
+      });
+    }
+    this.queueHeading.textContent = t("waiting_heading", { n: this.entries.size });
+    slot(this.node, "summary").textContent = this.summary();
+    this.tick();
+  }
+
+  tick() {
+    for (const li of this.queue.querySelectorAll("li[data-ticket]")) {
+      const entry = this.entries.get(li.dataset.ticket);
+      if (entry) slot(li, "since").textContent = since(entry.knocked_at);
+    }
+  }
+
+  entryNode(entry) {
+    const li = entryTemplate.content.firstElementChild.cloneNode(true);
+    li.dataset.ticket = entry.ticket_id;
+    const number = entry.number;
+    let who = entry.display_name ? t("who", { number, name: entry.display_name }) : t("who_anonymous", { number });
+    if (entry.transferred) who += ` ${t("transferred")}`;
+    if (entry.priority === "appointment") who += ` ${t("appointment")}`;
+    slot(li, "who").textContent = who;
+    slot(li, "language").textContent = entry.language ? t("language", { language: languageName(entry.language) }) : "";
+    const topic = topicLabel(this.department, entry.topic);
+    slot(li, "topic").textContent = topic ? t("topic", { topic }) : "";
+
+    const admit = li.querySelector('[data-action="admit"]');
+    admit.setAttribute("aria-label", t("admit_label", { number }));
+    admit.addEventListener("click", async () => {
+      try {
+        await act(`/tickets/${entry.ticket_id}/admit`);
+        say(t("admitted"));
+        goToConsultation(entry.ticket_id);
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+
+    linkLabel(li, 'label[data-for="reason"]', slot(li, "reason"));
+    linkLabel(li, 'label[data-for="decline-text"]', slot(li, "decline-text"));
+    linkLabel(li, 'label[data-for="target"]', slot(li, "target"));
+    linkLabel(li, 'label[data-for="message-text"]', slot(li, "message-text"));
+    slot(li, "decline").querySelector("summary").setAttribute("aria-label", t("decline_label", { number }));
+    slot(li, "transfer").querySelector("summary").setAttribute("aria-label", t("transfer_label", { number }));
+    slot(li, "message").querySelector("summary").setAttribute("aria-label", t("message_label", { number }));
+
+    li.querySelector('[data-form="decline"]').addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const text = slot(li, "decline-text").value.trim();
+      try {
+        await act(`/tickets/${entry.ticket_id}/decline`, { reason: slot(li, "reason").value, message: text || null });
+        say(t("declined"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+
+    const target = slot(li, "target");
+    target.replaceChildren(
+      ...[...departments.values()]
+        .filter((department) => department.id !== this.office.id)
+        .map((department) => el("option", { value: department.id, text: departmentName(department) })),
+    );
+    li.querySelector('[data-form="transfer"]').addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await act(`/tickets/${entry.ticket_id}/transfer`, { department_id: target.value });
+        say(t("transferred_done"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+
+    li.querySelector('[data-form="message-one"]').addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const input = slot(li, "message-text");
+      if (!input.value.trim()) return;
+      try {
+        await act(`/tickets/${entry.ticket_id}/message`, { text: input.value.trim() });
+        input.value = "";
+        say(t("message_sent"));
+      } catch (error) {
+        say(error.message, "error");
+      }
+    });
+    return li;
+  }
+}
+
+async function main() {
+  const me = await requireStaff();
+  csrf = me.csrf_token;
+  if ("Notification" in window && Notification.permission === "default") {
+    show(notifyButton, true);
+    notifyButton.addEventListener("click", async () => {
+      await Notification.requestPermission();
+      show(notifyButton, Notification.permission === "default");
+    });
+  }
+  try {
+    const [offices, all] = await Promise.all([api("/offices"), api(`/departments?lang=${locale}`)]);
+    departments = new Map(all.map((department) => [department.id, department]));
+    if (offices.length === 0) {
+      state.textContent = t("no_offices");
+      return;
+    }
+    const views = offices.map((office) => new OfficeView(office));
+    officesRoot.replaceChildren(...views.map((view) => view.node));
+    state.textContent = t("loaded", { n: offices.length });
+    state.className = "visually-hidden";
+    window.setInterval(() => views.forEach((view) => view.tick()), 10000);
+  } catch (error) {
+    state.className = "notice notice-error";
+    state.textContent = error.message || t("error_generic");
+  }
+}
+
+main();

@@ -1,0 +1,70 @@
+// The start page: every department, open or not, who waits and how long.
+import { api, announce, el, formatTime, formatWait, formatWhen, locale, show, slot, t } from "./common.js";
+
+const list = document.getElementById("departments");
+const state = document.getElementById("departments-state");
+const retry = document.getElementById("departments-retry");
+const template = document.getElementById("department-card");
+
+function waitingText(department) {
+  const wait = formatWait(department.expected_wait?.seconds);
+  if (department.waiting === 0) return t("waiting_none", { wait });
+  if (department.waiting === 1) return t("waiting_one", { wait });
+  return t("waiting_many", { n: department.waiting, wait });
+}
+
+function card(department) {
+  const node = template.content.firstElementChild.cloneNode(true);
+  const headingId = `dept-${department.id}`;
+  const heading = slot(node, "name");
+  heading.textContent = department.name;
+  heading.id = headingId;
+  node.setAttribute("aria-labelledby", headingId);
+  const badges = slot(node, "badges");
+  badges.append(
+    el("li", {}, el("span", {
+      className: `badge ${department.open ? "badge-open" : "badge-closed"}`,
+      text: department.open ? t("open_now") : t("closed_now"),
+    })),
+  );
+  if (department.anonymous) badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("anonymous") })));
+  if (department.accepts_appointments) {
+    badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("appointments") })));
+  }
+  slot(node, "description").textContent = department.description;
+  slot(node, "hours").textContent = department.open
+    ? department.closes_at
+      ? t("open_until", { time: formatTime(new Date(department.closes_at)) })
+      : t("open_now")
+    : t("opens_next", { when: formatWhen(department.opens_at) });
+  const waiting = slot(node, "waiting");
+  if (department.open) waiting.textContent = waitingText(department);
+  else waiting.remove();
+  const link = slot(node, "link");
+  link.href = `/office/${department.id}`;
+  link.textContent = department.open ? t("knock") : t("details");
+  link.setAttribute("aria-label", t(department.open ? "knock_label" : "details_label", { name: department.name }));
+  if (!department.open) link.className = "button button-secondary";
+  return node;
+}
+
+async function load() {
+  show(retry, false);
+  state.textContent = "";
+  try {
+    const departments = await api(`/departments?lang=${locale}`);
+    list.replaceChildren(...departments.map(card));
+    state.textContent = t("loaded", { n: departments.length });
+    state.className = "visually-hidden";
+  } catch (error) {
+    state.className = "notice notice-error";
+    state.textContent = `${t("load_failed")} ${error.message}`;
+    show(retry, true);
+  }
+}
+
+retry.querySelector("button").addEventListener("click", () => {
+  load();
+  announce("");
+});
+load();
