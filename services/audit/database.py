@@ -1,8 +1,11 @@
-"""The audit service's own database: the SQLite file or PostgreSQL schema of its event store.
+"""The audit service's own database for the Merkle log, chosen by the same settings as its
+event store (``store_env``, so the one ``BB_DATABASE_URL`` switch applies).
 
-The Merkle log lives in plain tables next to the eventsourcing tables of the audit
-service (``store_env`` decides where, so the one ``BB_DATABASE_URL`` switch applies).
-Queries are written with ``?`` placeholders; :class:`Database` adapts them for psycopg.
+PostgreSQL: plain tables in the audit service's schema, next to its eventsourcing tables.
+SQLite: plain tables in a file of their own beside the event store (``audit-log.sqlite``
+next to ``audit.sqlite``). SQLite admits one writer per file, and the log commits a batch
+every few milliseconds under load; the event store (DPO views, checkpoints) must stay
+writable meanwhile. Queries are written with ``?`` placeholders, adapted for psycopg.
 """
 
 from __future__ import annotations
@@ -11,7 +14,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
+
+LOG_FILE = "audit-log.sqlite"
 
 _SQLITE_BLOB, _PG_BLOB = "BLOB", "BYTEA"
 
@@ -84,7 +90,7 @@ class Database:
     def location(self) -> str:
         if self.postgres:
             return f"postgresql schema {self.env['POSTGRES_SCHEMA']}"
-        return self.env["SQLITE_DBNAME"]
+        return str(Path(self.env["SQLITE_DBNAME"]).with_name(LOG_FILE))
 
     def _connect(self) -> Any:
         if self.postgres:
@@ -98,7 +104,7 @@ class Database:
             )
             return conn
         conn = sqlite3.connect(
-            self.env["SQLITE_DBNAME"], isolation_level=None, check_same_thread=False,
+            self.location, isolation_level=None, check_same_thread=False,
             timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT", "10")),
         )
         conn.execute("PRAGMA journal_mode=WAL")
