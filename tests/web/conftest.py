@@ -1,0 +1,170 @@
+"""Browser tests: the real system in a child process, Debian's Chromium driven by Playwright.
+
+``playwright install`` is never run: the browser is /usr/bin/chromium (Debian package
+``chromium``, listed in scripts/test-packages.txt), with a fake camera and microphone.
+Every request a page makes is recorded; a test fails if one leaves the app's origin or
+if a page comes without the Content-Security-Policy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from services.common.natsserver import EmbeddedNats
+from tests.conftest import SystemProcess
+from tests.helpers import DEMO_PASSWORD, StaffClient, open_department
+
+pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright  # noqa: E402
+
+CHROMIUM = os.environ.get("BB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "artifacts"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+EXPECTED_CSP = "default-src 'self'"
+
+
+@dataclass
+class Traffic:
+    """What the pages of one browser context asked for."""
+
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    documents: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def foreign(self) -> list[str]:
+        out = []
+        for url in self.requests:
+            parts = urlsplit(url)
+            if parts.scheme in ("data", "blob"):
+                continue
+            if f"{parts.scheme}://{parts.netloc}" != self.origin:
+                out.append(url)
+        return out
+
+    def documents_without_csp(self) -> list[str]:
+        return [
+            url
+            for url, headers in self.documents
+            if EXPECTED_CSP not in headers.get("content-security-policy", "")
+            or "script-src 'self'" not in headers.get("content-security-policy", "")
+        ]
+
+
+def _start_system(base: Path) -> tuple[EmbeddedNats, SystemProcess]:
+    nats = EmbeddedNats(base / "nats")
+    nats.start()
+    system = SystemProcess(base / "data", nats.url)
+    system.start()
+    return nats, system
+
+
+@pytest.fixture(scope="module")
+def web_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemProcess]:
+    """One whole system (embedded NATS, SQLite, demo district) for a test module."""
+    nats, system = _start_system(tmp_path_factory.mktemp("web"))
+    yield system
+    system.stop()
+    nats.stop()
+
+
+@pytest.fixture(scope="session")
+def playwright_driver() -> Iterator[Playwright]:
+    if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_driver: Playwright) -> Iterator[Browser]:
+    browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+ContextFactory = Callable[..., BrowserContext]
+
+
+@pytest.fixture
+def new_context(browser: Browser, web_system: SystemProcess) -> Iterator[ContextFactory]:
+    """Browser contexts (separate cookies and storage) whose traffic is checked at the end."""
+    made: list[tuple[BrowserContext, Traffic]] = []
+
+    def make(locale: str = "de-DE", viewport: dict[str, int] | None = None, **extra: Any) -> BrowserContext:
+        context = browser.new_context(
+            base_url=web_system.base,
+            locale=locale,
+            viewport=viewport or DESKTOP,  # type: ignore[arg-type]
+            permissions=["camera", "microphone"],
+            **extra,
+        )
+        context.set_default_timeout(15_000)
+        traffic = Traffic(origin=web_system.base)
+        context.on("request", lambda request: traffic.requests.append(request.url))
+
+        def on_response(response: Any) -> None:
+            if response.request.resource_type == "document":
+                traffic.documents.append((response.url, response.all_headers()))
+
+        context.on("response", on_response)
+        made.append((context, traffic))
+        return context
+
+    yield make
+    problems = []
+    for context, traffic in made:
+        context.close()
+        problems += [f"request to another origin: {url}" for url in traffic.foreign()]
+        problems += [f"page without CSP: {url}" for url in traffic.documents_without_csp()]
+    assert not problems, problems
+
+
+def watch_errors(page: Page) -> list[str]:
+    """JavaScript errors and CSP violations of a page (they show up on the console)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            errors.append(f"csp: {message.text}")
+
+    page.on("console", on_console)
+    return errors
+
+
+def sign_in(page: Page, username: str = "anna") -> None:
+    page.goto("/staff/login")
+    page.fill("#username", username)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/staff")
+
+
+def staff_api(system: SystemProcess, username: str = "anna") -> StaffClient:
+    return StaffClient(f"{system.base}/api/v1", username)
+
+
+def demo_id(system: SystemProcess) -> str:
+    with system.client() as client:
+        return open_department(client, "demo")

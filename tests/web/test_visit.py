@@ -1,0 +1,190 @@
+"""The citizen's whole visit in the browser, with the staff member in another context."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from playwright.sync_api import expect
+
+from tests.conftest import SystemProcess
+from tests.helpers import department_id, eventually, knock
+from tests.web.conftest import ContextFactory, demo_id, sign_in, staff_api, watch_errors
+
+
+def test_citizen_knocks_waits_moves_up_and_is_admitted(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    demo = demo_id(web_system)
+    with web_system.client() as client:
+        ahead = knock(client, demo, display_name="Erster Bürger")
+
+    citizen = new_context().new_page()
+    errors = watch_errors(citizen)
+    citizen.goto("/")
+    expect(citizen.locator("#departments .card").first).to_be_visible()
+    citizen.click(f"a[href='/office/{demo}']")
+    citizen.wait_for_url(f"**/office/{demo}")
+    citizen.fill("#display-name", "Frau Test")
+    citizen.select_option("#language", "en")
+    citizen.select_option("#topic", "antrag")
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    assert "token" not in citizen.url
+    expect(citizen.locator("[data-slot=place]")).to_have_text("2")
+    expect(citizen.locator("#place-sentence")).to_contain_text("2")
+    stored = citizen.evaluate("sessionStorage.getItem('bb.ticket')")
+    assert stored and "token" in stored
+
+    # The staff member sees both in the live queue, with language and topic.
+    staff = new_context().new_page()
+    staff_errors = watch_errors(staff)
+    sign_in(staff)
+    office = staff.locator(".office", has=staff.locator(f"a[href='/staff/office/{demo}']"))
+    expect(office.locator("li[data-ticket]")).to_have_count(2)
+    mine = office.locator("li[data-ticket]", has_text="Frau Test")
+    expect(mine).to_contain_text("Frau Test")
+    expect(mine.locator("[data-slot=topic]")).not_to_be_empty()
+
+    # The one ahead is admitted: the citizen's place moves to 1, live.
+    staff_api(web_system).post(f"/tickets/{ahead['ticket_id']}/admit")
+    expect(citizen.locator("[data-slot=place]")).to_have_text("1")
+    expect(office.locator("li[data-ticket]")).to_have_count(1)
+
+    # A message from the office arrives while waiting.
+    mine.locator("[data-slot=message] summary").click()
+    mine.locator("[data-slot=message-text]").fill("Noch etwa 2 Minuten")
+    mine.locator("[data-form=message-one] button").click()
+    expect(citizen.locator("#messages li")).to_contain_text("Noch etwa 2 Minuten")
+
+    # Staff admits the next person: the door opens, the title changes, the call page opens.
+    office.locator("[data-action=admit-next]").click()
+    staff.wait_for_url("**/staff/consultation/*")
+    citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    expect(citizen.locator("[data-slot=media-status]")).not_to_have_text("")
+    expect(citizen.locator("#consultation-error")).to_be_hidden()
+    consultation_id = citizen.url.rsplit("/", 1)[1]
+    assert consultation_id in staff.url
+    pass_stored = citizen.evaluate(f"sessionStorage.getItem('bb.pass.{consultation_id}')")
+    assert pass_stored and "participant_token" in pass_stored
+    expect(staff.locator("#in-call")).to_be_visible()
+    expect(staff.locator("#participants li").first).to_be_visible()
+
+    # An interpreter's link: created by staff, opened in a third context, token leaves the URL.
+    staff.click("#invite")
+    link = staff.locator("#invitations input").first.input_value()
+    assert f"/invite/{consultation_id}#token=" in link
+    interpreter = new_context().new_page()
+    interpreter.goto(link.replace(web_system.base, ""))
+    expect(interpreter.locator("#invite-form")).to_be_visible()
+    assert "#token" not in interpreter.url
+    interpreter.fill("#guest-name", "Dolmetscherin")
+    interpreter.click("#invite-form button[type=submit]")
+    expect(interpreter.locator("#invite-joined")).to_be_visible()
+
+    # The staff member withdraws the link: opening it again says what to do (410).
+    staff.locator("#invitations button.danger").first.click()
+    expect(staff.locator("#invitations li").first).not_to_contain_text("#token")
+    again = new_context().new_page()
+    again.goto(link.replace(web_system.base, ""))
+    again.fill("#guest-name", "Dolmetscherin")
+    again.click("#invite-form button[type=submit]")
+    expect(again.locator("#invite-gone")).to_be_visible()
+
+    # End the consultation for everyone.
+    staff.once("dialog", lambda dialog: dialog.accept())
+    staff.click("#end")
+    expect(staff.locator("#ended")).to_be_visible()
+    citizen.click("#leave-call")
+    expect(citizen.locator("#left")).to_be_visible()
+    assert errors == [] and staff_errors == []
+
+
+def test_anonymous_department_asks_no_name(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    carla = staff_api(web_system, "carla")
+    with web_system.client() as client:
+        hiv = department_id(client, "hiv-beratung")
+    around_the_clock = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
+    response = carla.http.put(
+        f"/offices/{hiv}/hours",
+        json={"weekly": around_the_clock, "closed_days": []},
+        headers={"X-CSRF-Token": carla.csrf},
+    )
+    assert response.status_code == 200, response.text
+    with web_system.client() as client:
+        eventually(lambda: client.get(f"/departments/{hiv}").json()["open"])
+
+    citizen = new_context().new_page()
+    citizen.goto(f"/office/{hiv}")
+    expect(citizen.locator("#knock")).to_be_visible()
+    expect(citizen.locator("#display-name")).to_have_count(0)
+    expect(citizen.locator("[data-slot=anonymous-note]")).to_be_visible()
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    expect(citizen.locator("[data-slot=place]")).to_have_text("1")
+
+    staff = new_context().new_page()
+    sign_in(staff, "carla")
+    office = staff.locator(".office", has=staff.locator(f"a[href='/staff/office/{hiv}']"))
+    entry = office.locator("li[data-ticket]")
+    expect(entry).to_have_count(1)
+    expect(entry.locator("[data-slot=who]")).to_contain_text("Gast")
+
+    citizen.once("dialog", lambda dialog: dialog.accept())
+    citizen.click("#leave")
+    expect(citizen.locator("#withdrawn")).to_be_visible()
+    expect(entry).to_have_count(0)
+
+
+def test_closed_department_refuses_the_knock_and_shows_the_next_opening(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    anna = staff_api(web_system, "anna")
+    with web_system.client() as client:
+        kataster = department_id(client, "kataster")
+    berlin = dt.datetime.now(ZoneInfo("Europe/Berlin"))
+    weekday = (berlin.weekday() + 2) % 7
+    response = anna.http.put(
+        f"/offices/{kataster}/hours",
+        json={"weekly": [{"weekday": weekday, "opens": "08:30", "closes": "12:00"}]},
+        headers={"X-CSRF-Token": anna.csrf},
+    )
+    assert response.status_code == 200, response.text
+    with web_system.client() as client:
+        eventually(lambda: client.get(f"/departments/{kataster}").json()["opens_at"])
+
+    citizen = new_context().new_page()
+    citizen.goto(f"/office/{kataster}")
+    expect(citizen.locator("#closed")).to_be_visible()
+    expect(citizen.locator("#knock")).to_be_hidden()
+    expect(citizen.locator("#closed [data-slot=next-opening]")).to_contain_text("08:30")
+
+
+def test_declined_citizen_sees_the_reason_the_message_and_what_to_do(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    demo = demo_id(web_system)
+    citizen = new_context().new_page()
+    citizen.goto(f"/office/{demo}")
+    citizen.fill("#display-name", "Herr Abgelehnt")
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    expect(citizen.locator("[data-slot=place]")).to_have_text("1")
+
+    staff = new_context().new_page()
+    sign_in(staff)
+    office = staff.locator(".office", has=staff.locator(f"a[href='/staff/office/{demo}']"))
+    entry = office.locator("li[data-ticket]", has_text="Herr Abgelehnt")
+    entry.locator("[data-slot=decline] summary").click()
+    entry.locator("[data-slot=reason]").select_option("documents_missing")
+    entry.locator("[data-slot=decline-text]").fill("Bitte Meldebescheinigung mitbringen")
+    entry.locator("[data-form=decline] button").click()
+    expect(entry).to_have_count(0)
+
+    expect(citizen.locator("#declined")).to_be_visible()
+    expect(citizen.locator("#declined [data-slot=reason]")).not_to_be_empty()
+    expect(citizen.locator("#declined [data-slot=next-step]")).not_to_be_empty()
+    expect(citizen.locator("#declined")).to_contain_text("Meldebescheinigung")
+    assert citizen.evaluate("document.activeElement.id") == "declined-heading"
