@@ -106,8 +106,12 @@ class Bus:
                 await task
         self._tasks.clear()
         if self.nc and not self.nc.is_closed:
-            with contextlib.suppress(Exception):
-                await self.nc.drain()
+            # Draining waits for the server; a dead server must not hold up a shutdown.
+            try:
+                await asyncio.wait_for(self.nc.drain(), 2.0)
+            except Exception:
+                with contextlib.suppress(Exception):
+                    await self.nc.close()
 
     # -- publishing ------------------------------------------------------------
 

@@ -104,6 +104,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 def _describe(error: object) -> str:
     assert isinstance(error, dict)
+    if error.get("type") == "json_invalid":
+        return "The request body is not valid JSON."
     location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
     field = ".".join(location) or "request"
     message = str(error.get("msg", "is not valid"))

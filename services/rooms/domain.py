@@ -6,7 +6,7 @@ A command that raises records nothing.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -114,10 +114,10 @@ class Department(Aggregate):
         if not self.is_open:
             raise DomainError("The office is already closed.")
         interval = self.scheduled_interval(at)
-        after = interval[1] if interval else at
-        self._closed(
-            next_opening=self.next_opening(after), early=True, correlation_id=correlation_id
-        )
+        reopens = self.next_opening(interval[1]) if interval else self.next_opening(at)
+        if interval and interval[1] - at > timedelta(days=7):
+            reopens = None  # open around the clock: closed until staff open it again
+        self._closed(next_opening=reopens, early=True, correlation_id=correlation_id)
 
     @event("OfficeOpened")
     def _opened(self, closes_at: datetime | None, early: bool, correlation_id: str) -> None:

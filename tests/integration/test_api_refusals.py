@@ -191,8 +191,6 @@ def test_a_body_that_is_not_json_is_422(citizen: httpx.Client, demo: str) -> Non
     assert isinstance(response.json()["detail"], str)
 
 
-@pytest.mark.xfail(strict=True, reason="services/common/web.py _describe renders pydantic's "
-                   "json_invalid as \"The field '0' jSON decode error.\"")
 def test_a_body_that_is_not_json_gets_a_readable_detail(citizen: httpx.Client,
                                                         demo: str) -> None:
     response = citizen.post(f"/departments/{demo}/knock", content="not json at all",

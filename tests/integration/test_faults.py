@@ -82,7 +82,7 @@ def test_relay_that_forgot_its_position_doubles_nothing(
     for n in range(5):
         knock(citizen, dept, display_name=f"Bürger {n}")
     eventually(lambda: count_of(nats_server.url, "bb.queue.knocked") == 5)
-    before = len(stream_messages(nats_server.url))
+    before = _service_events(nats_server.url)
     system.kill()
 
     # Lose every confirmed position: the relays re-send the whole log on start.
@@ -97,8 +97,13 @@ def test_relay_that_forgot_its_position_doubles_nothing(
     eventually(lambda: restarted.client().get("/departments").status_code == 200)
     # The stream drops every re-sent event by its Nats-Msg-Id: nothing doubles.
     eventually(lambda: _relay_caught_up(restarted))
-    assert len(stream_messages(nats_server.url)) == before
+    assert _service_events(nats_server.url) == before
     assert duplicates(nats_server.url) == {}
+
+
+def _service_events(url: str) -> int:
+    """Events of the services that relayed again (the audit log signs new checkpoints)."""
+    return sum(1 for s, _, _ in stream_messages(url) if s.startswith(("bb.queue.", "bb.rooms.")))
 
 
 def _relay_caught_up(system) -> bool:  # type: ignore[no-untyped-def]
