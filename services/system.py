@@ -11,6 +11,7 @@ from services.common.natsserver import EmbeddedNats
 from services.common.service import BaseService
 from services.common.settings import Settings
 from services.common.web import create_app
+from services.media.service import MediaService
 from services.queue.service import QueueService
 from services.rooms.service import RoomsService
 from services.web.api import router as web_router
@@ -19,6 +20,7 @@ SERVICES: dict[str, type[BaseService]] = {
     "rooms": RoomsService,
     "queue": QueueService,
     "audit": AuditService,
+    "media": MediaService,
 }
 # The pages (services/web) have no store and no bus: a router, not a BaseService.
 PAGES = "web"

@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     # Records older than this are dropped (hourly, at a signed checkpoint); 0 keeps all.
     audit_retention_days: int = Field(default=730, ge=0)
 
+    # Media rooms. ICE servers as a JSON list of URLs, e.g.
+    # '["stun:turn.example.org:3478", "turn:turn.example.org:3478?transport=udp"]';
+    # none by default (host candidates only: no public STUN server is contacted).
+    media_ice_servers: list[str] = Field(default_factory=list)
+    # TURN credentials: a fixed pair, or coturn's shared secret (use-auth-secret)
+    # from which time-limited credentials are derived for each participant.
+    media_turn_username: str | None = None
+    media_turn_credential: str | None = None
+    media_turn_secret: str | None = None
+    # Relay-only: peers use TURN relay candidates only (hides addresses, needs TURN).
+    media_relay_only: bool = False
+    # Also offer a 127.0.0.1 host candidate (local use without a network, tests).
+    media_loopback_candidates: bool = True
+    # This replica's name in the registry (default: host name and port) and the
+    # base URL browsers reach its signalling WebSocket at (default: ws://host:port).
+    media_replica_id: str = ""
+    media_replica_url: str = ""
+    # A replica whose heartbeat is older than this is gone; it beats every third of it.
+    media_registry_ttl_seconds: float = Field(default=6.0, ge=1.5)
+
     @property
     def uses_embedded_nats(self) -> bool:
         return not self.nats_url

@@ -59,6 +59,7 @@ class PeerJoined:
 class PeerConnected:
     room_id: str
     participant_id: str
+    role: str = ""
 
 
 @dataclass(frozen=True)

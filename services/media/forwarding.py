@@ -23,6 +23,7 @@ import av
 from aiortc import RTCRtpReceiver
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from . import telemetry
 from .aiortc_internals import send_picture_loss_indication, set_track_id
 from .tracks import TrackInfo
 
@@ -48,6 +49,7 @@ class KeyframeRequester:
 
     def request(self) -> None:
         self.requests_received += 1
+        telemetry.KEYFRAME_REQUESTS.labels("from_subscribers").inc()
         self._wanted = True
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._send_until_keyframe())
@@ -69,6 +71,7 @@ class KeyframeRequester:
                 continue
             if await self._send_request():
                 self.requests_sent += 1
+                telemetry.KEYFRAME_REQUESTS.labels("to_publishers").inc()
             self._last_sent = loop.time()
 
 
@@ -86,6 +89,9 @@ class ForwardedTrack(MediaStreamTrack):
         self._needs_keyframe = kind == "video"
         self.frames_forwarded = 0
         self.frames_dropped = 0
+        self._forwarded_frames = telemetry.FRAMES_FORWARDED.labels(kind)
+        self._sent_bytes = telemetry.BYTES_SENT.labels(kind)
+        self._dropped_frames = telemetry.FRAMES_DROPPED.labels(kind)
 
     async def recv(self) -> av.Packet:
         if self.readyState != "live":
@@ -98,6 +104,8 @@ class ForwardedTrack(MediaStreamTrack):
         if packet is None:
             raise MediaStreamError
         self.frames_forwarded += 1
+        self._forwarded_frames.inc()
+        self._sent_bytes.inc(packet.size)
         return packet
 
     def push(self, packet: av.Packet) -> None:
@@ -109,6 +117,7 @@ class ForwardedTrack(MediaStreamTrack):
         if self._needs_keyframe:
             if not packet.is_keyframe:
                 self.frames_dropped += 1
+                self._dropped_frames.inc()
                 return
             self._needs_keyframe = False
         self._queue.put_nowait(packet)
@@ -122,8 +131,10 @@ class ForwardedTrack(MediaStreamTrack):
         if self.kind == "audio":
             self._queue.get_nowait()
             self.frames_dropped += 1
+            self._dropped_frames.inc()
             return
         self.frames_dropped += self._queue.qsize()
+        self._dropped_frames.inc(self._queue.qsize())
         while not self._queue.empty():
             self._queue.get_nowait()
         self._needs_keyframe = True
@@ -182,6 +193,8 @@ class InboundTrack:
         self.track = track
         self.publication: Publication | None = None
         self._on_ended = on_ended
+        self._received_frames = telemetry.FRAMES_RECEIVED.labels(track.kind)
+        self._received_bytes = telemetry.BYTES_RECEIVED.labels(track.kind)
         self._task = asyncio.ensure_future(self._drain())
 
     @property
@@ -194,6 +207,8 @@ class InboundTrack:
                 packet = await self.track.recv()
                 if not isinstance(packet, av.Packet):
                     raise TypeError("the receiver decodes: it was not switched to encoded frames")
+                self._received_frames.inc()
+                self._received_bytes.inc(packet.size)
                 if self.publication is not None:
                     self.publication.deliver(packet)
         except MediaStreamError:

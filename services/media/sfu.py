@@ -122,6 +122,10 @@ class MediaRoom:
         """mid -> track, for every track the room currently sends to the participant."""
         return self._participant(participant_id).forwarded_tracks()
 
+    def peer_connections(self) -> dict[str, RTCPeerConnection]:
+        """participant id -> its peer connection with the room (for statistics)."""
+        return {pid: p.pc for pid, p in self._participants.items()}
+
     def signaling_state(self, participant_id: str) -> str:
         return self._participant(participant_id).pc.signalingState
 
@@ -179,18 +183,18 @@ class MediaRoom:
     ) -> None:
         await self._participant(participant_id).pc.addIceCandidate(candidate)
 
-    async def leave(self, participant_id: str) -> None:
+    async def leave(self, participant_id: str, reason: str = REASON_LEFT) -> None:
         participant = self._participants.get(participant_id)
         if participant is not None:
-            await self._drop(participant, REASON_LEFT)
+            await self._drop(participant, reason)
 
-    async def close(self) -> None:
+    async def close(self, reason: str = REASON_ROOM_CLOSED) -> None:
         """Disconnect everyone; the room cannot be used afterwards."""
         if self._closed:
             return
         self._closed = True
         participants = list(self._participants.values())
-        await asyncio.gather(*(self._drop(p, REASON_ROOM_CLOSED) for p in participants))
+        await asyncio.gather(*(self._drop(p, reason) for p in participants))
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -343,7 +347,7 @@ class MediaRoom:
         state = participant.pc.connectionState
         if state == "connected" and not participant.connected:
             participant.connected = True
-            self._emit(PeerConnected(self.room_id, participant.participant_id))
+            self._emit(PeerConnected(self.room_id, participant.participant_id, participant.role))
             self._spawn(self._renegotiate(participant))
         elif state == "failed" and not participant.gone:
             self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))

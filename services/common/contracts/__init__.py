@@ -6,7 +6,7 @@ citizen's name, topic, contact data or address.
 """
 
 # Importing the modules registers every contract, so any consumer can parse any event.
-from services.common.contracts import audit, queue, rooms
+from services.common.contracts import audit, media, queue, rooms
 from services.common.contracts.base import (
     IntegrationEvent,
     event_id_for,
@@ -18,6 +18,7 @@ __all__ = [
     "IntegrationEvent",
     "audit",
     "event_id_for",
+    "media",
     "parse_event",
     "queue",
     "registered_subjects",

@@ -1,0 +1,225 @@
+"""Where media rooms live: a registry of replicas and room assignments in NATS KV.
+
+* ``bb_media_replicas``: one key per live replica, ``{"url", "rooms", "peers"}``,
+  rewritten every third of the bucket's TTL. A replica that stops beating
+  disappears from the bucket when its last heartbeat is older than the TTL.
+* ``bb_media_rooms``: one key per open media room (the consultation id), naming
+  the replica that hosts it. Written with create-if-absent, so two replicas
+  never both take a room; deleted when the room closes.
+
+A new room goes to the live replica with the fewest assigned rooms (then the
+fewest peers). Every replica watches the assignments and sweeps those whose
+replica is gone: ``on_lost`` is called for each, so that the room is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
+from nats.js.kv import KeyValue
+
+from services.common.bus import Bus
+from services.common.logging import get_logger
+
+log = get_logger(__name__)
+
+REPLICAS_BUCKET = "bb_media_replicas"
+ROOMS_BUCKET = "bb_media_rooms"
+KEY_UNSAFE = re.compile(r"[^-_=.a-zA-Z0-9]")
+
+
+class NoLiveReplica(RuntimeError):
+    pass
+
+
+def registry_key(name: str) -> str:
+    return KEY_UNSAFE.sub("_", name)
+
+
+@dataclass(frozen=True)
+class Replica:
+    replica_id: str
+    url: str
+    rooms: int
+    peers: int
+
+
+@dataclass(frozen=True)
+class Assignment:
+    consultation_id: str
+    replica_id: str
+    url: str
+    revision: int = 0
+
+    def to_bytes(self) -> bytes:
+        return json.dumps({"replica_id": self.replica_id, "url": self.url}).encode()
+
+    @classmethod
+    def from_entry(cls, key: str, value: bytes, revision: int) -> Assignment:
+        data = json.loads(value)
+        return cls(key, data["replica_id"], data["url"], revision)
+
+
+Load = Callable[[], tuple[int, int]]
+LostRoom = Callable[[Assignment], Awaitable[None]]
+Released = Callable[[str], Awaitable[None]]
+
+
+class ReplicaRegistry:
+    def __init__(self, bus: Bus, replica_id: str, url: str, ttl_seconds: float, load: Load) -> None:
+        self.bus = bus
+        self.replica_id = registry_key(replica_id)
+        self.url = url
+        self.ttl_seconds = ttl_seconds
+        self._load = load
+        self._replicas: KeyValue | None = None
+        self._rooms: KeyValue | None = None
+        self.assignments: dict[str, Assignment] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.on_lost: LostRoom | None = None
+        self.on_released: Released | None = None
+        self.last_beat = 0.0
+
+    async def start(self) -> None:
+        self._replicas = await self.bus.key_value(REPLICAS_BUCKET, self.ttl_seconds)
+        self._rooms = await self.bus.key_value(ROOMS_BUCKET)
+        await self.beat()
+        watcher = await self._rooms.watchall()
+        self._tasks = [
+            asyncio.create_task(self._follow_assignments(watcher)),
+            asyncio.create_task(self._beat_and_sweep()),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._replicas is not None:
+            with contextlib.suppress(Exception):
+                await self._replicas.delete(self.replica_id)
+
+    # -- replicas -------------------------------------------------------------------
+
+    async def beat(self) -> None:
+        assert self._replicas is not None
+        rooms, peers = self._load()
+        body = {"url": self.url, "rooms": rooms, "peers": peers}
+        await self._replicas.put(self.replica_id, json.dumps(body).encode())
+        self.last_beat = time.monotonic()
+
+    async def live_replicas(self) -> dict[str, Replica]:
+        assert self._replicas is not None
+        try:
+            keys = await self._replicas.keys()
+        except NoKeysError:
+            return {}
+        replicas = {}
+        for key in keys:
+            with contextlib.suppress(KeyNotFoundError):
+                entry = await self._replicas.get(key)
+                if entry.value:
+                    data = json.loads(entry.value)
+                    replicas[key] = Replica(key, data["url"], data["rooms"], data["peers"])
+        return replicas
+
+    # -- rooms ----------------------------------------------------------------------
+
+    async def assignment(self, consultation_id: str) -> Assignment | None:
+        assert self._rooms is not None
+        try:
+            entry = await self._rooms.get(consultation_id)
+        except KeyNotFoundError:
+            return None
+        if not entry.value:
+            return None
+        return Assignment.from_entry(consultation_id, entry.value, entry.revision or 0)
+
+    async def assign(self, consultation_id: str) -> Assignment:
+        """The room's replica: the one it has, else the least-loaded live one."""
+        assert self._rooms is not None
+        existing = await self.assignment(consultation_id)
+        if existing is not None:
+            return existing
+        replica = self._least_loaded(await self.live_replicas())
+        chosen = Assignment(consultation_id, replica.replica_id, replica.url)
+        try:
+            revision = await self._rooms.create(consultation_id, chosen.to_bytes())
+        except KeyWrongLastSequenceError:
+            taken = await self.assignment(consultation_id)  # another replica came first
+            if taken is None:
+                raise
+            return taken
+        self.assignments[consultation_id] = chosen
+        return Assignment(consultation_id, replica.replica_id, replica.url, revision)
+
+    def _least_loaded(self, replicas: dict[str, Replica]) -> Replica:
+        if not replicas:
+            raise NoLiveReplica("no media replica is alive")
+        assigned = Counter(a.replica_id for a in self.assignments.values())
+        return min(replicas.values(), key=lambda r: (assigned[r.replica_id], r.peers, r.replica_id))
+
+    async def release(self, consultation_id: str) -> None:
+        assert self._rooms is not None
+        self.assignments.pop(consultation_id, None)
+        await self._rooms.delete(consultation_id)
+
+    def rooms_of(self, replica_id: str) -> list[str]:
+        return [c for c, a in self.assignments.items() if a.replica_id == replica_id]
+
+    # -- background -----------------------------------------------------------------
+
+    async def _follow_assignments(self, watcher: KeyValue.KeyWatcher) -> None:
+        async for entry in watcher:
+            if entry is None:  # the initial values are all in
+                continue
+            if entry.operation in ("DEL", "PURGE") or not entry.value:
+                gone = self.assignments.pop(entry.key, None)
+                if gone is not None and gone.replica_id == self.replica_id:
+                    await self._notify(self.on_released, entry.key)
+            else:
+                self.assignments[entry.key] = Assignment.from_entry(
+                    entry.key, entry.value, entry.revision or 0
+                )
+
+    async def _beat_and_sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_seconds / 3)
+            try:
+                await self.beat()
+                await self._sweep_lost_rooms()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.warning("media_registry_failed", error=repr(error))
+
+    async def _sweep_lost_rooms(self) -> None:
+        live = await self.live_replicas()
+        if self.replica_id not in live:
+            return  # we are the one cut off: do not judge others
+        for assignment in list(self.assignments.values()):
+            if assignment.replica_id not in live:
+                log.warning(
+                    "media_replica_lost",
+                    replica=assignment.replica_id,
+                    consultation=assignment.consultation_id,
+                )
+                await self._notify(self.on_lost, assignment)
+
+    @staticmethod
+    async def _notify(callback: Callable[..., Awaitable[None]] | None, *args: object) -> None:
+        if callback is None:
+            return
+        try:
+            await callback(*args)
+        except Exception:
+            log.exception("media_registry_callback_failed")

@@ -1,0 +1,138 @@
+"""Prometheus metrics of the media service (the default registry, served at /metrics).
+
+Counted where it happens (forwarding.py): frames and payload bytes in and out
+by kind, frames dropped, keyframe requests. Sampled every few seconds from the
+hosted rooms (``StatsSampler``): rooms, peers, tracks by kind and source, and
+from aiortc's ``getStats()``: packets received and lost in both directions and
+the round-trip time reported by the participants' receivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from services.common.logging import get_logger
+
+if TYPE_CHECKING:
+    from services.media.sfu import MediaRoom
+
+log = get_logger(__name__)
+
+ROOMS = Gauge("bb_media_rooms", "Media rooms hosted by this replica")
+PEERS = Gauge("bb_media_peers", "Participants connected to this replica's rooms")
+TRACKS = Gauge("bb_media_tracks", "Published tracks", ["kind", "source"])
+FRAMES_RECEIVED = Counter(
+    "bb_media_frames_received_total", "Encoded frames received from publishers", ["kind"]
+)
+FRAMES_FORWARDED = Counter(
+    "bb_media_frames_forwarded_total", "Encoded frames forwarded to subscribers", ["kind"]
+)
+FRAMES_DROPPED = Counter(
+    "bb_media_frames_dropped_total",
+    "Frames not forwarded (waiting for a keyframe, subscriber too slow)",
+    ["kind"],
+)
+BYTES_RECEIVED = Counter(
+    "bb_media_received_bytes_total", "Media payload bytes received from publishers", ["kind"]
+)
+BYTES_SENT = Counter(
+    "bb_media_sent_bytes_total", "Media payload bytes forwarded to subscribers", ["kind"]
+)
+KEYFRAME_REQUESTS = Counter(
+    "bb_media_keyframe_requests_total",
+    "Keyframe requests: from subscribers (PLI/FIR or the room's own), and sent to publishers",
+    ["direction"],
+)
+PACKETS_RECEIVED = Counter(
+    "bb_media_packets_received_total",
+    "RTP packets received: inbound by this replica, outbound by the participants",
+    ["direction", "kind"],
+)
+PACKETS_LOST = Counter(
+    "bb_media_packets_lost_total",
+    "RTP packets lost: inbound to this replica, outbound as the participants report",
+    ["direction", "kind"],
+)
+ROUND_TRIP = Histogram(
+    "bb_media_round_trip_seconds",
+    "Round-trip time to the participants (RTCP receiver reports), sampled",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.4, 0.8, 1.6),
+)
+
+KINDS = ("audio", "video")
+SOURCES = {"audio": ("audio",), "video": ("camera", "screen")}
+
+Rooms = Callable[[], Iterable["MediaRoom"]]
+
+
+class StatsSampler:
+    """Every ``interval`` seconds: room gauges, and getStats() deltas into counters."""
+
+    def __init__(self, rooms: Rooms, interval: float = 5.0) -> None:
+        self._rooms = rooms
+        self._interval = interval
+        self._last: dict[tuple[int, str, str], float] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except Exception:
+                log.exception("media_stats_failed")
+            await asyncio.sleep(self._interval)
+
+    async def sample(self) -> None:
+        rooms = [room for room in self._rooms() if not room.closed]
+        ROOMS.set(len(rooms))
+        PEERS.set(sum(len(room.participants()) for room in rooms))
+        tracks = Tally(
+            (info.kind, str(info.source)) for r in rooms for info in r.published_tracks()
+        )
+        for kind in KINDS:
+            for source in SOURCES[kind]:
+                TRACKS.labels(kind, source).set(tracks[(kind, source)])
+        seen: set[tuple[int, str, str]] = set()
+        for room in rooms:
+            for pc in room.peer_connections().values():
+                with contextlib.suppress(Exception):  # closed under our feet
+                    report = await pc.getStats()
+                    self._count(id(pc), report.values(), seen)
+        self._last = {key: value for key, value in self._last.items() if key in seen}
+
+    def _count(self, pc_key: int, stats: Iterable[Any], seen: set[tuple[int, str, str]]) -> None:
+        for stat in stats:
+            if stat.type == "inbound-rtp":
+                direction = "inbound"
+            elif stat.type == "remote-inbound-rtp":
+                direction = "outbound"
+                if stat.roundTripTime:
+                    ROUND_TRIP.observe(stat.roundTripTime)
+            else:
+                continue
+            for field, counter in (
+                ("packetsReceived", PACKETS_RECEIVED),
+                ("packetsLost", PACKETS_LOST),
+            ):
+                key = (pc_key, stat.id, field)
+                seen.add(key)
+                value = float(getattr(stat, field) or 0)
+                delta = value - self._last.get(key, 0.0)
+                self._last[key] = value
+                if delta > 0:
+                    counter.labels(direction, stat.kind).inc(delta)
