@@ -24,9 +24,12 @@ NOT_LOGGED = frozenset({"AuditCheckpointSigned"})
 _INDEXED = ("department_id", "consultation_id", "ticket_id")
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8 (RFC 8785-like for the JSON our contracts produce)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _ENCODER.encode(value).encode()
 
 
 def canonical_event(event: IntegrationEvent) -> bytes:
@@ -50,17 +53,18 @@ class LogEntry:
 
     @classmethod
     def of(cls, event: IntegrationEvent) -> LogEntry:
-        fields = event.model_dump(mode="json")
+        # pydantic's JSON encoder is the fast way to the JSON types; then sort the keys
+        fields = json.loads(event.model_dump_json())
         data = canonical_json(fields)
         indexed = {name: _text(fields.get(name)) for name in _INDEXED}
         if indexed["department_id"] is None:  # a transfer counts for the department it left
             indexed["department_id"] = _text(fields.get("from_department_id"))
         return cls(
-            event_id=str(event.event_id),
+            event_id=fields["event_id"],
             service=event.service,
             position=event.position,
             type=event.type,
-            occurred_at=utc_text(event.occurred_at),
+            occurred_at=_fixed_width(fields["occurred_at"], event.occurred_at),
             data=data,
             leaf=leaf_hash(data),
             **indexed,
@@ -76,6 +80,12 @@ def utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _fixed_width(text: str, moment: datetime) -> str:
+    if len(text) == 27 and text.endswith("Z"):  # pydantic's UTC form with microseconds
+        return text
+    return utc_text(moment)
 
 
 def _text(value: Any) -> str | None:

@@ -58,33 +58,40 @@ class LogConsumer:
         )
 
     async def run(self) -> None:
+        """Fetch the next batch while the previous one is being appended (in a thread)."""
         sub = None
+        pending: tuple[asyncio.Future[int], list[Msg]] | None = None
         while True:
             try:
                 if sub is None:
                     await self._ensure_consumer()
                     sub = await self.bus.js.pull_subscribe_bind(self.durable,
                                                                 stream=self.bus.stream)
-                messages = await sub.fetch(self.batch, timeout=1.0)
+                messages = await sub.fetch(self.batch, timeout=0.2 if pending else 1.0)
                 self.healthy = True
             except (TimeoutError, NatsTimeoutError):
+                messages = []
                 self.healthy = self.bus.connected
-                continue
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # NATS down or the consumer gone: back off, rebuild
                 self.healthy = False
                 log.warning("audit_fetch_failed", error=repr(error))
                 sub = None
+                messages = []
                 await asyncio.sleep(0.5)
-                continue
-            try:
-                await self.handle(messages)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the ack failed: the batch comes again, deduplicated
-                log.warning("audit_ack_failed", error=repr(error))
-                sub = None
+            if pending is not None:
+                try:
+                    await self._finish(*pending)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # the ack failed: the batch comes again, deduplicated
+                    log.warning("audit_ack_failed", error=repr(error))
+                    sub = None
+                pending = None
+            if messages:
+                pending = (asyncio.ensure_future(asyncio.to_thread(self._append, messages)),
+                           messages)
 
     async def _ensure_consumer(self) -> None:
         try:
@@ -93,8 +100,31 @@ class LogConsumer:
             await self.bus.js.add_consumer(self.bus.stream, self.config())
 
     async def handle(self, messages: list[Msg]) -> None:
-        if not messages:
-            return
+        """Append one batch and acknowledge it (without the pipelining of :meth:`run`)."""
+        if messages:
+            await self._finish(asyncio.ensure_future(asyncio.to_thread(self._append, messages)),
+                               messages)
+
+    async def _finish(self, appending: asyncio.Future[int], messages: list[Msg]) -> None:
+        # Acknowledging a later message would acknowledge this batch too (AckPolicy.ALL),
+        # so a failed append is retried here until it commits, before anything else is acked.
+        while True:
+            try:
+                appended = await appending
+                break
+            except Exception:
+                self.healthy = False
+                log.exception("audit_append_failed", batch=len(messages))
+                await asyncio.sleep(1.0)
+                appending = asyncio.ensure_future(asyncio.to_thread(self._append, messages))
+        await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+        APPENDED.labels("bus").inc(appended)
+        CHAIN_LENGTH.set(self.store.size)
+        if self.on_batch:
+            self.on_batch()
+
+    def _append(self, messages: list[Msg]) -> int:
+        """Parse, encode and append a batch in one transaction (runs in a worker thread)."""
         entries, seen = [], []
         for msg in messages:
             try:
@@ -110,19 +140,4 @@ class LogConsumer:
             else:
                 seen.append((event.service, event.position))
         sequence = messages[-1].metadata.sequence.stream
-        # Acknowledging a later message would acknowledge this batch too (AckPolicy.ALL),
-        # so a failed append is retried here until it commits, before anything else is read.
-        while True:
-            try:
-                appended = await asyncio.to_thread(
-                    self.store.append, entries, seen=seen, stream_sequence=sequence)
-                break
-            except Exception:
-                self.healthy = False
-                log.exception("audit_append_failed", batch=len(messages))
-                await asyncio.sleep(1.0)
-        await messages[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
-        APPENDED.labels("bus").inc(len(appended))
-        CHAIN_LENGTH.set(self.store.size)
-        if self.on_batch:
-            self.on_batch()
+        return len(self.store.append(entries, seen=seen, stream_sequence=sequence))

@@ -1,5 +1,9 @@
 """The DPO's view of the log: consultations, their timelines, queue statistics, search.
 
+A timeline holds every recorded event that names the consultation (rooms: joins, leaves,
+invitations, end; media: peers, tracks including screen shares) and those of its ticket
+(queue: knock, admission and by whom).
+
 Everything here is read from the log's records (the canonical events), so what a DPO sees
 is exactly what the log proves. Citizens appear by pseudonymous ids (ticket, participant),
 staff by account, interpreters by invitation; there is nothing else in the record to show.
@@ -86,13 +90,15 @@ def summary(view: dict[str, Any]) -> dict[str, Any]:
         "staff": sorted({s["staff_id"] for s in steps if s.get("staff_id")}),
         "participants": sum(1 for s in steps if s["event"] in ("ParticipantJoined",
                                                                "InterpreterJoined")),
+        "screen_shares": sum(1 for s in steps
+                             if s["event"] == "TrackPublished" and s.get("source") == "screen"),
         **view["durations"],
     }
 
 
 _STEP_FIELDS = ("ticket_id", "department_id", "staff_id", "participant_id", "role",
                 "invitation_id", "invited_by", "revoked_by", "ended_by", "reason",
-                "from_department_id", "to_department_id", "priority", "number")
+                "from_department_id", "to_department_id", "priority", "number", "source")
 
 
 def _step(event: dict[str, Any]) -> dict[str, Any]:

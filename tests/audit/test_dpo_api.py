@@ -55,7 +55,7 @@ def test_a_consultation_timeline(running, dora: StaffClient) -> None:  # type: i
     timeline = timeline_of(dora, consultations[0], 9)
     events = [s["event"] for s in timeline["steps"]]
     assert events[:3] == ["Knocked", "Admitted", "ConsultationOpened"]
-    assert events[-1] == "ConsultationEnded"
+    assert events.index("ConsultationEnded") > events.index("InterpreterJoined")
     assert {"InterpreterInvited", "InterpreterJoined", "ParticipantLeft"} <= set(events)
     admitted = timeline["steps"][1]
     assert admitted["admitted_by"] == "anna"
