@@ -1,0 +1,136 @@
+"""Two media replicas share the registry: rooms are spread, and losing one ends
+only its rooms (its participants' sockets drop; the survivor closes the rooms)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.common.natsserver import EmbeddedNats
+from services.media import TrackSource
+from services.media.signalling import CloseCode
+from services.media.socket_client import SocketClient
+from services.media.testing import GREEN, RED, eventually
+from tests.conftest import SystemProcess
+from tests.media.system_support import (
+    Consultation,
+    EventTap,
+    bearer,
+    join_over_socket,
+    open_consultation,
+    where_is_the_room,
+)
+
+TTL = "3"  # seconds without a heartbeat before a replica counts as lost
+
+
+@pytest.fixture(scope="module")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("replicas-nats"))
+    server.start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, nats_url: str
+) -> Iterator[tuple[SystemProcess, SystemProcess]]:
+    """``up`` (hosting one media replica) and a second ``serve media`` on the same store."""
+    data = Path(tmp_path_factory.mktemp("replicas-data"))
+    env = {"BB_MEDIA_REGISTRY_TTL_SECONDS": TTL}
+    system = SystemProcess(data, nats_url, env)
+    extra = SystemProcess(data, nats_url, env, args=["serve", "media"])
+    try:
+        system.start()
+        extra.start()
+        yield system, extra
+    finally:
+        extra.stop()
+        system.stop()
+
+
+@pytest.fixture
+async def tap(nats_url: str) -> AsyncIterator[EventTap]:
+    events = EventTap()
+    await events.start(nats_url)
+    yield events
+    await events.stop()
+
+
+async def test_rooms_are_spread_and_a_lost_replica_ends_only_its_rooms(
+    replicas: tuple[SystemProcess, SystemProcess], tap: EventTap
+) -> None:
+    system, extra = replicas
+    rooms: dict[int, Consultation] = {}  # port of the hosting replica -> a room there
+    for _ in range(6):
+        consultation = await asyncio.to_thread(open_consultation, system.base, "anna", False)
+        where = await asyncio.to_thread(
+            where_is_the_room, system.base, consultation.id, consultation.tokens["citizen"]
+        )
+        rooms.setdefault(int(where["signal_url"].split(":")[2].split("/")[0]), consultation)
+        if len(rooms) == 2:
+            break
+    assert set(rooms) == {system.port, extra.port}, "both replicas host a room"
+    staying, lost = rooms[system.port], rooms[extra.port]
+
+    # the room's replica is the only door: the other one sends the participant there
+    wrong_door = SocketClient(
+        f"ws://127.0.0.1:{system.port}/api/v1/media/consultations/{lost.id}/signal",
+        lost.tokens["citizen"],
+    )
+    with pytest.raises(Exception, match=str(int(CloseCode.WRONG_REPLICA))):
+        await wrong_door.connect()
+    await wrong_door.close()
+
+    clients: dict[str, list[SocketClient]] = {}
+    try:
+        for name, consultation in (("staying", staying), ("lost", lost)):
+            citizen = await join_over_socket(
+                system.base, consultation.id, consultation.tokens["citizen"], RED
+            )
+            staff = await join_over_socket(
+                system.base, consultation.id, consultation.tokens["staff"], GREEN
+            )
+            clients[name] = [citizen, staff]
+            await eventually(lambda c=citizen, s=staff: _sees(c, s.participant_id), within=15)
+
+        extra.kill()
+
+        for client in clients["lost"]:
+            code, _reason = await asyncio.wait_for(client.closed, 10)
+            assert code == 1006  # the socket dropped: the page says "connection lost"
+        await eventually(lambda: tap.of_type("MediaRoomClosed", consultation_id=lost.id), within=20)
+        closed = tap.of_type("MediaRoomClosed", consultation_id=lost.id)[-1]
+        assert closed["reason"] == "replica lost"
+        gone = httpx.get(
+            f"{system.base}/api/v1/media/consultations/{lost.id}",
+            headers=bearer(lost.tokens["citizen"]),
+        )
+        assert gone.status_code == 410
+
+        # the other room goes on as if nothing happened
+        citizen, staff = clients["staying"]
+        camera = citizen.live_track(staff.participant_id, _camera())
+        frames = camera.frames
+        await asyncio.sleep(1)
+        assert camera.frames > frames + 15
+        assert not citizen.closed.done() and not staff.closed.done()
+        assert tap.of_type("MediaRoomClosed", consultation_id=staying.id) == []
+    finally:
+        for group in clients.values():
+            for client in group:
+                await client.close()
+
+
+def _camera() -> TrackSource:
+    return TrackSource.CAMERA
+
+
+def _sees(client: SocketClient, publisher_id: str) -> bool:
+    camera = client.live_track(publisher_id, _camera())
+    return camera is not None and camera.colour is not None
