@@ -10,10 +10,12 @@ whose ids the log already holds, and they change nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
@@ -45,6 +47,7 @@ class LogConsumer:
         self.durable = durable
         self.on_batch = on_batch
         self.healthy = False
+        self._sub: JetStreamContext.PullSubscription | None = None
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
@@ -58,6 +61,14 @@ class LogConsumer:
         )
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:  # a cancelled fetch leaves its subscription undrainable: drop it now
+            if self._sub is not None:
+                with contextlib.suppress(Exception):
+                    await self._sub.unsubscribe()
+
+    async def _run(self) -> None:
         """Fetch the next batch while the previous one is being appended (in a thread)."""
         sub = None
         pending: tuple[asyncio.Future[int], list[Msg]] | None = None
@@ -65,8 +76,8 @@ class LogConsumer:
             try:
                 if sub is None:
                     await self._ensure_consumer()
-                    sub = await self.bus.js.pull_subscribe_bind(self.durable,
-                                                                stream=self.bus.stream)
+                    sub = self._sub = await self.bus.js.pull_subscribe_bind(
+                        self.durable, stream=self.bus.stream)
                 messages = await sub.fetch(self.batch, timeout=0.2 if pending else 1.0)
                 self.healthy = True
             except (TimeoutError, NatsTimeoutError):
