@@ -10,7 +10,7 @@ import os
 from functools import cache
 from pathlib import Path
 
-from babel.support import Translations
+from babel.support import NullTranslations, Translations
 from fastapi import Request
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
@@ -37,7 +37,7 @@ def negotiate(request: Request) -> str:
     return DEFAULT_LOCALE
 
 
-def translations(locale: str) -> Translations:
+def translations(locale: str) -> NullTranslations:
     return Translations.load(str(LOCALE_DIR), [locale], domain=DOMAIN)
 
 

@@ -17,13 +17,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from services.common.natsserver import EmbeddedNats
 from tests.conftest import SystemProcess
 from tests.helpers import DEMO_PASSWORD, StaffClient, open_department
-
-pytest.importorskip("playwright.sync_api")
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright  # noqa: E402
 
 CHROMIUM = os.environ.get("BB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -111,7 +109,9 @@ def new_context(browser: Browser, web_system: SystemProcess) -> Iterator[Context
     """Browser contexts (separate cookies and storage) whose traffic is checked at the end."""
     made: list[tuple[BrowserContext, Traffic]] = []
 
-    def make(locale: str = "de-DE", viewport: dict[str, int] | None = None, **extra: Any) -> BrowserContext:
+    def make(
+        locale: str = "de-DE", viewport: dict[str, int] | None = None, **extra: Any
+    ) -> BrowserContext:
         context = browser.new_context(
             base_url=web_system.base,
             locale=locale,

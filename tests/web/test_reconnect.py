@@ -12,7 +12,6 @@ from tests.helpers import knock, open_department
 from tests.web.conftest import DESKTOP, staff_api
 
 
-
 def test_waiting_room_reconnects_after_the_system_restarts(
     browser: Browser, tmp_path: Path, nats_server: EmbeddedNats
 ) -> None:

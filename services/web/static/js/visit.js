@@ -161,7 +161,7 @@ function renderMessagesInto(container) {
   if (received.length === 0) return;
   container.append(
     el("h2", { text: t("message_from_office") }),
-    el("ul", { className: "messages", role: "log" }, received.map(messageItem)),
+    el("ul", { className: "messages" }, received.map(messageItem)),
   );
 }
 
