@@ -1,343 +1,166 @@
 """Forwarding encoded frames vs aiortc's stock decode-and-re-encode relay.
 
-One publisher sends synthetic 640x480, 30 fps VP8 (a moving gradient and a
-moving textured square, the frame number painted into the top rows) through a
-media server running in its own process; aiortc subscribers in this process
-decode every frame and read the number back. Measured side by side:
+One publisher sends synthetic 640x480, 30 fps VP8 (frame number painted into the
+picture) through a media server in its own process; subscribers run in this
+process. One run measures, side by side (peers in bench/media_bench_peers.py):
 
-* server CPU (cores) with 1 and with N subscribers -> CPU per added subscriber;
-* publisher -> subscriber latency (frame handed to the encoder -> frame decoded)
-  against a direct peer-to-peer call in this process -> added latency;
-* frames delivered and frame rate at the subscribers.
+1. latency: publisher -> subscriber (frame handed to the encoder -> frame decoded
+   with its number read back) through ``forward`` and ``relay`` with one decoding
+   probe among N subscribers, against a direct peer-to-peer call -> added latency;
+2. capacity: subscribers are added step by step (cheap ``RtpCounter`` subscribers
+   that count RTP packets, gaps and frames without decoding) until packet loss
+   passes 1 % or the 10th-percentile subscriber frame rate falls below 95 % of what
+   the publisher sends; the last step that held is the measured capacity, and the
+   server CPU per added subscriber is the slope over the steps that held.
 
-Servers: ``forward`` = services.media.MediaRoom; ``relay`` = aiortc's
-MediaRelay with one RTCRtpSender, hence one VP8 encoder, per subscriber.
+Servers: ``forward`` = services.media.MediaRoom (no decoding, no encoding);
+``relay`` = aiortc's MediaRelay with one RTCRtpSender, hence one VP8 encoder, per
+subscriber.
 
-    .venv/bin/python bench/media_fanout.py [--subscribers 4] [--seconds 5]
+    .venv/bin/python bench/media_fanout.py [--seconds 4] [--latency-subscribers 8]
 """
 
 import argparse
 import asyncio
-import contextlib
-import json
-import multiprocessing
 import os
+import statistics
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaBlackhole, MediaRelay
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
-from av import VideoFrame
+from aiortc import RTCPeerConnection
+from media_bench_peers import (
+    NumberedVideoTrack,
+    RtpCounter,
+    SignalledPeer,
+    SubscriberProbe,
+    add_counting_subscriber,
+    add_subscriber,
+    server_cpu_seconds,
+    start_server,
+)
 
-from services.media import MediaRoom, loopback_host_candidates, rtc_configuration
-from services.media.events import Answer, Disconnected
+from services.media import loopback_host_candidates, rtc_configuration
 
-WIDTH, HEIGHT = 640, 480
-NUMBER_BITS = 16
-BIT_BLOCK = 24  # pixels per side of the square that carries one bit
-TEMPLATE_FRAMES = 60
 WARM_UP_SECONDS = 2.0
-MODES = ("forward", "relay")
-
-# --- synthetic numbered video -------------------------------------------------
-
-
-def render_templates() -> list[bytes]:
-    """Luma planes: a diagonal gradient moving right, a noise square moving down."""
-    gradient = bytes((i * 2) & 0xFF for i in range(WIDTH + HEIGHT + 4 * TEMPLATE_FRAMES))
-    texture = os.urandom(128 * 128).translate(bytes(64 + b // 2 for b in range(256)))
-    templates = []
-    for t in range(TEMPLATE_FRAMES):
-        shift = 4 * t
-        luma = bytearray(b"".join(gradient[y + shift : y + shift + WIDTH] for y in range(HEIGHT)))
-        top, left = 64 + (3 * t) % (HEIGHT - 192), 200 + (5 * t) % (WIDTH - 328)
-        for row in range(128):
-            start = (top + row) * WIDTH + left
-            luma[start : start + 128] = texture[row * 128 : (row + 1) * 128]
-        templates.append(bytes(luma))
-    return templates
-
-
-def paint_number(luma: bytearray, number: int) -> None:
-    for bit in range(NUMBER_BITS):
-        value = 235 if number >> bit & 1 else 16
-        block = bytes([value]) * BIT_BLOCK
-        for row in range(BIT_BLOCK):
-            start = row * WIDTH + bit * BIT_BLOCK
-            luma[start : start + BIT_BLOCK] = block
-
-
-def read_number(frame: VideoFrame) -> int:
-    plane = frame.planes[0]
-    pixels = memoryview(plane)
-    row = BIT_BLOCK // 2
-    number = 0
-    for bit in range(NUMBER_BITS):
-        if pixels[row * plane.line_size + bit * BIT_BLOCK + BIT_BLOCK // 2] > 128:
-            number |= 1 << bit
-    return number
-
-
-class NumberedVideoTrack(VideoStreamTrack):
-    """30 fps; remembers when each numbered frame was handed to the encoder."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._templates = render_templates()
-        self._chroma = bytes([128]) * (WIDTH * HEIGHT // 4)
-        self.sent_at: dict[int, float] = {}
-        self.frames_sent = 0
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        number = self.frames_sent % (1 << NUMBER_BITS)
-        luma = bytearray(self._templates[self.frames_sent % TEMPLATE_FRAMES])
-        paint_number(luma, number)
-        frame = VideoFrame(width=WIDTH, height=HEIGHT, format="yuv420p")
-        frame.planes[0].update(bytes(luma))
-        frame.planes[1].update(self._chroma)
-        frame.planes[2].update(self._chroma)
-        frame.pts, frame.time_base = pts, time_base
-        self.sent_at[number] = time.monotonic()
-        self.frames_sent += 1
-        return frame
+LOSS_LIMIT = 0.01
+FPS_FLOOR = 0.95
+JOIN_BATCH = 10
+FORWARD_STEPS = (10, 25, 50, 75, 100, 125, 150, 175, 200, 250, 300, 350, 400)
+RELAY_STEPS = (1, 2, 3, 4, 6, 8, 10, 12, 16)
+TARGET_CPU_RATIO = 15.0
+TARGET_STREAMS_PER_CORE = 150
+TARGET_ADDED_P95_MS = 50.0
+TARGET_FPS = 30 * FPS_FLOOR
 
 
 @dataclass
-class SubscriberProbe:
-    """Consumes a received track: frames and latencies since the last reset."""
-
-    publisher: NumberedVideoTrack
-    frames: int = 0
-    latencies: list[float] = field(default_factory=list)
-
-    async def consume(self, track: MediaStreamTrack) -> None:
-        with contextlib.suppress(MediaStreamError):
-            while True:
-                frame = await track.recv()
-                now = time.monotonic()
-                if not isinstance(frame, VideoFrame):
-                    continue
-                sent_at = self.publisher.sent_at.get(read_number(frame))
-                self.frames += 1
-                if sent_at is not None and 0 <= now - sent_at < 5:
-                    self.latencies.append(now - sent_at)
-
-    def reset(self) -> None:
-        self.frames = 0
-        self.latencies = []
-
-
-# --- line-delimited JSON signalling over TCP ------------------------------------
-
-
-async def send_json(writer: asyncio.StreamWriter, message: dict) -> None:
-    writer.write(json.dumps(message).encode() + b"\n")
-    await writer.drain()
-
-
-async def read_json(reader: asyncio.StreamReader) -> dict | None:
-    line = await reader.readline()
-    return json.loads(line) if line else None
-
-
-# --- servers (child process) ----------------------------------------------------
-
-
-class ForwardServer:
-    def __init__(self) -> None:
-        self.room = MediaRoom("bench")
-
-    async def serve(self, join: dict, reader: asyncio.StreamReader, writer) -> None:
-        participant_id = join["id"]
-        await self.room.join(participant_id, join["role"], join["sdp"])
-        relay = asyncio.ensure_future(self._relay_messages(participant_id, writer))
-        try:
-            while (message := await read_json(reader)) is not None:
-                await self.room.accept_answer(participant_id, message["sdp"])
-        finally:
-            await self.room.leave(participant_id)
-            relay.cancel()
-
-    async def _relay_messages(self, participant_id: str, writer) -> None:
-        async for message in self.room.messages(participant_id):
-            if isinstance(message, Disconnected):
-                return
-            kind = "answer" if isinstance(message, Answer) else "offer"
-            await send_json(writer, {"type": kind, "sdp": message.sdp})
-
-
-class StockRelayServer:
-    """aiortc's own fan-out: decode once, re-encode for every subscriber."""
-
-    def __init__(self) -> None:
-        self.relay = MediaRelay()
-        self.source: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
-        self.drain = MediaBlackhole()
-        self.drain_task: asyncio.Future[None] | None = None
-
-    async def serve(self, join: dict, reader: asyncio.StreamReader, writer) -> None:
-        pc = RTCPeerConnection(rtc_configuration())
-        if join["role"] == "publisher":
-            pc.on("track", self._on_source)
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=join["sdp"], type="offer"))
-        if join["role"] == "subscriber":
-            pc.addTrack(self.relay.subscribe(await self.source))
-        await pc.setLocalDescription(await pc.createAnswer())
-        await send_json(writer, {"type": "answer", "sdp": pc.localDescription.sdp})
-        try:
-            while await read_json(reader) is not None:
-                pass
-        finally:
-            await pc.close()
-
-    def _on_source(self, track: MediaStreamTrack) -> None:
-        self.source.set_result(track)
-        # Keep the decoded source drained even before anyone subscribes.
-        self.drain.addTrack(self.relay.subscribe(track))
-        self.drain_task = asyncio.ensure_future(self.drain.start())
-
-
-async def run_server(mode: str, port_queue: multiprocessing.Queue) -> None:
-    server = ForwardServer() if mode == "forward" else StockRelayServer()
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        first = await read_json(reader)
-        if first is not None and first["op"] == "cpu":
-            await send_json(writer, {"cpu": time.process_time()})
-        elif first is not None and first["op"] == "join":
-            await server.serve(first, reader, writer)
-        writer.close()
-
-    listener = await asyncio.start_server(handle, "127.0.0.1", 0)
-    port_queue.put(listener.sockets[0].getsockname()[1])
-    await listener.serve_forever()
-
-
-def server_process(mode: str, port_queue: multiprocessing.Queue) -> None:
-    with loopback_host_candidates():
-        asyncio.run(run_server(mode, port_queue))
-
-
-# --- clients (this process) -------------------------------------------------------
-
-
-class SignalledPeer:
-    def __init__(self, port: int, participant_id: str, role: str) -> None:
-        self.port, self.participant_id, self.role = port, participant_id, role
-        self.pc = RTCPeerConnection(rtc_configuration())
-        self._tasks: list[asyncio.Task[None]] = []
-
-    async def join(self) -> None:
-        reader, self._writer = await asyncio.open_connection("127.0.0.1", self.port)
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        join = {"op": "join", "id": self.participant_id, "role": self.role}
-        await send_json(self._writer, join | {"sdp": self.pc.localDescription.sdp})
-        self._tasks.append(asyncio.ensure_future(self._handle_messages(reader)))
-
-    async def _handle_messages(self, reader: asyncio.StreamReader) -> None:
-        while (message := await read_json(reader)) is not None:
-            description = RTCSessionDescription(sdp=message["sdp"], type=message["type"])
-            await self.pc.setRemoteDescription(description)
-            if message["type"] == "offer":
-                await self.pc.setLocalDescription(await self.pc.createAnswer())
-                await send_json(self._writer, {"op": "answer", "sdp": self.pc.localDescription.sdp})
-
-    def watch(self, coroutine) -> None:
-        self._tasks.append(asyncio.ensure_future(coroutine))
-
-    async def close(self) -> None:
-        self._writer.close()
-        for task in self._tasks:
-            task.cancel()
-        await self.pc.close()
-
-
-async def server_cpu_seconds(port: int) -> float:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    await send_json(writer, {"op": "cpu"})
-    reply = await read_json(reader)
-    writer.close()
-    if reply is None:
-        raise ConnectionError("the media server went away")
-    return reply["cpu"]
-
-
-async def add_subscriber(port: int, number: int, publisher: NumberedVideoTrack):
-    peer = SignalledPeer(port, f"subscriber-{number}", "subscriber")
-    peer.pc.addTransceiver("video", direction="recvonly")
-    probe = SubscriberProbe(publisher)
-    peer.pc.on("track", lambda track: peer.watch(probe.consume(track)))
-    await peer.join()
-    return peer, probe
-
-
-@dataclass
-class Window:
+class LatencyWindow:
     subscribers: int
     server_cores: float
     fps: float
-    delivered: float
     latencies: list[float]
 
-    def latency_ms(self, quantile: float) -> float:
-        ordered = sorted(self.latencies)
+    def ms(self, quantile: float) -> float:
+        ordered = sorted(self.latencies) or [float("nan")]
         return 1000 * ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
 
 
-async def measure(port: int | None, probes, publisher, seconds: float) -> Window:
-    await asyncio.sleep(WARM_UP_SECONDS)
-    for probe in probes:
-        probe.reset()
-    sent_before = publisher.frames_sent
-    cpu_before = await server_cpu_seconds(port) if port else 0.0
+@dataclass
+class Step:
+    subscribers: int
+    server_cores: float
+    client_loop: float  # share of this process's event-loop thread in use
+    sent_fps: float
+    fps_p10: float
+    loss: float
+
+    @property
+    def held(self) -> bool:
+        return self.loss <= LOSS_LIMIT and self.fps_p10 >= FPS_FLOOR * self.sent_fps
+
+
+class Publisher:
+    def __init__(self, port: int) -> None:
+        self.track = NumberedVideoTrack()
+        self.peer = SignalledPeer(port, "publisher", "publisher")
+        self.peer.pc.addTransceiver(self.track, direction="sendonly")
+
+
+async def server_cores_during(port: int, seconds: float) -> float:
+    before = await server_cpu_seconds(port)
     await asyncio.sleep(seconds)
-    cpu_after = await server_cpu_seconds(port) if port else 0.0
-    sent = publisher.frames_sent - sent_before
-    frames = [probe.frames for probe in probes]
-    return Window(
-        subscribers=len(probes),
-        server_cores=(cpu_after - cpu_before) / seconds,
-        fps=min(frames) / seconds,
-        delivered=min(frames) / max(sent, 1),
-        latencies=[latency for probe in probes for latency in probe.latencies],
-    )
+    return (await server_cpu_seconds(port) - before) / seconds
 
 
-async def run_server_mode(mode: str, subscribers: int, seconds: float) -> list[Window]:
-    context = multiprocessing.get_context("spawn")
-    port_queue = context.Queue()
-    process = context.Process(target=server_process, args=(mode, port_queue), daemon=True)
-    process.start()
-    port = await asyncio.get_running_loop().run_in_executor(None, port_queue.get, True, 30)
-    track = NumberedVideoTrack()
-    publisher = SignalledPeer(port, "publisher", "publisher")
-    publisher.pc.addTransceiver(track, direction="sendonly")
-    await publisher.join()
-    peers = [publisher]
-    probes: list[SubscriberProbe] = []
+async def add_counters(port: int, peers: list, counters: list[RtpCounter], total: int) -> None:
+    while len(counters) < total:
+        batch = range(len(counters), min(total, len(counters) + JOIN_BATCH))
+        joined = await asyncio.gather(*(add_counting_subscriber(port, n) for n in batch))
+        for peer, counter in joined:
+            peers.append(peer)
+            counters.append(counter)
+
+
+async def latency_windows(mode: str, subscribers: int, seconds: float) -> list[LatencyWindow]:
+    """One decoding probe, alone and then among ``subscribers - 1`` counting ones."""
+    process, port = await start_server(mode)
+    publisher = Publisher(port)
+    await publisher.peer.join()
+    peer, probe = await add_subscriber(port, 0, publisher.track)
+    peers: list = [publisher.peer, peer]
+    counters: list[RtpCounter] = []
     windows = []
     try:
-        for count in (1, subscribers):
-            while len(probes) < count:
-                peer, probe = await add_subscriber(port, len(probes) + 1, track)
-                peers.append(peer)
-                probes.append(probe)
-            windows.append(await measure(port, probes, track, seconds))
+        for total in (1, subscribers):
+            await add_counters(port, peers, counters, total - 1)
+            await asyncio.sleep(WARM_UP_SECONDS)
+            probe.reset()
+            cores = await server_cores_during(port, seconds)
+            windows.append(LatencyWindow(total, cores, probe.frames / seconds, probe.latencies))
     finally:
-        for peer in peers:
-            await peer.close()
-        process.terminate()
-        process.join()
+        await close_all(peers, process)
     return windows
 
 
-async def run_direct_call(seconds: float) -> Window:
+async def capacity_ramp(mode: str, steps: tuple[int, ...], seconds: float) -> list[Step]:
+    process, port = await start_server(mode)
+    publisher = Publisher(port)
+    await publisher.peer.join()
+    peers: list = [publisher.peer]
+    counters: list[RtpCounter] = []
+    results = []
+    try:
+        for total in steps:
+            await add_counters(port, peers, counters, total)
+            await asyncio.sleep(WARM_UP_SECONDS)
+            for counter in counters:
+                counter.reset()
+            sent_before, loop_before = publisher.track.frames_sent, time.thread_time()
+            cores = await server_cores_during(port, seconds)
+            step = Step(
+                subscribers=total,
+                server_cores=cores,
+                client_loop=(time.thread_time() - loop_before) / seconds,
+                sent_fps=(publisher.track.frames_sent - sent_before) / seconds,
+                fps_p10=percentile([c.frames / seconds for c in counters], 0.10),
+                loss=sum(c.lost for c in counters)
+                / max(1, sum(c.lost + c.packets for c in counters)),
+            )
+            results.append(step)
+            print(f"  {mode:<8} {describe_step(step)}", flush=True)
+            if not step.held:
+                break
+    finally:
+        await close_all(peers, process)
+    return results
+
+
+async def direct_call(seconds: float) -> LatencyWindow:
     track = NumberedVideoTrack()
     caller, callee = RTCPeerConnection(rtc_configuration()), RTCPeerConnection(rtc_configuration())
     probe = SubscriberProbe(track)
@@ -349,7 +172,10 @@ async def run_direct_call(seconds: float) -> Window:
     await callee.setLocalDescription(await callee.createAnswer())
     await caller.setRemoteDescription(callee.localDescription)
     try:
-        return await measure(None, [probe], track, seconds)
+        await asyncio.sleep(WARM_UP_SECONDS)
+        probe.reset()
+        await asyncio.sleep(seconds)
+        return LatencyWindow(1, 0.0, probe.frames / seconds, probe.latencies)
     finally:
         for task in tasks:
             task.cancel()
@@ -357,52 +183,119 @@ async def run_direct_call(seconds: float) -> Window:
         await callee.close()
 
 
+async def close_all(peers: list, process) -> None:
+    await asyncio.gather(*(peer.close() for peer in peers), return_exceptions=True)
+    process.terminate()
+    process.join()
+
+
 # --- report -------------------------------------------------------------------------
 
 
-def describe(name: str, window: Window, direct: Window) -> str:
-    added50 = window.latency_ms(0.5) - direct.latency_ms(0.5)
-    added95 = window.latency_ms(0.95) - direct.latency_ms(0.95)
+def percentile(values: list[float], quantile: float) -> float:
+    ordered = sorted(values) or [0.0]
+    return ordered[min(len(ordered) - 1, int(quantile * len(ordered)))]
+
+
+def describe_step(step: Step) -> str:
     return (
-        f"{name:<8} {window.subscribers:>4} {window.server_cores:>8.3f} {window.fps:>6.1f} "
-        f"{100 * window.delivered:>6.1f}% {window.latency_ms(0.5):>7.1f} "
-        f"{window.latency_ms(0.95):>7.1f} {added50:>+8.1f} {added95:>+8.1f}"
+        f"{step.subscribers:>4} subs  server {step.server_cores:.3f} cores  "
+        f"fps p10 {step.fps_p10:5.1f}/{step.sent_fps:4.1f}  loss {100 * step.loss:5.2f}%  "
+        f"client loop {100 * step.client_loop:3.0f}%  {'held' if step.held else 'BROKE'}"
     )
 
 
-def per_added_subscriber(windows: list[Window]) -> float:
-    first, last = windows[0], windows[-1]
-    return (last.server_cores - first.server_cores) / max(last.subscribers - first.subscribers, 1)
+def slope(steps: list[Step]) -> float:
+    """Server cores per added subscriber over the steps that held (least squares)."""
+    held = [s for s in steps if s.held]
+    if len(held) < 2:
+        return float("nan")
+    xs, ys = [s.subscribers for s in held], [s.server_cores for s in held]
+    return statistics.linear_regression(xs, ys).slope
 
 
-async def main(subscribers: int, seconds: float) -> None:
+def verdict(ok: bool) -> str:
+    return "meets target" if ok else "MISSES target"
+
+
+def report(direct, latency, ramps, seconds: float) -> None:
+    print(f"\n640x480 VP8 30 fps, {seconds:.0f} s windows, {os.cpu_count()} CPUs, loopback")
+    print("latency (one decoding probe; + = added vs the direct call)")
+    print(
+        f"  direct          fps {direct.fps:5.1f}  p50 {direct.ms(0.5):6.1f}  "
+        f"p95 {direct.ms(0.95):6.1f} ms"
+    )
+    for mode, windows in latency.items():
+        for w in windows:
+            print(
+                f"  {mode:<8} {w.subscribers:>3} subs  fps {w.fps:5.1f}  p50 {w.ms(0.5):6.1f}  "
+                f"p95 {w.ms(0.95):6.1f} ms  (+{w.ms(0.5) - direct.ms(0.5):.1f} / "
+                f"+{w.ms(0.95) - direct.ms(0.95):.1f})  server {w.server_cores:.3f} cores"
+            )
+    print("capacity (steps until loss > 1 % or fps p10 < 95 % of sent)")
+    per_sub = {}
+    for mode, steps in ramps.items():
+        held = [s for s in steps if s.held]
+        per_sub[mode] = slope(steps)
+        best = held[-1] if held else None
+        if best:
+            print(
+                f"  {mode:<8} held {best.subscribers} subscribers at "
+                f"{best.server_cores:.3f} server cores = "
+                f"{best.subscribers / best.server_cores:.0f} streams per server core; "
+                f"{per_sub[mode]:.4f} cores per added subscriber"
+            )
+        broke = next((s for s in steps if not s.held), None)
+        print(f"  {mode:<8} broke at: {describe_step(broke) if broke else 'did not break'}")
+    ratio = per_sub["relay"] / per_sub["forward"]
+    forward_held = [s for s in ramps["forward"] if s.held]
+    best = forward_held[-1] if forward_held else None
+    streams_per_core = best.subscribers / best.server_cores if best else 0.0
+    added_p95 = latency["forward"][-1].ms(0.95) - direct.ms(0.95)
+    print("\ntargets")
+    print(
+        f"  CPU per added subscriber, relay / forward: {ratio:.1f}x (>= {TARGET_CPU_RATIO:.0f}x)"
+        f" {verdict(ratio >= TARGET_CPU_RATIO)}"
+    )
+    print(
+        f"  forwarded 640x480 streams per core: {streams_per_core:.0f} measured at "
+        f"{best.subscribers if best else 0} subscribers (>= {TARGET_STREAMS_PER_CORE}) "
+        f"{verdict(streams_per_core >= TARGET_STREAMS_PER_CORE)}"
+    )
+    print(
+        f"  p95 added latency, forward with {latency['forward'][-1].subscribers} subscribers: "
+        f"{added_p95:.1f} ms (< {TARGET_ADDED_P95_MS:.0f}) "
+        f"{verdict(added_p95 < TARGET_ADDED_P95_MS)}"
+    )
+    fps = best.fps_p10 if best else 0.0
+    print(
+        f"  frame rate at capacity (10th percentile subscriber): {fps:.1f} fps "
+        f"(>= {TARGET_FPS:.1f}; EN 301 549 asks >= 20) {verdict(fps >= TARGET_FPS)}"
+    )
+
+
+async def main(args: argparse.Namespace) -> None:
     with loopback_host_candidates():
-        direct = await run_direct_call(seconds)
-        results = {mode: await run_server_mode(mode, subscribers, seconds) for mode in MODES}
-    print(f"640x480 VP8 30 fps, {seconds:.0f} s windows, {os.cpu_count()} CPUs, loopback")
-    print(
-        "server   subs    cores    fps  deliv.  p50 ms  p95 ms  +p50 ms  +p95 ms"
-        "   (+ = added vs direct call)"
-    )
-    print(
-        f"direct   {1:>4} {'-':>8} {direct.fps:>6.1f} {100 * direct.delivered:>6.1f}% "
-        f"{direct.latency_ms(0.5):>7.1f} {direct.latency_ms(0.95):>7.1f}"
-    )
-    for mode, windows in results.items():
-        for window in windows:
-            print(describe(mode, window, direct))
-    forward, relay = (per_added_subscriber(results[mode]) for mode in MODES)
-    print(
-        f"\nserver CPU per added subscriber: forward {forward:.4f} cores, relay {relay:.4f} cores"
-    )
-    if forward > 0:
-        print(f"relay / forward CPU per added subscriber: {relay / forward:.1f}x")
-        print(f"extrapolated forwarded streams per core (CPU only): {1 / forward:.0f}")
+        direct = await direct_call(args.seconds)
+        latency = {
+            mode: await latency_windows(mode, args.latency_subscribers, args.seconds)
+            for mode in ("forward", "relay")
+        }
+        ramps = {
+            "forward": await capacity_ramp("forward", args.forward_steps, args.seconds),
+            "relay": await capacity_ramp("relay", args.relay_steps, args.seconds),
+        }
+    report(direct, latency, ramps, args.seconds)
+
+
+def steps(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(","))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--subscribers", type=int, default=4)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    arguments = parser.parse_args()
-    asyncio.run(main(arguments.subscribers, arguments.seconds))
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--latency-subscribers", type=int, default=8)
+    parser.add_argument("--forward-steps", type=steps, default=FORWARD_STEPS)
+    parser.add_argument("--relay-steps", type=steps, default=RELAY_STEPS)
+    asyncio.run(main(parser.parse_args()))
