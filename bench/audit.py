@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import random
 import sys
@@ -53,27 +54,60 @@ DEPARTMENTS = [uuid.uuid4() for _ in range(12)]
 
 
 def knocked(position: int) -> Knocked:
-    return Knocked(event_id=uuid.uuid4(), occurred_at=datetime.now(UTC),
-                   aggregate_id=uuid.uuid4(), aggregate_version=1, position=position,
-                   correlation_id=uuid.uuid4().hex, ticket_id=uuid.uuid4(),
-                   department_id=DEPARTMENTS[position % 12], priority="walk_in",
-                   number=position % 500)
+    return Knocked(
+        event_id=uuid.uuid4(),
+        occurred_at=datetime.now(UTC),
+        aggregate_id=uuid.uuid4(),
+        aggregate_version=1,
+        position=position,
+        correlation_id=uuid.uuid4().hex,
+        ticket_id=uuid.uuid4(),
+        department_id=DEPARTMENTS[position % 12],
+        priority="walk_in",
+        number=position % 500,
+    )
 
 
 def fast_entry(position: int, at: str) -> LogEntry:
     """The LogEntry of a Knocked event, built without pydantic (to fill a big log quickly)."""
     ticket, dept = str(uuid.uuid4()), str(DEPARTMENTS[position % 12])
-    event = {"aggregate_id": ticket, "aggregate_version": 1, "correlation_id": uuid.uuid4().hex,
-             "department_id": dept, "event_id": str(uuid.uuid4()), "number": position % 500,
-             "occurred_at": at, "position": position, "priority": "walk_in",
-             "service": "queue", "ticket_id": ticket, "type": "Knocked", "version": 1}
+    event = {
+        "aggregate_id": ticket,
+        "aggregate_version": 1,
+        "correlation_id": uuid.uuid4().hex,
+        "department_id": dept,
+        "event_id": str(uuid.uuid4()),
+        "number": position % 500,
+        "occurred_at": at,
+        "position": position,
+        "priority": "walk_in",
+        "service": "queue",
+        "ticket_id": ticket,
+        "type": "Knocked",
+        "version": 1,
+    }
     data = canonical_json(event)
-    return LogEntry(event["event_id"], "queue", position, "Knocked", at, data, leaf_hash(data),
-                    dept, None, ticket)
+    return LogEntry(
+        event["event_id"],
+        "queue",
+        position,
+        "Knocked",
+        at,
+        data,
+        leaf_hash(data),
+        dept,
+        None,
+        ticket,
+    )
 
 
-def line(name: str, value: float, unit: str, target: float | None = None,
-         baseline: tuple[str, float] | None = None) -> None:
+def line(
+    name: str,
+    value: float,
+    unit: str,
+    target: float | None = None,
+    baseline: tuple[str, float] | None = None,
+) -> None:
     text = f"  {name:<44} {value:>12,.0f} {unit}"
     if baseline:
         text += f"   ({value / baseline[1]:.2f}x {baseline[0]})"
@@ -84,6 +118,7 @@ def line(name: str, value: float, unit: str, target: float | None = None,
 
 # -- (a) ingestion --------------------------------------------------------------------------
 
+
 async def ingestion(root: Path, events: int) -> tuple[float, float]:
     nats = EmbeddedNats(root / "nats")
     nats.start()
@@ -92,7 +127,7 @@ async def ingestion(root: Path, events: int) -> tuple[float, float]:
         await bus.connect()
         batch = [knocked(i + 1) for i in range(events)]
         for first in range(0, events, 2000):
-            await bus.publish(batch[first:first + 2000])
+            await bus.publish(batch[first : first + 2000])
         print(f"  {events:,} events on the stream ({len(batch[0].to_wire())} bytes each)")
 
         raw = LogConsumer(None, bus, durable="raw")  # type: ignore[arg-type]
@@ -107,6 +142,7 @@ async def ingestion(root: Path, events: int) -> tuple[float, float]:
             received += len(messages)
             await messages[-1].ack()
         raw_rate = events / (time.perf_counter() - started)
+        await sub.unsubscribe()
 
         settings = Settings(data_dir=root / "ingest")
         store = LogStore(Database(store_env(settings, "audit")))
@@ -117,6 +153,8 @@ async def ingestion(root: Path, events: int) -> tuple[float, float]:
             await asyncio.sleep(0.01)
         rate = events / (time.perf_counter() - started)
         task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
         await bus.close()
         return rate, raw_rate
     finally:
@@ -124,6 +162,7 @@ async def ingestion(root: Path, events: int) -> tuple[float, float]:
 
 
 # -- (b) and (c) on a big log ---------------------------------------------------------------
+
 
 def big_log(root: Path, records: int) -> tuple[LogStore, Checkpointer]:
     settings = Settings(data_dir=root / "big")
@@ -161,8 +200,10 @@ def verification(store: LogStore, checkpointer: Checkpointer, path: Path) -> tup
         for chunk in export_lines(store, checkpointer, plan):
             out.write(chunk)
     records = plan.end - plan.start
-    print(f"  export: {records:,} records, {path.stat().st_size / 1e6:,.0f} MB, "
-          f"{len(plan.checkpoints)} checkpoints")
+    print(
+        f"  export: {records:,} records, {path.stat().st_size / 1e6:,.0f} MB, "
+        f"{len(plan.checkpoints)} checkpoints"
+    )
     started = time.perf_counter()
     with path.open("rb") as lines:
         report = verify_export(lines, checkpointer.verifier)
@@ -190,16 +231,20 @@ def main() -> None:
         print("(a) ingestion from NATS into the log (SQLite)")
         rate, raw = asyncio.run(ingestion(root, args.events))
         line("raw JetStream fetch + ack (baseline)", raw, "events/s")
-        line("audit consumer: parse, encode, hash, commit", rate, "events/s", INGEST_TARGET,
-             ("raw consume", raw))
+        line(
+            "audit consumer: parse, encode, hash, commit",
+            rate,
+            "events/s",
+            INGEST_TARGET,
+            ("raw consume", raw),
+        )
         print(f"(b) building a log of {args.records:,} records")
         started = time.perf_counter()
         store, checkpointer = big_log(root, args.records)
         print(f"  appended in {time.perf_counter() - started:.1f}s")
         stored, memory = proofs(store, args.proofs)
         line("in-memory tree (baseline)", memory, "proofs/s")
-        line("inclusion proofs from the store", stored, "proofs/s", None,
-             ("in-memory", memory))
+        line("inclusion proofs from the store", stored, "proofs/s", None, ("in-memory", memory))
         print(f"(c) offline verification of a {args.records:,}-record export")
         rate, raw = verification(store, checkpointer, root / "export.jsonl")
         line("SHA-256 of each record line (baseline)", raw, "records/s")
