@@ -96,13 +96,12 @@ class Database:
         if self.postgres:
             import psycopg
 
-            conn = psycopg.connect(
+            return psycopg.connect(
                 dbname=self.env["POSTGRES_DBNAME"], host=self.env["POSTGRES_HOST"],
                 port=int(self.env["POSTGRES_PORT"]), user=self.env["POSTGRES_USER"],
                 password=self.env["POSTGRES_PASSWORD"] or None,
                 options=f"-c search_path={self.env['POSTGRES_SCHEMA']}",
             )
-            return conn
         conn = sqlite3.connect(
             self.location, isolation_level=None, check_same_thread=False,
             timeout=float(self.env.get("SQLITE_LOCK_TIMEOUT", "10")),

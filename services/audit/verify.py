@@ -100,7 +100,10 @@ def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
     start, end = _uint(header, "start", 1), _uint(header, "end", 1)
     report.start, report.end = start, end
     try:
-        prefix = [_hash(h) for h in header.get("prefix", [])]
+        listed_prefix = header.get("prefix", [])
+        if not isinstance(listed_prefix, list):
+            raise TypeError("prefix must be a list")
+        prefix = [_hash(h) for h in listed_prefix]
         frontier = Frontier(start, prefix)
     except (ValueError, TypeError) as exc:
         raise VerificationFailed(f"header: bad prefix hashes ({exc})", line=1) from None
@@ -224,7 +227,7 @@ def _verify_stored(store: LogStore, key: VerifierKey, report: Report, chunk: int
     position = start
     while position < size:
         rows = store.records(position, min(size, position + chunk))
-        leaves = []
+        leaves: list[bytes] = []
         for index, data, leaf in rows:
             if index != frontier.size + len(leaves):
                 missing = frontier.size + len(leaves)
