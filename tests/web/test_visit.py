@@ -188,3 +188,47 @@ def test_declined_citizen_sees_the_reason_the_message_and_what_to_do(
     expect(citizen.locator("#declined [data-slot=next-step]")).not_to_be_empty()
     expect(citizen.locator("#declined")).to_contain_text("Meldebescheinigung")
     assert citizen.evaluate("document.activeElement.id") == "declined-heading"
+
+
+def test_transferred_citizen_keeps_waiting_and_sees_the_new_department(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    demo = demo_id(web_system)
+    ben = staff_api(web_system, "ben")
+    with web_system.client() as client:
+        integration = department_id(client, "integration")
+    around_the_clock = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
+    response = ben.http.put(
+        f"/offices/{integration}/hours",
+        json={"weekly": around_the_clock, "closed_days": []},
+        headers={"X-CSRF-Token": ben.csrf},
+    )
+    assert response.status_code == 200, response.text
+    with web_system.client() as client:
+        eventually(lambda: client.get(f"/departments/{integration}").json()["open"])
+
+    citizen = new_context(locale="en-GB").new_page()
+    citizen.goto(f"/office/{demo}?lang=en")
+    citizen.fill("#display-name", "Weitergeleitet")
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    expect(citizen.locator("[data-slot=place]")).to_have_text("1")
+    ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
+
+    staff = new_context().new_page()
+    sign_in(staff, "ben")
+    entry = staff.locator("li[data-ticket]", has_text="Weitergeleitet")
+    entry.locator("[data-slot=transfer] summary").click()
+    entry.locator("[data-slot=target]").select_option(integration)
+    entry.locator("[data-form=transfer] button").click()
+
+    expect(staff.locator("#action-result")).to_have_class("notice notice-ok")
+    note = citizen.locator("#transferred")
+    expect(note).to_be_visible()
+    expect(note).to_contain_text("Municipal integration centre")
+    expect(citizen.locator("#waiting [data-slot=department]")).to_contain_text("integration")
+    office = staff.locator(".office", has=staff.locator(f"a[href='/staff/office/{integration}']"))
+    expect(office.locator(f"li[data-ticket='{ticket}']")).to_be_visible()
+    citizen.once("dialog", lambda dialog: dialog.accept())
+    citizen.click("#leave")
+    expect(citizen.locator("#withdrawn")).to_be_visible()

@@ -23,6 +23,10 @@ const entryTemplate = document.getElementById("entry-template");
 const soundToggle = document.getElementById("knock-sound");
 const notifyButton = document.getElementById("enable-notifications");
 let csrf = "";
+// Browsers open at most six HTTP/1.1 connections per origin, and each live queue holds
+// one: keep some free for the buttons. Closed offices have nobody waiting and need none.
+const MAX_LIVE = 4;
+let liveCount = 0;
 let departments = new Map();
 let counter = 0;
 
@@ -93,11 +97,22 @@ class OfficeView {
     const allInput = slot(this.node, "message-all-input");
     linkLabel(this.node, '[data-slot="message-all-label"]', allInput);
     slot(this.node, "message-all-label").textContent = t("message_all_label", { department: this.name });
+    this.stream = null;
     this.bind();
     this.setOpen(office.open);
     this.render();
+    this.wakeAtOpening();
+  }
+
+  startLive() {
+    if (this.stream) return;
+    if (liveCount >= MAX_LIVE) {
+      slot(this.node, "summary").textContent = t("live_capped");
+      return;
+    }
+    liveCount += 1;
     this.stream = new LiveStream(
-      `/api/v1/departments/${office.id}/queue/stream`,
+      `/api/v1/departments/${this.office.id}/queue/stream`,
       {
         snapshot: (data) => this.snapshot(data),
         knocked: (data) => this.knocked(data),
@@ -107,6 +122,25 @@ class OfficeView {
         slot(this.node, "summary").textContent = live === "lost" ? t("live_lost") : this.summary();
       },
     );
+  }
+
+  stopLive() {
+    if (!this.stream) return;
+    this.stream.close();
+    this.stream = null;
+    liveCount -= 1;
+  }
+
+  /** A closed office opens by its schedule: start listening then (a timer, not polling). */
+  wakeAtOpening() {
+    const opensAt = this.department?.opens_at;
+    if (this.open || !opensAt) return;
+    const delay = new Date(opensAt).getTime() - Date.now() + 2000;
+    if (delay > 0 && delay < 24 * 3600 * 1000) {
+      window.setTimeout(() => {
+        this.setOpen(true);
+      }, delay);
+    }
   }
 
   bind() {
@@ -159,6 +193,12 @@ class OfficeView {
     badge.className = `badge ${open ? "badge-open" : "badge-closed"}`;
     show(this.node.querySelector('[data-action="open"]'), !open);
     show(this.node.querySelector('[data-action="close"]'), open);
+    if (open) this.startLive();
+    else {
+      this.stopLive();
+      this.entries.clear();
+      this.render();
+    }
   }
 
   summary() {
@@ -166,7 +206,7 @@ class OfficeView {
   }
 
   snapshot(data) {
-    this.setOpen(data.open);
+    if (data.open !== this.open) this.setOpen(data.open);
     this.entries.clear();
     for (const entry of data.waiting) this.entries.set(entry.ticket_id, entry);
     this.render();
@@ -209,6 +249,7 @@ class OfficeView {
       });
     }
     this.queueHeading.textContent = t("waiting_heading", { n: this.entries.size });
+    this.node.querySelector('[data-action="admit-next"]').disabled = this.entries.size === 0;
     slot(this.node, "summary").textContent = this.summary();
     this.tick();
   }
