@@ -65,7 +65,7 @@ class RoomRecorder:
             try:
                 await asyncio.to_thread(self._write, consultation_id, event)
             except Exception:
-                log.exception("media_event_not_recorded", event=type(event).__name__)
+                log.exception("media_event_not_recorded", room_event=type(event).__name__)
             finally:
                 self._queue.task_done()
 
