@@ -232,3 +232,69 @@ def test_transferred_citizen_keeps_waiting_and_sees_the_new_department(
     citizen.once("dialog", lambda dialog: dialog.accept())
     citizen.click("#leave")
     expect(citizen.locator("#withdrawn")).to_be_visible()
+
+
+def test_department_admin_sets_closed_days_and_the_roster(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    with web_system.client() as client:
+        elterngeld = department_id(client, "elterngeld")
+        integration = department_id(client, "integration")
+    staff = new_context().new_page()
+    sign_in(staff, "anna")
+    # anna serves Elterngeld as staff only: the page says so and offers no form.
+    staff.goto(f"/staff/office/{elterngeld}")
+    expect(staff.locator("#office-state")).to_have_class("notice notice-warn")
+    expect(staff.locator("#hours-form")).to_be_hidden()
+
+    ben = new_context().new_page()
+    sign_in(ben, "ben")
+    ben.goto(f"/staff/office/{integration}")
+    expect(ben.locator("#hours-form")).to_be_visible()
+    rows = ben.locator("#hours-rows tr")
+    before = rows.count()
+    ben.click("#add-period")
+    expect(rows).to_have_count(before + 1)
+    ben.locator("#hours-rows tr").last.locator("[data-field=weekday]").select_option("6")
+    holiday = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    ben.fill("#new-closed-day", holiday)
+    ben.click("#add-closed-day")
+    ben.click("#hours-form button[type=submit]")
+    expect(ben.locator("#office-result")).to_have_class("notice notice-ok")
+
+    ben.fill("#new-staff", "anna")
+    ben.click("#roster-form button[type=submit]")
+    expect(ben.locator("#roster-rows")).to_contain_text("anna")
+
+    office = next(
+        o for o in staff_api(web_system, "ben").get("/offices").json() if o["id"] == integration
+    )
+    assert holiday in office["closed_days"]
+    assert any(p["weekday"] == 6 for p in office["weekly"])
+    assert office["roster"]["anna"] == "staff"
+
+    ben.locator("#roster-rows tr", has_text="anna").locator("button").click()
+    expect(ben.locator("#roster-rows")).not_to_contain_text("anna")
+
+
+def test_staff_switches_language_and_signs_out(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    page = new_context().new_page()
+    page.goto("/staff/login")
+    page.fill("#username", "anna")
+    page.fill("#password", "falsch")
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#login-error")).to_be_visible()
+    sign_in(page)
+    expect(page.locator("html")).to_have_attribute("lang", "de")
+    page.click("a[hreflang=en]")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page.locator("h1")).to_have_text("My departments")
+    page.goto("/staff")  # the choice is remembered
+    expect(page.locator("h1")).to_have_text("My departments")
+    page.click("#sign-out")
+    page.wait_for_url("**/staff/login")
+    expect(page.locator("#signed-out")).to_be_visible()
+    page.goto("/staff")
+    page.wait_for_url("**/staff/login")
