@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
@@ -24,7 +25,7 @@ from services.queue.application import (
     UnknownTicket,
 )
 from services.queue.domain import DomainError, Door, Ticket, TicketNotWaiting
-from services.queue.service import QueueService, queue_service
+from services.queue.service import QueueService, display_name, queue_service
 
 Service = Annotated[QueueService, Depends(queue_service)]
 router = APIRouter(prefix="/api/v1", tags=["queue"])
@@ -179,8 +180,15 @@ def _closed(error: OfficeClosed) -> Refusal:
 
 
 async def _command(call: Any, *args: Any) -> Any:
-    try:
+    with refusals():
         return await asyncio.to_thread(call, *args)
+
+
+@contextmanager
+def refusals() -> Iterator[None]:
+    """Domain refusals as HTTP answers a person understands."""
+    try:
+        yield
     except OfficeClosed as error:
         raise _closed(error) from error
     except UnknownTicket as error:
@@ -274,19 +282,19 @@ async def knock(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"Please choose one of the topics: {', '.join(door.topic_ids)}.",
         )
-    ticket, is_new = await _command(
-        service.queue.knock,
-        department_id,
-        "walk_in",
-        body.knock_id or uuid4(),
-        current_correlation_id(),
-    )
-    display_name = f"Gast {ticket.number}" if door.anonymous else body.display_name
-    if is_new:
-        visit = {"display_name": display_name, "language": body.language, "topic": body.topic}
-        await service.remember_visit(ticket.id, visit)
-    else:
+    visit = {
+        "anonymous": door.anonymous,
+        "display_name": body.display_name,
+        "language": body.language,
+        "topic": body.topic,
+    }
+    with refusals():
+        ticket, is_new = await service.knock(
+            department_id, body.knock_id or uuid4(), visit, current_correlation_id()
+        )
+    if not is_new:
         response.status_code = status.HTTP_200_OK
+    name = display_name(await service.visit(ticket.id) or visit, ticket.number)
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = await asyncio.to_thread(service.estimate, department_id, place)
     token = service.signer.issue(
@@ -299,7 +307,7 @@ async def knock(
         ticket_id=ticket.id,
         token=token,
         number=ticket.number,
-        display_name=display_name,
+        display_name=name,
         place=place,
         expected_wait=WaitView(**estimate.__dict__),
         stream=f"/api/v1/tickets/{ticket.id}/stream",
@@ -350,20 +358,8 @@ async def withdraw(ticket_id: UUID, request: Request, service: Service) -> Ticke
 
 
 async def _queue_view(service: QueueService, door: Door) -> QueueView:
-    entries = []
-    for waiting in service.queue.waiting.line(door.id):
-        visit = await service.visit(waiting.ticket_id) or {}
-        entries.append(
-            WaitingEntry(
-                ticket_id=waiting.ticket_id,
-                number=waiting.number,
-                priority=waiting.priority,
-                knocked_at=waiting.knocked_at,
-                display_name=visit.get("display_name"),
-                language=visit.get("language"),
-                topic=visit.get("topic"),
-            )
-        )
+    line = service.queue.waiting.line(door.id)
+    entries = [WaitingEntry(**await service.waiting_entry(waiting)) for waiting in line]
     return QueueView(department_id=door.id, open=door.is_open, waiting=entries)
 
 

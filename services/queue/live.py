@@ -77,25 +77,33 @@ class LiveHub:
 
     async def _work(self) -> None:
         while True:
-            item = await self._pending.get()
+            items = [await self._pending.get()]
+            while not self._pending.empty():  # a burst of changes: one refresh for all of it
+                items.append(self._pending.get_nowait())
             try:
-                if isinstance(item, tuple):
-                    await self._refresh_ticket(item[1])
-                else:
-                    await self._fan_out(item)
+                await self._fan_out(items)
             except Exception:
                 log.exception("live_update_failed")
 
-    async def _fan_out(self, changes: list[Change]) -> None:
-        departments: set[UUID] = set()
-        for change in changes:
-            departments.add(change.department_id)
-            await self._tell_staff(change)
-            if change.kind not in ("knocked", "transferred_in"):
-                await self._refresh_ticket(change.ticket_id)
+    async def _fan_out(self, items: list[list[Change] | tuple[str, Any]]) -> None:
+        """Staff first (in order), then each affected citizen's status once."""
+        tickets: dict[UUID, None] = {}  # ordered set
+        departments: dict[UUID, None] = {}
+        for item in items:
+            if isinstance(item, tuple):
+                tickets[item[1]] = None
+                continue
+            for change in item:
+                await self._tell_staff(change)
+                if change.kind not in ("knocked", "transferred_in"):
+                    tickets[change.ticket_id] = None
+                if change.moves_others:  # places behind it changed
+                    departments[change.department_id] = None
+        for ticket_id in tickets:
+            await self._refresh_ticket(ticket_id)
         for department_id in departments:
             for ticket_id in self._waiting_in(department_id):
-                if self._tickets.get(ticket_id):
+                if ticket_id not in tickets and self._tickets.get(ticket_id):
                     await self._refresh_ticket(ticket_id)
 
     async def _tell_staff(self, change: Change) -> None:

@@ -23,10 +23,10 @@ from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
 from services.queue.application import Queue, UnknownTicket, to_contract
-from services.queue.domain import Door
+from services.queue.domain import Door, Ticket
 from services.queue.estimate import WaitEstimate, estimate_wait
 from services.queue.live import LiveHub
-from services.queue.waiting import Change
+from services.queue.waiting import Change, Waiting
 
 log = get_logger(__name__)
 
@@ -168,6 +168,14 @@ class QueueService(BaseService):
         except Exception as error:
             log.warning("visit_data_not_shared", error=repr(error))
 
+    async def forget_visit(self, ticket_id: UUID) -> None:
+        self._visit_cache.pop(ticket_id, None)
+        assert self._visits is not None
+        try:
+            await asyncio.wait_for(self._visits.delete(str(ticket_id)), 2)
+        except Exception as error:
+            log.warning("visit_data_not_deleted", error=repr(error))
+
     async def visit(self, ticket_id: UUID) -> dict[str, Any] | None:
         cached = self._visit_cache.get(ticket_id)
         if cached and time.time() - cached[0] < self.settings.visit_data_ttl_seconds:
@@ -216,7 +224,11 @@ class QueueService(BaseService):
         department_id = self.queue.waiting.department_of(ticket_id)
         place = self.queue.waiting.place(ticket_id)
         if department_id is not None and place is not None:
-            estimate = await asyncio.to_thread(self.estimate, department_id, place)
+            cached = self._doors.get(department_id)
+            if cached and time.monotonic() - cached[0] < 2.0:  # no store read: no thread hop
+                estimate = self.estimate(department_id, place)
+            else:
+                estimate = await asyncio.to_thread(self.estimate, department_id, place)
             return {
                 "ticket_id": str(ticket_id),
                 "status": "waiting",
@@ -244,21 +256,50 @@ class QueueService(BaseService):
             status["next_opening"] = door.next_opening.isoformat() if door.next_opening else None
         return status
 
-    async def staff_entry(self, change: Change) -> dict[str, Any] | None:
-        if change.entry is None:
-            return None
-        entry = change.entry
+    async def waiting_entry(self, entry: Waiting, transferred: bool = False) -> dict[str, Any]:
+        """One line of a staff member's queue: the ticket with what the citizen typed."""
         visit = await self.visit(entry.ticket_id) or {}
         return {
             "ticket_id": str(entry.ticket_id),
             "number": entry.number,
             "priority": entry.priority,
             "knocked_at": entry.knocked_at.isoformat(),
-            "display_name": visit.get("display_name"),
+            "display_name": display_name(visit, entry.number),
             "language": visit.get("language"),
             "topic": visit.get("topic"),
-            "transferred": change.kind == "transferred_in",
+            "transferred": transferred,
         }
+
+    async def staff_entry(self, change: Change) -> dict[str, Any] | None:
+        if change.entry is None:
+            return None
+        return await self.waiting_entry(change.entry, change.kind == "transferred_in")
+
+    # -- commands that also touch the short-lived visit data ------------------------------------
+
+    async def knock(
+        self, department_id: UUID, knock_id: UUID, visit: dict[str, Any], correlation_id: str
+    ) -> tuple[Ticket, bool]:
+        """Knock; what the citizen typed is stored first, so every live view has it at once."""
+        ticket_id = Ticket.create_id(department_id, knock_id)
+        with contextlib.suppress(UnknownTicket):
+            return await asyncio.to_thread(self.queue.ticket, ticket_id), False  # a retry
+        await self.remember_visit(ticket_id, visit)
+        try:
+            return await asyncio.to_thread(
+                self.queue.knock, department_id, "walk_in", knock_id, correlation_id
+            )
+        except Exception:
+            await self.forget_visit(ticket_id)  # refused: nothing of it remains
+            raise
+
+
+def display_name(visit: dict[str, Any], number: int) -> str | None:
+    """What staff see: the name given, or a pseudonym where the department is anonymous."""
+    if visit.get("anonymous"):
+        return f"Gast {number}"
+    name = visit.get("display_name")
+    return str(name) if name else None
 
 
 def queue_service(request: Request) -> QueueService:

@@ -8,9 +8,11 @@ changes nothing.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cached_property
 from uuid import UUID
 
 from services.common.contracts import IntegrationEvent
@@ -30,8 +32,9 @@ class Waiting:
     version: int
     correlation_id: str
 
-    @property
+    @cached_property
     def order(self) -> tuple[int, datetime, str]:
+        # Computed once: the line is kept sorted by it and searched with it on every change.
         return (PRIORITY_ORDER[self.priority], self.knocked_at, str(self.ticket_id))
 
 
@@ -43,17 +46,38 @@ class Change:
     ticket_id: UUID
     kind: str  # knocked, admitted, declined, withdrawn, transferred_in/out, expired
     entry: Waiting | None = None
+    # False when nobody else's place changed (a knock that joined the end of the line).
+    moves_others: bool = True
+
+
+def _order(entry: Waiting) -> tuple[int, datetime, str]:
+    return entry.order
 
 
 @dataclass
 class _Line:
+    """One department's line, kept sorted: a change or a place costs O(log n) comparisons."""
+
     entries: dict[UUID, Waiting] = field(default_factory=dict)
-    ordered: list[Waiting] | None = None  # cache, rebuilt after a change
+    ordered: list[Waiting] = field(default_factory=list)
 
     def in_order(self) -> list[Waiting]:
-        if self.ordered is None:
-            self.ordered = sorted(self.entries.values(), key=lambda w: w.order)
         return self.ordered
+
+    def add(self, entry: Waiting) -> bool:
+        """Insert in order; True when it joined the end of the line."""
+        self.entries[entry.ticket_id] = entry
+        at_end = not self.ordered or self.ordered[-1].order < entry.order
+        bisect.insort(self.ordered, entry, key=_order)
+        return at_end
+
+    def index(self, entry: Waiting) -> int:
+        return bisect.bisect_left(self.ordered, entry.order, key=_order)
+
+    def remove(self, ticket_id: UUID) -> Waiting:
+        entry = self.entries.pop(ticket_id)
+        del self.ordered[self.index(entry)]
+        return entry
 
 
 class WaitingRooms:
@@ -86,19 +110,21 @@ class WaitingRooms:
                 event.aggregate_version,
                 event.correlation_id,
             )
-            self._add(knocked)
+            at_end = self._add(knocked)
             day = (event.department_id, event.occurred_at.date().isoformat())
             self._numbers[day] = max(self._numbers.get(day, 0), event.number)
-            return [Change(event.department_id, event.ticket_id, "knocked", knocked)]
+            return [Change(event.department_id, event.ticket_id, "knocked", knocked, not at_end)]
         if isinstance(event, events.Transferred):
             moved = self._remove(event.ticket_id)
             if moved is None:
                 return []
             moved.department_id = event.to_department_id
-            self._add(moved)
+            at_end = self._add(moved)
             return [
                 Change(event.from_department_id, event.ticket_id, "transferred_out"),
-                Change(event.to_department_id, event.ticket_id, "transferred_in", moved),
+                Change(
+                    event.to_department_id, event.ticket_id, "transferred_in", moved, not at_end
+                ),
             ]
         ticket_id: UUID = getattr(event, "ticket_id")  # noqa: B009 - every queue event has one
         left = self._remove(ticket_id)
@@ -106,19 +132,16 @@ class WaitingRooms:
             return []
         return [Change(left.department_id, ticket_id, type(event).__name__.lower())]
 
-    def _add(self, entry: Waiting) -> None:
+    def _add(self, entry: Waiting) -> bool:
         line = self._lines.setdefault(entry.department_id, _Line())
-        line.entries[entry.ticket_id] = entry
-        line.ordered = None
         self._where[entry.ticket_id] = entry.department_id
+        return line.add(entry)
 
     def _remove(self, ticket_id: UUID) -> Waiting | None:
         department_id = self._where.pop(ticket_id, None)
         if department_id is None:
             return None
-        line = self._lines[department_id]
-        line.ordered = None
-        return line.entries.pop(ticket_id)
+        return self._lines[department_id].remove(ticket_id)
 
     # -- queries ----------------------------------------------------------------------------
 
@@ -138,9 +161,8 @@ class WaitingRooms:
             department_id = self._where.get(ticket_id)
             if department_id is None:
                 return None
-            ordered = self._lines[department_id].in_order()
-            entry = self._lines[department_id].entries[ticket_id]
-            return _index_of(ordered, entry) + 1
+            line = self._lines[department_id]
+            return line.index(line.entries[ticket_id]) + 1
 
     def places(self, department_id: UUID) -> dict[UUID, int]:
         with self._lock:
@@ -150,9 +172,11 @@ class WaitingRooms:
             return {w.ticket_id: i + 1 for i, w in enumerate(line.in_order())}
 
     def next_in_line(self, department_id: UUID, skip: set[UUID] | None = None) -> Waiting | None:
-        for entry in self.line(department_id):
-            if not skip or entry.ticket_id not in skip:
-                return entry
+        with self._lock:
+            line = self._lines.get(department_id)
+            for entry in line.ordered if line else ():
+                if not skip or entry.ticket_id not in skip:
+                    return entry
         return None
 
     def department_of(self, ticket_id: UUID) -> UUID | None:
@@ -170,10 +194,3 @@ class WaitingRooms:
             for ticket_id, (_, at) in list(self._versions.items()):
                 if ticket_id not in self._where and at < cutoff:
                     del self._versions[ticket_id]
-
-
-def _index_of(ordered: list[Waiting], entry: Waiting) -> int:
-    import bisect
-
-    keys = [w.order for w in ordered]
-    return bisect.bisect_left(keys, entry.order)

@@ -7,7 +7,8 @@ import pytest
 from tests.helpers import StaffClient, StreamReader, eventually, knock, open_department
 
 
-def test_knock_admit_join_end(system) -> None:  # type: ignore[no-untyped-def]
+def test_knock_admit_join_end(system_factory) -> None:  # type: ignore[no-untyped-def]
+    system = system_factory(env={"BB_LOG_LEVEL": "INFO"})
     citizen = system.client()
     dept = open_department(citizen, "demo")
     ticket = knock(citizen, dept, display_name="Erika Mustermann", topic="antrag")
@@ -73,6 +74,13 @@ def test_knock_admit_join_end(system) -> None:  # type: ignore[no-untyped-def]
     assert status
     own_stream.close()
     line_stream.close()
+
+    # Tokens are never written to a log; every line is JSON with service and correlation id.
+    log = system.log_path.read_text()
+    for secret in (ticket["token"], second["token"], joined.json()["participant_token"]):
+        assert secret not in log
+    requests = [line for line in log.splitlines() if '"http_request"' in line]
+    assert requests and all('"correlation_id"' in r and '"service"' in r for r in requests)
 
 
 @pytest.mark.postgres
