@@ -156,22 +156,27 @@ class Bus:
             filter_subjects=subjects,
         )
         sub = None
-        while True:
-            try:
-                if sub is None:
-                    await self._ensure_consumer(config)
-                    sub = await self.js.pull_subscribe_bind(durable, stream=self.stream)
-                messages = await sub.fetch(256, timeout=1.0)
-            except (TimeoutError, NatsTimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # NATS down or consumer gone: back off, rebuild
-                log.warning("consumer_fetch_failed", durable=durable, error=repr(error))
-                sub = None
-                await asyncio.sleep(0.5)
-                continue
-            await self._handle_batch(durable, messages, handle)
+        try:
+            while True:
+                try:
+                    if sub is None:
+                        await self._ensure_consumer(config)
+                        sub = await self.js.pull_subscribe_bind(durable, stream=self.stream)
+                    messages = await sub.fetch(256, timeout=1.0)
+                except (TimeoutError, NatsTimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:  # NATS down or consumer gone: back off, rebuild
+                    log.warning("consumer_fetch_failed", durable=durable, error=repr(error))
+                    sub = None
+                    await asyncio.sleep(0.5)
+                    continue
+                await self._handle_batch(durable, messages, handle)
+        finally:
+            if sub is not None:  # a pending fetch would otherwise hold up the drain
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _ensure_consumer(self, config: ConsumerConfig) -> None:
         assert config.durable_name
