@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
@@ -246,6 +246,32 @@ async def list_departments(service: Service, request: Request) -> list[Departmen
     return sorted(views, key=lambda v: (v.slug != "demo", v.name))
 
 
+async def _followed_lines(
+    service: Service,
+    staff: Staff,
+    department: Annotated[list[UUID] | None, Query(max_length=50)] = None,
+) -> list[UUID]:
+    """The lines a staff stream follows: those named by ``?department=``, or all I serve."""
+    doors = await asyncio.to_thread(service.queue.doors)
+    mine = [d.id for d in doors if d.serves(staff.staff_id)]
+    if department and not set(department) <= set(mine):
+        raise Refusal(
+            status.HTTP_403_FORBIDDEN, "You are not on the staff of every department named."
+        )
+    return department or mine
+
+
+@router.get("/departments/queues/stream", response_class=EventSourceResponse, tags=["staff"])
+async def my_queues_stream(
+    service: Service, staff: Staff, lines: Annotated[list[UUID], Depends(_followed_lines)]
+) -> AsyncIterator[ServerSentEvent]:
+    """Live, every line I serve in one stream: a ``snapshot`` per line, then ``knocked``,
+    ``left`` and ``consultation``, each naming its ``department_id``. (Registered before
+    ``/departments/{id}``, so the path is not taken for an id.)"""
+    async for event in _staff_events(service, lines, staff.staff_id):
+        yield event
+
+
 @router.get("/departments/{department_id}", response_model=DepartmentView, tags=["citizen"])
 async def department_details(
     department_id: UUID, service: Service, request: Request
@@ -383,14 +409,22 @@ async def _served_door(department_id: UUID, service: Service, staff: Staff) -> D
 async def department_queue_stream(
     department_id: UUID, service: Service, staff: Staff, _: Annotated[Door, Depends(_served_door)]
 ) -> AsyncIterator[ServerSentEvent]:
-    """Live: a ``snapshot`` first, then ``knocked`` and ``left`` as the line moves."""
+    """Live, one line: a ``snapshot`` first, then ``knocked``, ``left`` and ``consultation``
+    (a ticket of this line was admitted: where its consultation is)."""
+    async for event in _staff_events(service, [department_id], staff.staff_id):
+        yield event
+
+
+async def _staff_events(
+    service: QueueService, department_ids: list[UUID], staff_id: str
+) -> AsyncIterator[ServerSentEvent]:
     assert service.hub is not None
 
-    async def snapshot() -> tuple[str, dict[str, Any]]:
+    async def snapshot(department_id: UUID) -> tuple[str, dict[str, Any]]:
         fresh = await asyncio.to_thread(service.door_cached, department_id, 0)
         return "snapshot", (await _queue_view(service, fresh)).model_dump(mode="json")
 
-    async for event in _sse(service.hub.staff_stream(department_id, staff.staff_id, snapshot)):
+    async for event in _sse(service.hub.staff_stream(department_ids, staff_id, snapshot)):
         yield event
 
 

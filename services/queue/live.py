@@ -59,8 +59,14 @@ class LiveHub:
         """Thread-safe: called after a local commit or an event from the bus."""
         self._loop.call_soon_threadsafe(self._pending.put_nowait, changes)
 
-    def consultation_ready(self, ticket_id: UUID) -> None:
+    def consultation_ready(
+        self, ticket_id: UUID, department_id: UUID, details: dict[str, Any]
+    ) -> None:
+        """The citizen's stream refreshes; the department's staff learn where to go."""
         self._loop.call_soon_threadsafe(self._pending.put_nowait, ("ticket", ticket_id))
+        self._loop.call_soon_threadsafe(
+            self._tell_department, department_id, ("consultation", details)
+        )
 
     def message(self, department_id: UUID | None, ticket_id: UUID | None, text: str) -> None:
         data = {"text": text}
@@ -110,12 +116,17 @@ class LiveHub:
         listeners = self._staff.get(change.department_id)
         if not listeners:
             return
+        department = str(change.department_id)
         if change.kind in ("knocked", "transferred_in"):
-            entry = await self._staff_entry_of(change)
-            message: Message = ("knocked", entry or {"ticket_id": str(change.ticket_id)})
+            entry = await self._staff_entry_of(change) or {"ticket_id": str(change.ticket_id)}
+            message: Message = ("knocked", {**entry, "department_id": department})
         else:
-            message = ("left", {"ticket_id": str(change.ticket_id), "why": change.kind})
-        for queue in listeners:
+            left = {"ticket_id": str(change.ticket_id), "why": change.kind}
+            message = ("left", {**left, "department_id": department})
+        self._tell_department(change.department_id, message)
+
+    def _tell_department(self, department_id: UUID, message: Message) -> None:
+        for queue in self._staff.get(department_id, {}):
             if queue.full():  # a reader this far behind gets a fresh snapshot instead
                 _drain(queue)
                 queue.put_nowait(("resync", {}))
@@ -159,19 +170,31 @@ class LiveHub:
             self._last_sent.pop(queue, None)
 
     async def staff_stream(
-        self, department_id: UUID, staff_id: str, snapshot: Callable[[], Awaitable[Message]]
+        self,
+        department_ids: list[UUID],
+        staff_id: str,
+        snapshot: Callable[[UUID], Awaitable[Message]],
     ) -> AsyncIterator[Message]:
+        """One stream for all the lines a staff member follows (a browser allows only a
+        few connections per origin): a ``snapshot`` per line, then changes as they come."""
         queue: asyncio.Queue[Message] = asyncio.Queue(STREAM_BUFFER * 10)
-        self._staff[department_id][queue] = staff_id
+        for department_id in department_ids:
+            self._staff[department_id][queue] = staff_id
         OPEN_STREAMS.labels("staff").inc()
         try:
-            yield await snapshot()
+            for department_id in department_ids:
+                yield await snapshot(department_id)
             while True:
                 message = await queue.get()
-                yield await snapshot() if message[0] == "resync" else message
+                if message[0] == "resync":
+                    for department_id in department_ids:
+                        yield await snapshot(department_id)
+                else:
+                    yield message
         finally:
             OPEN_STREAMS.labels("staff").dec()
-            self._staff[department_id].pop(queue, None)
+            for department_id in department_ids:
+                self._staff[department_id].pop(queue, None)
 
 
 def _drain(queue: asyncio.Queue[Message]) -> None:

@@ -132,7 +132,13 @@ class QueueService(BaseService):
             self._ready[event.ticket_id] = event.consultation_id
             while len(self._ready) > 10_000:
                 self._ready.pop(next(iter(self._ready)))
-            self.hub.consultation_ready(event.ticket_id)
+            details = {
+                "ticket_id": str(event.ticket_id),
+                "consultation_id": str(event.consultation_id),
+                "department_id": str(event.department_id),
+                "staff_id": event.staff_id,
+            }
+            self.hub.consultation_ready(event.ticket_id, event.department_id, details)
 
     async def _message_arrived(self, subject: str, data: bytes) -> None:
         body = json.loads(data)

@@ -231,3 +231,28 @@ def test_operations_endpoints(system, path) -> None:  # type: ignore[no-untyped-
     if path == "/metrics":
         assert "bb_relay_published_events_total" in response.text
         assert "bb_queue_knocks_total" in response.text or "bb_queue_open_streams" in response.text
+
+
+def test_one_stream_for_all_my_lines_says_where_the_consultation_is(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    demo = open_department(citizen, "demo")
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    lines = StreamReader(
+        f"{system.base}/api/v1/departments/queues/stream", cookies=staff.http.cookies
+    )
+    snapshot = lines.wait_for(lambda e, d: e == "snapshot" and d["department_id"] == demo)
+    assert snapshot["waiting"] == []
+    ticket = knock(citizen, demo, display_name="Überall")
+    knocked = lines.wait_for(lambda e, d: e == "knocked")
+    assert (knocked["ticket_id"], knocked["department_id"]) == (ticket["ticket_id"], demo)
+    assert staff.post(f"/tickets/{ticket['ticket_id']}/admit").status_code == 200
+    ready = lines.wait_for(lambda e, d: e == "consultation")
+    assert ready["ticket_id"] == ticket["ticket_id"] and ready["staff_id"] == "anna"
+    joined = staff.post(f"/consultations/{ready['consultation_id']}/join")
+    assert joined.status_code == 200, joined.text
+
+    carla = StaffClient(f"{system.base}/api/v1", "carla")
+    kataster = next(d["id"] for d in citizen.get("/departments").json() if d["slug"] == "kataster")
+    refused = carla.get(f"/departments/queues/stream?department={kataster}")
+    assert refused.status_code == 403
+    lines.close()
