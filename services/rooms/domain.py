@@ -98,8 +98,9 @@ class Department(Aggregate):
         # Record a change of state, and also a changed closing or next opening time
         # (new opening hours), so that other services always know both.
         if interval is not None:
-            if not self.is_open or self.closes_at != interval[1]:
-                self._opened(closes_at=interval[1], early=False, correlation_id=correlation_id)
+            closes_at = None if _around_the_clock(interval, at) else interval[1]
+            if not self.is_open or self.closes_at != closes_at:
+                self._opened(closes_at=closes_at, early=False, correlation_id=correlation_id)
         else:
             upcoming = self.next_opening(at)
             if self.is_open or not self._closed_recorded or self.next_opening_at != upcoming:
@@ -115,8 +116,8 @@ class Department(Aggregate):
             raise DomainError("The office is already closed.")
         interval = self.scheduled_interval(at)
         reopens = self.next_opening(interval[1]) if interval else self.next_opening(at)
-        if interval and interval[1] - at > timedelta(days=7):
-            reopens = None  # open around the clock: closed until staff open it again
+        if interval and _around_the_clock(interval, at):
+            reopens = None  # closed until staff open it again
         self._closed(next_opening=reopens, early=True, correlation_id=correlation_id)
 
     @event("OfficeOpened")
@@ -162,6 +163,11 @@ class Department(Aggregate):
 
     def administers(self, staff_id: str) -> bool:
         return self.roster.get(staff_id) == "admin"
+
+
+def _around_the_clock(interval: tuple[datetime, datetime], at: datetime) -> bool:
+    """An opening that runs on for a week or more: it has no closing time to speak of."""
+    return interval[1] - at >= timedelta(days=7)
 
 
 class Consultation(Aggregate):

@@ -289,3 +289,20 @@ def test_registering_the_same_department_again_changes_nothing() -> None:
     again = rooms.register_department("demo", demo["profile"], demo["weekly"], [], CID)
     assert first == again and notification_count(rooms) == stored
     assert rooms.department_ids() == [first]
+
+
+def test_an_office_open_around_the_clock_has_no_closing_time_and_no_daily_events() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.rooms.domain import Department
+
+    weekly = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
+    department = Department("rund", {"timezone": "Europe/Berlin"}, "c")
+    department.set_opening_hours(weekly, [], "c")
+    monday = datetime(2026, 11, 23, 10, tzinfo=UTC)
+    department.follow_schedule(monday, "c")
+    assert department.is_open and department.closes_at is None
+    version = department.version
+    for day in range(1, 10):
+        department.follow_schedule(monday + timedelta(days=day), "c")
+    assert department.version == version
