@@ -8,8 +8,10 @@ fragment, which browsers do not send).
 from __future__ import annotations
 
 import mimetypes
+import os
+from pathlib import Path
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -23,9 +25,20 @@ MEDIA_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
     ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".webp": "image/webp",
     ".json": "application/json",
+    ".wasm": "application/wasm",
+    ".tflite": "application/octet-stream",
+    ".binarypb": "application/octet-stream",
+    ".data": "application/octet-stream",
 }
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
+# The background behind a staff member's camera: a file of the operator's (PNG, JPEG, WebP
+# or SVG), otherwise the shipped placeholder.
+BACKGROUND_ENV = "BB_WEB_BACKGROUND_IMAGE"
+DEFAULT_BACKGROUND = STATIC / "img" / "background.svg"
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
@@ -111,17 +124,17 @@ def staff_consultation(request: Request, consultation_id: UUID) -> HTMLResponse:
     )
 
 
-@router.get("/staff/tickets/{ticket_id}/consultation")
-def consultation_of_ticket(ticket_id: UUID) -> RedirectResponse:
-    """After admitting: the consultation the rooms service opens for this ticket.
-
-    Its id is derived from the ticket's (``uuid5(URL, /consultations/<ticket>)``), the
-    published rule of the rooms contract, so no call to the rooms service is needed.
-    """
-    consultation_id = uuid5(NAMESPACE_URL, f"/consultations/{ticket_id}")
-    return RedirectResponse(
-        f"/staff/consultation/{consultation_id}", status_code=status.HTTP_303_SEE_OTHER
-    )
+@router.get("/staff/background")
+def background_image() -> FileResponse:
+    """The image shown behind a staff member's camera (the administration's, if configured)."""
+    configured = os.environ.get(BACKGROUND_ENV)
+    target = Path(configured) if configured else DEFAULT_BACKGROUND
+    if not target.is_file():
+        target = DEFAULT_BACKGROUND
+    media_type = MEDIA_TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0]
+    response = FileResponse(target, media_type=media_type)
+    response.headers["Cache-Control"] = "no-cache"
+    return response
 
 
 # -- information ------------------------------------------------------------------------------

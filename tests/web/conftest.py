@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,11 @@ CHROMIUM_ARGS = [
     "--disable-gpu",
     "--use-fake-ui-for-media-stream",
     "--use-fake-device-for-media-stream",
+    # WebRTC on a machine with only loopback: host candidates on 127.0.0.1, no mDNS names
+    # (aioice would resolve those by multicast), and remote sound without a click.
+    "--allow-loopback-in-peer-connection",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+    "--autoplay-policy=no-user-gesture-required",
     "--disable-background-networking",
     "--disable-component-update",
     "--no-first-run",
@@ -151,6 +157,36 @@ def watch_errors(page: Page) -> list[str]:
 
     page.on("console", on_console)
     return errors
+
+
+INBOUND_FRAMES = """async ([role, source]) => {
+  if (!window.bbMediaStats) return -1;
+  const stats = await window.bbMediaStats();
+  const mine = stats.filter((s) => s.direction === "inbound" && s.role === role && s.source === source);
+  return mine.length ? Math.max(...mine.map((s) => s.framesDecoded)) : -1;
+}"""
+
+
+def frames_decoded(page: Page, role: str, source: str = "camera") -> int:
+    """framesDecoded of the page's inbound video from `role` (-1: no such track yet)."""
+    return int(page.evaluate(INBOUND_FRAMES, [role, source]))
+
+
+def expect_video_moving(page: Page, role: str, source: str = "camera", timeout: float = 25) -> None:
+    """The page decodes frames of `role`'s video, and more a moment later (WebRTC stats)."""
+    deadline = time.monotonic() + timeout
+    first = -1
+    while time.monotonic() < deadline:
+        first = frames_decoded(page, role, source)
+        if first > 0:
+            break
+        page.wait_for_timeout(250)
+    assert first > 0, f"no {source} frames from {role} decoded"
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(500)
+        if frames_decoded(page, role, source) > first:
+            return
+    raise AssertionError(f"{source} video of {role} does not move")
 
 
 def sign_in(page: Page, username: str = "anna") -> None:

@@ -1,4 +1,6 @@
-"""The citizen's whole visit in the browser, with the staff member in another context."""
+"""The citizen's whole visit in the browser, with the staff member in another context:
+knock, wait, admission, video both ways (WebRTC statistics), screen share, interpreter,
+end of the conversation."""
 
 from __future__ import annotations
 
@@ -9,7 +11,14 @@ from playwright.sync_api import expect
 
 from tests.conftest import SystemProcess
 from tests.helpers import department_id, eventually, knock
-from tests.web.conftest import ContextFactory, demo_id, sign_in, staff_api, watch_errors
+from tests.web.conftest import (
+    ContextFactory,
+    demo_id,
+    expect_video_moving,
+    sign_in,
+    staff_api,
+    watch_errors,
+)
 
 
 def test_citizen_knocks_waits_moves_up_and_is_admitted(
@@ -70,6 +79,31 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     expect(staff.locator("#in-call")).to_be_visible()
     expect(staff.locator("#participants li").first).to_be_visible()
 
+    # Both see each other's video moving, in tiles labelled by role and source.
+    expect_video_moving(citizen, "staff")
+    expect_video_moving(staff, "citizen")
+    expect(citizen.locator(".tile[data-role=staff][data-source=camera] .tile-label")).to_have_text(
+        "Sachbearbeitung – Kamera"
+    )
+    expect(staff.locator(".tile[data-role=citizen][data-source=camera]")).to_be_visible()
+    expect(citizen.locator("[data-slot=quality]")).to_be_visible(timeout=10_000)
+    expect(citizen.locator("[data-slot=quality-level]")).not_to_be_empty()
+
+    # Mute and camera off are toggle buttons that say their state.
+    citizen.click("[data-action=mute]")
+    expect(citizen.locator("[data-action=mute]")).to_have_attribute("aria-pressed", "true")
+    citizen.click("[data-action=mute]")
+
+    # The staff member shares the screen: the citizen gets a screen tile with frames decoded.
+    staff.click("[data-action=screen]")
+    expect(staff.locator("[data-action=screen]")).to_have_attribute("aria-pressed", "true")
+    screen_tile = citizen.locator(".tile[data-role=staff][data-source=screen]")
+    expect(screen_tile).to_be_visible(timeout=15_000)
+    expect(screen_tile.locator(".tile-label")).to_have_text("Sachbearbeitung – Bildschirm")
+    expect_video_moving(citizen, "staff", "screen")
+    staff.click("[data-action=screen]")
+    expect(screen_tile).to_have_count(0, timeout=15_000)
+
     # An interpreter's link: created by staff, opened in a third context, token leaves the URL.
     staff.click("#invite")
     link = staff.locator("#invitations input").first.input_value()
@@ -81,6 +115,13 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     interpreter.fill("#guest-name", "Dolmetscherin")
     interpreter.click("#invite-form button[type=submit]")
     expect(interpreter.locator("#invite-joined")).to_be_visible()
+    expect_video_moving(interpreter, "staff")
+    expect_video_moving(interpreter, "citizen")
+    expect(interpreter.locator(".tile[data-source=camera]")).to_have_count(2)
+    expect_video_moving(citizen, "interpreter")
+    expect(citizen.locator(".tile[data-role=interpreter] .tile-label")).to_have_text(
+        "Dolmetschung – Kamera"
+    )
 
     # The staff member withdraws the link: opening it again says what to do (410).
     staff.locator("#invitations button.danger").first.click()
@@ -91,12 +132,14 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     again.click("#invite-form button[type=submit]")
     expect(again.locator("#invite-gone")).to_be_visible()
 
-    # End the consultation for everyone.
+    # End the consultation for everyone: every page says so.
     staff.once("dialog", lambda dialog: dialog.accept())
     staff.click("#end")
     expect(staff.locator("#ended")).to_be_visible()
-    citizen.click("#leave-call")
-    expect(citizen.locator("#left")).to_be_visible()
+    expect(citizen.locator("#ended")).to_be_visible(timeout=15_000)
+    expect(citizen.locator("#in-call")).to_be_hidden()
+    assert citizen.evaluate("document.activeElement.id") == "ended-heading"
+    expect(interpreter.locator("#invite-ended")).to_be_visible(timeout=15_000)
     assert errors == [] and staff_errors == []
 
 

@@ -32,7 +32,22 @@ async function join() {
       return;
     }
   }
-  stage = await startStage(document.getElementById("media"), pass);
+  stage = await startStage(document.getElementById("media"), pass, { onEnded: showEnded });
+}
+
+function forget() {
+  store.remove(`bb.pass.${consultationId}`);
+  store.remove("bb.ticket");
+  store.remove("bb.admitted");
+}
+
+/** Staff ended the conversation for everyone: a friendly end page, focus on its heading. */
+function showEnded() {
+  forget();
+  document.title = t("ended_title");
+  show(inCall, false);
+  show(document.getElementById("ended"), true);
+  focusHeading(document.getElementById("ended-heading"));
 }
 
 document.getElementById("leave-call").addEventListener("click", async () => {
@@ -44,9 +59,7 @@ document.getElementById("leave-call").addEventListener("click", async () => {
       // Leaving is best effort: the consultation ends for everyone when staff end it.
     }
   }
-  store.remove(`bb.pass.${consultationId}`);
-  store.remove("bb.ticket");
-  store.remove("bb.admitted");
+  forget();
   show(inCall, false);
   show(document.getElementById("left"), true);
   focusHeading(document.getElementById("left-heading"));

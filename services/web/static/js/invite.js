@@ -20,7 +20,7 @@ function takeTokenFromFragment() {
 }
 
 function showOnly(id) {
-  for (const section of ["invite-form-section", "invite-joined", "invite-gone", "invite-invalid"]) {
+  for (const section of ["invite-form-section", "invite-joined", "invite-gone", "invite-invalid", "invite-ended", "invite-left"]) {
     show(document.getElementById(section), section === id);
   }
 }
@@ -30,6 +30,27 @@ const form = document.getElementById("invite-form");
 const errorBox = document.getElementById("invite-error");
 const nameInput = document.getElementById("guest-name");
 const languageSelect = document.getElementById("guest-language");
+let stage = null;
+let pass = null;
+
+function ended() {
+  store.remove(key);
+  showOnly("invite-ended");
+  focusHeading(document.getElementById("invite-ended-heading"));
+}
+
+document.getElementById("leave-call").addEventListener("click", async () => {
+  if (stage) await stage.close();
+  if (pass) {
+    try {
+      await api(`/consultations/${consultationId}/leave`, { method: "POST", token: pass.participant_token });
+    } catch {
+      // Best effort: the room notices the closed connection anyway.
+    }
+  }
+  showOnly("invite-left");
+  focusHeading(document.getElementById("invite-left-heading"));
+});
 
 if (!token) {
   showOnly("invite-invalid");
@@ -54,11 +75,11 @@ form.addEventListener("submit", async (event) => {
   }
   nameInput.removeAttribute("aria-invalid");
   try {
-    const pass = await api(`/consultations/${consultationId}/interpreter-join`, { method: "POST", token });
+    pass = await api(`/consultations/${consultationId}/interpreter-join`, { method: "POST", token });
     store.set(key, { token, name, language: languageSelect.value });
     showOnly("invite-joined");
     focusHeading(document.getElementById("invite-heading"));
-    await startStage(document.getElementById("media"), { ...pass, display_name: name });
+    stage = await startStage(document.getElementById("media"), { ...pass, display_name: name }, { onEnded: ended });
   } catch (error) {
     if (error.status === 410) {
       store.remove(key);

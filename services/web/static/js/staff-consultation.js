@@ -26,6 +26,7 @@ function renderParticipants(consultation) {
 }
 
 function showEnded() {
+  if (stage) stage.close();
   show(inCall, false);
   show(document.getElementById("ended"), true);
   focusHeading(document.getElementById("ended-heading"));
@@ -128,7 +129,7 @@ async function main() {
     show(inCall, true);
     state.textContent = t("ready");
     renderParticipants(await api(`/consultations/${consultationId}`));
-    stage = await startStage(document.getElementById("media"), pass);
+    stage = await startStage(document.getElementById("media"), pass, { onEnded: showEnded });
   } catch (error) {
     fail(error.status === 409 ? t("already_ended") : error.message);
   }

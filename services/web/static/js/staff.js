@@ -23,12 +23,14 @@ const entryTemplate = document.getElementById("entry-template");
 const soundToggle = document.getElementById("knock-sound");
 const notifyButton = document.getElementById("enable-notifications");
 let csrf = "";
-// Browsers open at most six HTTP/1.1 connections per origin, and each live queue holds
-// one: keep some free for the buttons. Closed offices have nobody waiting and need none.
-const MAX_LIVE = 4;
-let liveCount = 0;
+let staffId = "";
 let departments = new Map();
+const views = new Map(); // department id -> OfficeView
 let counter = 0;
+// Tickets this page admitted, and the consultations the stream named for tickets:
+// whichever arrives second takes the staff member into the conversation.
+const admitting = new Set();
+const consultations = new Map();
 
 unlockAudioOnInteraction();
 
@@ -59,8 +61,22 @@ function since(knockedAt) {
   return minutes < 1 ? t("seconds_waiting") : t("minutes_waiting", { n: minutes });
 }
 
-function goToConsultation(ticketId) {
-  window.location.assign(`/staff/tickets/${ticketId}/consultation`);
+function goToConsultation(ticketId, consultationId) {
+  const known = consultationId || consultations.get(ticketId);
+  if (known) {
+    window.location.assign(`/staff/consultation/${known}`);
+    return;
+  }
+  admitting.add(ticketId); // the stream's `consultation` event follows in a moment
+}
+
+/** The stream says where an admitted ticket's conversation is (one of my lines). */
+function consultationOpened(data) {
+  consultations.set(data.ticket_id, data.consultation_id);
+  if (admitting.has(data.ticket_id) && (!data.staff_id || data.staff_id === staffId)) {
+    admitting.delete(data.ticket_id);
+    window.location.assign(`/staff/consultation/${data.consultation_id}`);
+  }
 }
 
 function notifyKnock(office) {
@@ -97,38 +113,14 @@ class OfficeView {
     const allInput = slot(this.node, "message-all-input");
     linkLabel(this.node, '[data-slot="message-all-label"]', allInput);
     slot(this.node, "message-all-label").textContent = t("message_all_label", { department: this.name });
-    this.stream = null;
     this.bind();
     this.setOpen(office.open);
     this.render();
     this.wakeAtOpening();
   }
 
-  startLive() {
-    if (this.stream) return;
-    if (liveCount >= MAX_LIVE) {
-      slot(this.node, "summary").textContent = t("live_capped");
-      return;
-    }
-    liveCount += 1;
-    this.stream = new LiveStream(
-      `/api/v1/departments/${this.office.id}/queue/stream`,
-      {
-        snapshot: (data) => this.snapshot(data),
-        knocked: (data) => this.knocked(data),
-        left: (data) => this.left(data),
-      },
-      (live) => {
-        slot(this.node, "summary").textContent = live === "lost" ? t("live_lost") : this.summary();
-      },
-    );
-  }
-
-  stopLive() {
-    if (!this.stream) return;
-    this.stream.close();
-    this.stream = null;
-    liveCount -= 1;
+  setLive(live) {
+    slot(this.node, "summary").textContent = live === "lost" ? t("live_lost") : this.summary();
   }
 
   /** A closed office opens by its schedule: start listening then (a timer, not polling). */
@@ -148,7 +140,7 @@ class OfficeView {
       try {
         const admitted = await act(`/departments/${this.office.id}/queue/admit-next`);
         say(t("admitted"));
-        goToConsultation(admitted.ticket_id);
+        goToConsultation(admitted.ticket_id, admitted.consultation_id);
       } catch (error) {
         say(error.message, "error");
       }
@@ -193,9 +185,7 @@ class OfficeView {
     badge.className = `badge ${open ? "badge-open" : "badge-closed"}`;
     show(this.node.querySelector('[data-action="open"]'), !open);
     show(this.node.querySelector('[data-action="close"]'), open);
-    if (open) this.startLive();
-    else {
-      this.stopLive();
+    if (!open) {
       this.entries.clear();
       this.render();
     }
@@ -277,9 +267,9 @@ class OfficeView {
     admit.setAttribute("aria-label", t("admit_label", { number }));
     admit.addEventListener("click", async () => {
       try {
-        await act(`/tickets/${entry.ticket_id}/admit`);
+        const admitted = await act(`/tickets/${entry.ticket_id}/admit`);
         say(t("admitted"));
-        goToConsultation(entry.ticket_id);
+        goToConsultation(entry.ticket_id, admitted?.consultation_id);
       } catch (error) {
         say(error.message, "error");
       }
@@ -336,9 +326,23 @@ class OfficeView {
   }
 }
 
+/** One stream for every line I serve: each event names its department. */
+function followQueues() {
+  const to = (method) => (data) => {
+    const view = views.get(data.department_id);
+    if (view) view[method](data);
+  };
+  return new LiveStream(
+    "/api/v1/departments/queues/stream",
+    { snapshot: to("snapshot"), knocked: to("knocked"), left: to("left"), consultation: consultationOpened },
+    (live) => views.forEach((view) => view.setLive(live)),
+  );
+}
+
 async function main() {
   const me = await requireStaff();
   csrf = me.csrf_token;
+  staffId = me.staff_id;
   if ("Notification" in window && Notification.permission === "default") {
     show(notifyButton, true);
     notifyButton.addEventListener("click", async () => {
@@ -353,10 +357,11 @@ async function main() {
       state.textContent = t("no_offices");
       return;
     }
-    const views = offices.map((office) => new OfficeView(office));
-    officesRoot.replaceChildren(...views.map((view) => view.node));
+    for (const office of offices) views.set(office.id, new OfficeView(office));
+    officesRoot.replaceChildren(...[...views.values()].map((view) => view.node));
     state.textContent = t("loaded", { n: offices.length });
     state.className = "visually-hidden";
+    followQueues();
     window.setInterval(() => views.forEach((view) => view.tick()), 10000);
   } catch (error) {
     state.className = "notice notice-error";

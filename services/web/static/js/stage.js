@@ -1,8 +1,14 @@
-// The consultation's video area: own camera, remote tiles, mute and camera buttons.
-// The transport itself comes from media.js (the media service's module plugs in there).
-import { el, slot, t } from "./common.js";
+// The consultation's video area: own camera, remote tiles labelled by role and source,
+// mute / camera / screen share / switch camera, the connection-quality hint, the
+// staff member's background, and what to say when the connection ends or breaks.
+// The transport is media.js (the media service's browser client).
+import { announce, el, slot, t } from "./common.js";
 import { chosenDevices } from "./devicecheck.js";
 import { connect } from "./media.js";
+import { backgroundSupported, startBackground } from "./background.js";
+
+const ROLE_KEY = { staff: "tile_staff", citizen: "tile_citizen", interpreter: "tile_interpreter" };
+const BACKGROUND_KEY = "bb.background";
 
 async function openLocal() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null;
@@ -22,74 +28,409 @@ async function openLocal() {
   }
 }
 
-const ROLE_LABEL = { staff: "role_staff", citizen: "role_citizen", interpreter: "role_interpreter" };
+function roleLabel(role) {
+  return t(ROLE_KEY[role] || "tile_guest");
+}
 
-/** Start the stage for a participant pass; returns { close() }. */
-export async function startStage(root, pass) {
+function tileLabel(role, source) {
+  return t(source === "screen" ? "tile_screen" : "tile_camera", { role: roleLabel(role) });
+}
+
+/** The quality of the last two seconds: good, fair or poor. */
+function qualityLevel({ packetLoss, rttMs, fps }) {
+  const loss = packetLoss || 0;
+  if (loss > 0.08 || (rttMs !== null && rttMs > 600) || (fps !== null && fps > 0 && fps < 5)) return "poor";
+  if (loss > 0.02 || (rttMs !== null && rttMs > 300) || (fps !== null && fps > 0 && fps < 12)) return "fair";
+  return "good";
+}
+
+function percent(value) {
+  return `${Math.round((value || 0) * 1000) / 10}`;
+}
+
+/**
+ * Start the stage for a participant pass. `hooks.onEnded()` is called when the
+ * consultation ends for everyone (the page shows its end section).
+ * Returns { close() } (hang up and stop the camera).
+ */
+export async function startStage(root, pass, hooks = {}) {
   const status = slot(root, "media-status");
   const tiles = slot(root, "tiles");
   const selfVideo = slot(root, "self-video");
+  const selfState = slot(root, "self-state");
+  const problem = slot(root, "media-problem");
+  const problemText = slot(root, "problem-text");
+  const reconnectButton = root.querySelector('[data-action="reconnect"]');
+  const quality = slot(root, "quality");
+  const soundButton = root.querySelector('[data-action="sound"]');
+  const audioBox = slot(root, "audio");
   const muteButton = root.querySelector('[data-action="mute"]');
   const cameraButton = root.querySelector('[data-action="camera"]');
+  const screenButton = root.querySelector('[data-action="screen"]');
+  const switchButton = root.querySelector('[data-action="switch-camera"]');
+  const backgroundBox = slot(root, "background");
+  const backgroundStatus = slot(root, "background-status");
+
+  let session = null;
+  let localStream = null;
+  let rawCamera = null; // the camera track while a processed one is sent instead
+  let processor = null;
+  let closed = false;
+  let lastLevel = null;
+  const videoTiles = new Map(); // trackId -> tile
+  const audioNodes = new Map(); // trackId -> <audio>
+
   const setStatus = (text) => {
     status.textContent = text;
   };
-  setStatus(t("joining"));
-  const localStream = await openLocal();
-  if (localStream) selfVideo.srcObject = localStream;
-  if (!localStream || localStream.getVideoTracks().length === 0) {
-    slot(root, "self-video").after(el("p", { className: "tile-state", text: t("no_camera") }));
-  }
-
-  muteButton.addEventListener("click", () => {
-    const muted = muteButton.getAttribute("aria-pressed") !== "true";
-    localStream?.getAudioTracks().forEach((track) => {
-      track.enabled = !muted;
-    });
-    muteButton.setAttribute("aria-pressed", String(muted));
-    muteButton.textContent = muted ? t("unmute") : t("mute");
-  });
-  cameraButton.addEventListener("click", () => {
-    const off = cameraButton.getAttribute("aria-pressed") !== "true";
-    localStream?.getVideoTracks().forEach((track) => {
-      track.enabled = !off;
-    });
-    cameraButton.setAttribute("aria-pressed", String(off));
-    cameraButton.textContent = off ? t("camera_on") : t("camera_off");
-  });
-
-  const addRemote = (stream, role, label) => {
-    const placeholder = tiles.querySelector('[data-role="remote"]');
-    if (placeholder) placeholder.remove();
-    const video = el("video", { autoplay: true, playsinline: true, "aria-label": label || t(ROLE_LABEL[role] || "role_staff") });
-    video.srcObject = stream;
-    const tile = el("div", { className: "tile", "data-role": role }, video, el("span", {
-      className: "tile-label",
-      text: label || t(ROLE_LABEL[role] || "role_staff"),
-    }));
-    tiles.append(tile);
-    return tile;
+  const showProblem = (text, canRetry) => {
+    problemText.textContent = text;
+    reconnectButton.hidden = !canRetry;
+    problem.hidden = false;
+  };
+  const hideProblem = () => {
+    problem.hidden = true;
+  };
+  const setControlsEnabled = (enabled) => {
+    for (const button of [muteButton, cameraButton, screenButton, switchButton]) {
+      if (button) button.disabled = !enabled;
+    }
   };
 
-  const session = await connect({
-    consultationId: pass.consultation_id,
-    participantId: pass.participant_id,
-    role: pass.role,
-    participantToken: pass.participant_token,
-    mediaPath: pass.media_path,
-    localStream,
-    addRemote,
-    setStatus,
-    strings: {
-      joined_pending: t("joined_pending"),
-      media_unavailable: t("media_unavailable"),
-    },
+  // -- remote tiles -----------------------------------------------------------------
+
+  const updatePlaceholder = () => {
+    const placeholder = slot(root, "remote-placeholder");
+    if (placeholder) placeholder.hidden = videoTiles.size > 0;
+  };
+
+  const addVideoTile = (detail) => {
+    const label = tileLabel(detail.role, detail.source);
+    const video = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": label });
+    video.muted = true;
+    video.srcObject = new MediaStream([detail.track]);
+    const tile = el(
+      "div",
+      {
+        className: `tile${detail.source === "screen" ? " tile-screen" : ""}`,
+        "data-role": detail.role,
+        "data-source": detail.source,
+        "data-participant": detail.participantId,
+      },
+      video,
+      el("span", { className: "tile-label", text: label }),
+    );
+    if (detail.source === "screen") tiles.prepend(tile);
+    else tiles.append(tile);
+    videoTiles.set(detail.trackId, tile);
+    updatePlaceholder();
+    video.play().catch(() => {});
+    announce(t(detail.source === "screen" ? "screen_arrived" : "video_arrived", { role: roleLabel(detail.role) }));
+  };
+
+  const addAudio = (detail) => {
+    const audio = el("audio", { autoplay: true });
+    audio.srcObject = new MediaStream([detail.track]);
+    audioBox.append(audio);
+    audioNodes.set(detail.trackId, audio);
+    audio.play().catch(() => {
+      soundButton.hidden = false; // the browser wants a click before it plays sound
+    });
+  };
+
+  soundButton.addEventListener("click", () => {
+    for (const audio of audioNodes.values()) audio.play().catch(() => {});
+    soundButton.hidden = true;
   });
-  return {
-    async close() {
+
+  const onTrack = (detail) => {
+    if (detail.kind === "audio") addAudio(detail);
+    else addVideoTile(detail);
+  };
+  const onTrackEnded = (detail) => {
+    const tile = videoTiles.get(detail.trackId);
+    if (tile) {
+      tile.remove();
+      videoTiles.delete(detail.trackId);
+      if (detail.source === "screen") announce(t("screen_gone", { role: roleLabel(detail.role) }));
+    }
+    const audio = audioNodes.get(detail.trackId);
+    if (audio) {
+      audio.srcObject = null;
+      audio.remove();
+      audioNodes.delete(detail.trackId);
+    }
+    updatePlaceholder();
+  };
+  const clearRemote = () => {
+    for (const tile of videoTiles.values()) tile.remove();
+    for (const audio of audioNodes.values()) audio.remove();
+    videoTiles.clear();
+    audioNodes.clear();
+    updatePlaceholder();
+  };
+
+  const onParticipants = (participants) => {
+    const me = session?.call.participantId || pass.participant_id;
+    const others = participants.filter((p) => p.participantId !== me);
+    if (others.length === 0) setStatus(t("alone"));
+    else setStatus(t("connected_with", { names: others.map((p) => roleLabel(p.role)).join(", ") }));
+  };
+
+  const onQuality = (figures) => {
+    const level = qualityLevel(figures);
+    const parts = [t("quality_loss", { n: percent(figures.packetLoss) })];
+    if (figures.rttMs !== null && figures.rttMs !== undefined) parts.push(t("quality_rtt", { n: Math.round(figures.rttMs) }));
+    if (figures.fps !== null && figures.fps !== undefined) parts.push(t("quality_fps", { n: Math.round(figures.fps) }));
+    slot(quality, "quality-level").textContent = t(`quality_${level}`);
+    slot(quality, "quality-detail").textContent = `(${parts.join(", ")})`;
+    quality.dataset.level = level;
+    quality.hidden = false;
+    // Say it only when it changes, and not the first "good": a polite hint, not a ticker.
+    if (level !== lastLevel && !(lastLevel === null && level === "good")) announce(t(`quality_${level}`));
+    lastLevel = level;
+  };
+
+  const stopLocal = () => {
+    if (processor) processor.stop();
+    processor = null;
+    rawCamera?.stop();
+    rawCamera = null;
+    localStream?.getTracks().forEach((track) => track.stop());
+    localStream = null;
+    selfVideo.srcObject = null;
+  };
+
+  const onDisconnected = ({ kind }) => {
+    if (closed) return;
+    session = null;
+    clearRemote();
+    stopLocal();
+    setControlsEnabled(false);
+    quality.hidden = true;
+    delete window.bbMediaStats;
+    if (kind === "ended") {
+      setStatus(t("ended"));
+      if (hooks.onEnded) hooks.onEnded();
+    } else if (kind === "replaced") {
+      setStatus("");
+      showProblem(t("replaced"), true);
+    } else if (kind === "refused") {
+      setStatus("");
+      showProblem(t("refused"), false);
+    } else if (kind === "lost") {
+      setStatus("");
+      showProblem(t("lost"), true);
+      reconnectButton.focus();
+    }
+  };
+
+  // -- background (staff) -----------------------------------------------------------
+
+  const backgroundUrl = root.dataset.backgroundUrl;
+  const chosenBackground = () => {
+    const checked = backgroundBox?.querySelector("input:checked");
+    return checked ? checked.value : "none";
+  };
+
+  const applyBackground = async (mode) => {
+    if (!backgroundBox || !localStream) return;
+    window.localStorage.setItem(BACKGROUND_KEY, mode);
+    if (mode === "none") {
+      if (processor && rawCamera) {
+        const camera = rawCamera;
+        if (session) await session.replaceCameraTrack(camera);
+        else swapLocal(camera);
+        processor.stop();
+        processor = null;
+        rawCamera = null;
+        selfVideo.srcObject = localStream;
+      }
+      backgroundStatus.textContent = t("background_off");
+      return;
+    }
+    if (processor) {
+      processor.setMode(mode);
+      backgroundStatus.textContent = t(mode === "blur" ? "background_blur_on" : "background_image_on");
+      return;
+    }
+    const camera = localStream.getVideoTracks()[0];
+    if (!camera) return;
+    if (!backgroundSupported()) {
+      backgroundStatus.textContent = t("background_unsupported");
+      return;
+    }
+    backgroundStatus.textContent = t("background_starting");
+    try {
+      const started = await startBackground(camera, { mode, imageUrl: backgroundUrl });
+      if (!localStream || chosenBackground() === "none") {
+        started.stop();
+        return;
+      }
+      processor = started;
+      rawCamera = camera;
+      if (session) await session.replaceCameraTrack(processor.track);
+      else swapLocal(processor.track);
+      selfVideo.srcObject = new MediaStream([processor.track]);
+      backgroundStatus.textContent = t(mode === "blur" ? "background_blur_on" : "background_image_on");
+    } catch {
+      backgroundStatus.textContent = t("background_unsupported");
+    }
+  };
+
+  const swapLocal = (track) => {
+    const current = localStream.getVideoTracks()[0];
+    if (current) localStream.removeTrack(current);
+    localStream.addTrack(track);
+  };
+
+  if (backgroundBox) {
+    const saved = window.localStorage.getItem(BACKGROUND_KEY) || "none";
+    const input = backgroundBox.querySelector(`input[value="${saved}"]`) || backgroundBox.querySelector('input[value="none"]');
+    input.checked = true;
+    backgroundBox.addEventListener("change", () => applyBackground(chosenBackground()));
+  }
+
+  // -- controls ---------------------------------------------------------------------
+
+  const pressed = (button) => button.getAttribute("aria-pressed") === "true";
+  muteButton.addEventListener("click", () => {
+    const muted = !pressed(muteButton);
+    if (session) session.setMicrophoneMuted(muted);
+    else localStream?.getAudioTracks().forEach((track) => (track.enabled = !muted));
+    muteButton.setAttribute("aria-pressed", String(muted));
+    muteButton.textContent = muted ? t("unmute") : t("mute");
+    announce(muted ? t("muted") : t("unmuted"));
+  });
+  cameraButton.addEventListener("click", () => {
+    const off = !pressed(cameraButton);
+    if (session) session.setCameraOff(off);
+    else localStream?.getVideoTracks().forEach((track) => (track.enabled = !off));
+    if (rawCamera) rawCamera.enabled = !off;
+    cameraButton.setAttribute("aria-pressed", String(off));
+    cameraButton.textContent = off ? t("camera_on") : t("camera_off");
+    selfState.textContent = off ? t("camera_is_off") : "";
+    selfState.hidden = !off;
+    announce(off ? t("camera_is_off") : t("camera_is_on"));
+  });
+
+  const screenStopped = () => {
+    screenButton.setAttribute("aria-pressed", "false");
+    screenButton.textContent = t("share_screen");
+    announce(t("screen_stopped"));
+  };
+  screenButton.addEventListener("click", async () => {
+    if (!session) return;
+    if (session.screenSharing) {
+      await session.stopScreenShare();
+      screenStopped();
+      return;
+    }
+    try {
+      await session.startScreenShare(() => screenStopped());
+      screenButton.setAttribute("aria-pressed", "true");
+      screenButton.textContent = t("stop_share");
+      announce(t("screen_started"));
+    } catch {
+      setStatus(t("screen_failed"));
+    }
+  });
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) screenButton.hidden = true;
+
+  switchButton.addEventListener("click", async () => {
+    const current = rawCamera || localStream?.getVideoTracks()[0];
+    if (!current) return;
+    const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+    const index = cameras.findIndex((d) => d.deviceId === current.getSettings().deviceId);
+    const next = cameras[(index + 1) % Math.max(cameras.length, 1)];
+    if (cameras.length < 2 || !next) {
+      setStatus(t("one_camera"));
+      return;
+    }
+    try {
+      if (processor) {
+        const fresh = (await navigator.mediaDevices.getUserMedia({ video: { deviceId: { exact: next.deviceId } } })).getVideoTracks()[0];
+        fresh.enabled = current.enabled;
+        processor.setSource(fresh);
+        rawCamera = fresh;
+        current.stop();
+      } else if (session) {
+        await session.switchCamera(next.deviceId);
+        selfVideo.srcObject = localStream;
+      }
+      announce(t("camera_switched", { name: next.label || String((index + 2) % cameras.length || cameras.length) }));
+    } catch {
+      setStatus(t("switch_failed"));
+    }
+  });
+
+  // -- joining ----------------------------------------------------------------------
+
+  const join = async () => {
+    hideProblem();
+    setControlsEnabled(false);
+    setStatus(t("joining"));
+    localStream = await openLocal();
+    selfVideo.srcObject = localStream;
+    const hasCamera = Boolean(localStream && localStream.getVideoTracks().length);
+    selfState.textContent = hasCamera ? "" : t("no_camera");
+    selfState.hidden = hasCamera;
+    if (hasCamera && backgroundBox && chosenBackground() !== "none") await applyBackground(chosenBackground());
+    if (pressed(muteButton)) localStream?.getAudioTracks().forEach((track) => (track.enabled = false));
+    if (pressed(cameraButton)) localStream?.getVideoTracks().forEach((track) => (track.enabled = false));
+    try {
+      session = await connect({
+        consultationId: pass.consultation_id,
+        participantToken: pass.participant_token,
+        mediaPath: pass.media_path,
+        localStream,
+        onTrack,
+        onTrackEnded,
+        onParticipants,
+        onQuality,
+        onDisconnected,
+      });
+    } catch (error) {
+      stopLocal();
+      if (error.code === "ended") {
+        setStatus(t("ended"));
+        if (hooks.onEnded) hooks.onEnded();
+      } else if (error.code === "refused") {
+        setStatus("");
+        showProblem(t("refused"), false);
+      } else {
+        setStatus("");
+        showProblem(t("media_unavailable"), true);
+      }
+      return;
+    }
+    if (closed) {
       await session.close();
-      localStream?.getTracks().forEach((track) => track.stop());
-      selfVideo.srcObject = null;
+      return;
+    }
+    setControlsEnabled(true);
+    if (!hasCamera) {
+      cameraButton.disabled = true;
+      switchButton.disabled = true;
+    }
+    if (status.textContent === t("joining")) setStatus(t("alone"));
+  };
+
+  reconnectButton.addEventListener("click", () => join());
+  await join();
+
+  return {
+    get session() {
+      return session;
+    },
+    async close() {
+      closed = true;
+      const current = session;
+      session = null;
+      if (current) await current.close();
+      clearRemote();
+      stopLocal();
+      delete window.bbMediaStats;
     },
   };
 }
