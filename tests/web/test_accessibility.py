@@ -22,6 +22,7 @@ from tests.web.conftest import (
     PHONE,
     ContextFactory,
     demo_id,
+    expect_video_moving,
     sign_in,
     staff_api,
     watch_errors,
@@ -30,7 +31,16 @@ from tests.web.conftest import (
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 SHOTS = ARTIFACTS / "screenshots"
 AXE = Axe()
-MAIN_PAGES = {"start", "knock", "waiting", "declined", "consultation", "staff-dashboard"}
+MAIN_PAGES = {
+    "start",
+    "knock",
+    "waiting",
+    "declined",
+    "consultation",
+    "staff-dashboard",
+    "staff-consultation",
+    "consultation-ended",
+}
 
 
 class Checker:
@@ -148,10 +158,15 @@ def test_every_page_passes_axe_in_both_languages(
     staff_http.post(f"/tickets/{ticket['ticket_id']}/admit")
     citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
     expect(citizen.locator("#in-call")).to_be_visible()
-    check(citizen, "consultation")
 
-    staff.goto(f"/staff/tickets/{ticket['ticket_id']}/consultation")
+    consultation_id = citizen.url.rsplit("/", 1)[1]
+    staff.goto(f"/staff/consultation/{consultation_id}")
     expect(staff.locator("#in-call")).to_be_visible()
+    # Both with the other's video and the connection hint, as people will see them.
+    expect_video_moving(citizen, "staff")
+    expect_video_moving(staff, "citizen")
+    expect(citizen.locator("[data-slot=quality]")).to_be_visible(timeout=10_000)
+    check(citizen, "consultation")
     staff.click("#invite")
     expect(staff.locator("#invitations input")).to_have_count(1)
     link = staff.locator("#invitations input").first.input_value()
@@ -167,6 +182,12 @@ def test_every_page_passes_axe_in_both_languages(
     guest.reload()
     expect(guest.locator("#invite-invalid")).to_be_visible()
     check(guest, "invite-invalid")
+
+    staff.once("dialog", lambda dialog: dialog.accept())
+    staff.click("#end")
+    expect(staff.locator("#ended")).to_be_visible()
+    expect(citizen.locator("#ended")).to_be_visible(timeout=15_000)
+    check(citizen, "consultation-ended")
 
     declined = _knock_in_browser(new_context(), demo, lang, "Otto Ohne")
     staff_http.post(

@@ -129,7 +129,11 @@ async function main() {
     show(inCall, true);
     state.textContent = t("ready");
     renderParticipants(await api(`/consultations/${consultationId}`));
-    stage = await startStage(document.getElementById("media"), pass, { onEnded: showEnded });
+    stage = await startStage(document.getElementById("media"), pass, {
+      onEnded: showEnded,
+      // Who is in the video room now, live (the rooms service's list was the start).
+      onParticipants: (participants) => renderParticipants({ participants }),
+    });
   } catch (error) {
     fail(error.status === 409 ? t("already_ended") : error.message);
   }

@@ -175,6 +175,7 @@ export async function startStage(root, pass, hooks = {}) {
     const others = participants.filter((p) => p.participantId !== me);
     if (others.length === 0) setStatus(t("alone"));
     else setStatus(t("connected_with", { names: others.map((p) => roleLabel(p.role)).join(", ") }));
+    if (hooks.onParticipants) hooks.onParticipants(participants);
   };
 
   const onQuality = (figures) => {
