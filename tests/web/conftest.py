@@ -162,7 +162,9 @@ def watch_errors(page: Page) -> list[str]:
 INBOUND_FRAMES = """async ([role, source]) => {
   if (!window.bbMediaStats) return -1;
   const stats = await window.bbMediaStats();
-  const mine = stats.filter((s) => s.direction === "inbound" && s.role === role && s.source === source);
+  const mine = stats.filter(
+    (s) => s.direction === "inbound" && s.role === role && s.source === source,
+  );
   return mine.length ? Math.max(...mine.map((s) => s.framesDecoded)) : -1;
 }"""
 

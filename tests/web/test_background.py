@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from tests.conftest import SystemProcess
 from tests.helpers import eventually, knock
 from tests.web.conftest import (
+    ARTIFACTS,
     ContextFactory,
     demo_id,
     expect_video_moving,
@@ -18,6 +19,7 @@ from tests.web.conftest import (
     watch_errors,
 )
 
+SHOTS = ARTIFACTS / "screenshots"
 SELF_TRACK = (
     "document.querySelector('[data-slot=self-video]').srcObject.getVideoTracks()[0]"
     ".constructor.name"
@@ -69,6 +71,10 @@ def test_staff_background_blur_and_image_are_sent_instead_of_the_camera(
     staff.check("input[name=background][value=image]")
     expect(status).to_have_text("Ihr Hintergrund zeigt das Bild der Verwaltung.")
     expect_video_moving(guest, "staff", timeout=40)
+    guest.wait_for_timeout(1500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    staff.screenshot(path=str(SHOTS / "staff-background-de-desktop.png"), full_page=True)
+    guest.screenshot(path=str(SHOTS / "interpreter-sees-background-de-desktop.png"))
 
     staff.check("input[name=background][value=none]")
     expect(status).to_have_text("Ihr Kamerabild wird unverändert gesendet.")

@@ -12,6 +12,9 @@ from playwright.sync_api import expect
 from tests.conftest import SystemProcess
 from tests.helpers import department_id, eventually, knock
 from tests.web.conftest import (
+    ARTIFACTS,
+    DESKTOP,
+    PHONE,
     ContextFactory,
     demo_id,
     expect_video_moving,
@@ -101,6 +104,12 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     expect(screen_tile).to_be_visible(timeout=15_000)
     expect(screen_tile.locator(".tile-label")).to_have_text("Sachbearbeitung – Bildschirm")
     expect_video_moving(citizen, "staff", "screen")
+    shots = ARTIFACTS / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    citizen.screenshot(path=str(shots / "consultation-screen-share-de-desktop.png"), full_page=True)
+    citizen.set_viewport_size(PHONE)
+    citizen.screenshot(path=str(shots / "consultation-screen-share-de-phone.png"), full_page=True)
+    citizen.set_viewport_size(DESKTOP)
     staff.click("[data-action=screen]")
     expect(screen_tile).to_have_count(0, timeout=15_000)
 
