@@ -56,6 +56,7 @@ async function videoStats(call) {
         mid: stat.mid,
         framesEncoded: stat.framesEncoded || 0,
         frameWidth: stat.frameWidth || 0,
+        qualityLimitationReason: stat.qualityLimitationReason || null,
       });
     }
   });

@@ -410,6 +410,12 @@ export async function startStage(root, pass, hooks = {}) {
       return;
     }
     setControlsEnabled(true);
+    try {
+      const cameras = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "videoinput");
+      switchButton.hidden = cameras.length < 2; // nothing to switch to
+    } catch {
+      switchButton.hidden = true;
+    }
     if (!hasCamera) {
       cameraButton.disabled = true;
       switchButton.disabled = true;
