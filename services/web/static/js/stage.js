@@ -77,6 +77,7 @@ export async function startStage(root, pass, hooks = {}) {
   let processor = null;
   let closed = false;
   let lastLevel = null;
+  let lostBefore = false; // the socket dropped once: a closed room then means a lost server
   const videoTiles = new Map(); // trackId -> tile
   const audioNodes = new Map(); // trackId -> <audio>
 
@@ -220,6 +221,7 @@ export async function startStage(root, pass, hooks = {}) {
       setStatus("");
       showProblem(t("refused"), false);
     } else if (kind === "lost") {
+      lostBefore = true;
       setStatus("");
       showProblem(t("lost"), true);
       reconnectButton.focus();
@@ -393,7 +395,11 @@ export async function startStage(root, pass, hooks = {}) {
       });
     } catch (error) {
       stopLocal();
-      if (error.code === "ended") {
+      if (error.code === "ended" && lostBefore) {
+        // The room was closed with its media server: the conversation cannot go on here.
+        setStatus("");
+        showProblem(t("room_lost"), false);
+      } else if (error.code === "ended") {
         setStatus(t("ended"));
         if (hooks.onEnded) hooks.onEnded();
       } else if (error.code === "refused") {
