@@ -141,5 +141,5 @@ class AuditService(BaseService):
                                 current_correlation_id())
 
 
-def audit_service(request: Request) -> AuditService:
+async def audit_service(request: Request) -> AuditService:
     return request.app.state.services["audit"]  # type: ignore[no-any-return]

@@ -66,7 +66,12 @@ def _session_claims(request: Request) -> Claims:
         ) from error
 
 
-def current_staff(request: Request) -> StaffIdentity:
+async def current_staff(request: Request) -> StaffIdentity:
+    """The signed-in staff member (a dependency: async, so no thread is needed for it)."""
+    return staff_of(request)
+
+
+def staff_of(request: Request) -> StaffIdentity:
     """The signed-in staff member; state-changing requests must also carry the CSRF token."""
     claims = _session_claims(request)
     if request.method not in SAFE_METHODS:
@@ -87,7 +92,7 @@ Staff = Annotated[StaffIdentity, Depends(current_staff)]
 
 
 def require_role(role: str):  # type: ignore[no-untyped-def]
-    def check(staff: Staff) -> StaffIdentity:
+    async def check(staff: Staff) -> StaffIdentity:
         if role not in staff.roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"This needs the role '{role}'.")
         return staff

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID
@@ -30,6 +31,7 @@ log = get_logger(__name__)
 ToContract = Callable[[Any, int], IntegrationEvent | None]
 
 BATCH = 500
+CONFIRM_SECONDS = 0.5  # well inside the stream's two-minute duplicate window
 
 
 class OutboxRelay:
@@ -51,6 +53,8 @@ class OutboxRelay:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self.position = 0
+        self._confirmed = 0
+        self._confirmed_at = 0.0
         self.healthy = False
 
     def start(self) -> None:
@@ -87,6 +91,8 @@ class OutboxRelay:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        with contextlib.suppress(Exception):
+            await self._confirm(force=True)
 
     def _on_commit(self, _recordings: object) -> None:
         # Called in the committing thread; also picks up commits by other
@@ -95,7 +101,7 @@ class OutboxRelay:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _run(self) -> None:
-        self.position = await asyncio.to_thread(self._load_position)
+        self.position = self._confirmed = await asyncio.to_thread(self._load_position)
         while True:
             try:
                 published = await self.relay_pending()
@@ -110,6 +116,7 @@ class OutboxRelay:
                 continue
             if published:
                 continue
+            await self._confirm(force=True)  # idle: write down how far we got
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -128,10 +135,17 @@ class OutboxRelay:
             duplicates = await self.bus.publish(events)
             metrics.RELAY_PUBLISHED.labels(self.service).inc(len(events) - duplicates)
             metrics.RELAY_DUPLICATES.labels(self.service).inc(duplicates)
-        last = notifications[-1].id
-        await asyncio.to_thread(self._save_position, last)
-        self.position = last
+        self.position = notifications[-1].id
+        await self._confirm()
         return len(notifications)
+
+    async def _confirm(self, force: bool = False) -> None:
+        """Record the published position, at most every ``CONFIRM_SECONDS`` under load:
+        after a crash the relay re-sends from there, and the stream drops the repeats."""
+        due = time.monotonic() - self._confirmed_at >= CONFIRM_SECONDS
+        if self.position != self._confirmed and (force or due):
+            await asyncio.to_thread(self._save_position, self.position)
+            self._confirmed, self._confirmed_at = self.position, time.monotonic()
 
     def _select(self, after: int, limit: int = BATCH) -> list[Notification]:
         return list(self.app.notification_log.select(start=after + 1, limit=limit))

@@ -29,7 +29,7 @@ router = APIRouter(prefix="/api/v1/media", tags=["media"])
 CLIENT_SCRIPT = Path(__file__).parent / "static" / "media-client.js"
 
 
-def media_service(request: Request) -> MediaService:
+async def media_service(request: Request) -> MediaService:
     return request.app.state.services["media"]  # type: ignore[no-any-return]
 
 

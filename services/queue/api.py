@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -10,7 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from fastapi.sse import EventSourceResponse, ServerSentEvent
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from services.common.auth import Staff, verify_capability
@@ -154,7 +155,7 @@ def _language(request: Request) -> str:
 
 async def _door(service: QueueService, department_id: UUID) -> Door:
     try:
-        return await asyncio.to_thread(service.door_cached, department_id, 0.5)
+        return await service.door(department_id)
     except UnknownDepartment as error:
         raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
 
@@ -206,7 +207,7 @@ def refusals() -> Iterator[None]:
 def _department_view(service: QueueService, door: Door, lang: str) -> DepartmentView:
     profile = door.profile
     waiting = service.queue.waiting.count(door.id)
-    estimate = service.estimate(door.id, waiting + 1)
+    estimate = service.estimate(door, waiting + 1)
     return DepartmentView(
         id=door.id,
         slug=profile["slug"],
@@ -226,12 +227,27 @@ def _department_view(service: QueueService, door: Door, lang: str) -> Department
     )
 
 
-def _sse(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> AsyncIterator[ServerSentEvent]:
-    async def encode() -> AsyncIterator[ServerSentEvent]:
-        async for name, data in messages:
-            yield ServerSentEvent(event=name, data=data)
+SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}
+}
 
-    return encode()
+
+def _sse(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
+    """Server-sent events, encoded here: a stream is one small generator, nothing more
+    (thousands of citizens keep one open while they wait)."""
+
+    async def encode() -> AsyncIterator[bytes]:
+        async for name, data in messages:
+            if name == "ping":
+                yield b": ping\n\n"
+            else:
+                yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+
+    return StreamingResponse(
+        encode(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 # -- the public side --------------------------------------------------------------------------
@@ -242,7 +258,7 @@ async def list_departments(service: Service, request: Request) -> list[Departmen
     """Every department: open or not, the next opening, who waits and how long."""
     lang = _language(request)
     doors = await asyncio.to_thread(service.queue.doors)
-    views = await asyncio.to_thread(lambda: [_department_view(service, d, lang) for d in doors])
+    views = [_department_view(service, d, lang) for d in doors]
     return sorted(views, key=lambda v: (v.slug != "demo", v.name))
 
 
@@ -261,15 +277,16 @@ async def _followed_lines(
     return department or mine
 
 
-@router.get("/departments/queues/stream", response_class=EventSourceResponse, tags=["staff"])
+@router.get(
+    "/departments/queues/stream", response_class=StreamingResponse, responses=SSE, tags=["staff"]
+)
 async def my_queues_stream(
     service: Service, staff: Staff, lines: Annotated[list[UUID], Depends(_followed_lines)]
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """Live, every line I serve in one stream: a ``snapshot`` per line, then ``knocked``,
     ``left`` and ``consultation``, each naming its ``department_id``. (Registered before
     ``/departments/{id}``, so the path is not taken for an id.)"""
-    async for event in _staff_events(service, lines, staff.staff_id):
-        yield event
+    return _staff_events(service, lines, staff.staff_id)
 
 
 @router.get("/departments/{department_id}", response_model=DepartmentView, tags=["citizen"])
@@ -320,9 +337,9 @@ async def knock(
         )
     if not is_new:
         response.status_code = status.HTTP_200_OK
-    name = display_name(await service.visit(ticket.id) or visit, ticket.number)
+    name = display_name(visit if is_new else await service.visit(ticket.id) or visit, ticket.number)
     place = service.queue.waiting.place(ticket.id) or 1
-    estimate = await asyncio.to_thread(service.estimate, department_id, place)
+    estimate = service.estimate(door, place)
     token = service.signer.issue(
         "ticket",
         str(ticket.id),
@@ -357,19 +374,17 @@ def _ticket_holder(ticket_id: UUID, request: Request) -> None:
 
 @router.get(
     "/tickets/{ticket_id}/stream",
-    response_class=EventSourceResponse,
+    response_class=StreamingResponse,
+    responses=SSE,
     tags=["citizen"],
     dependencies=[Depends(_ticket_holder)],
 )
-async def ticket_stream(
-    ticket_id: UUID, request: Request, service: Service
-) -> AsyncIterator[ServerSentEvent]:
+async def ticket_stream(ticket_id: UUID, request: Request, service: Service) -> StreamingResponse:
     """Live: ``status`` (place, expected wait, admitted with the consultation) and ``message``.
 
     EventSource cannot send headers, so the token may come as ``?token=``."""
     assert service.hub is not None
-    async for event in _sse(service.hub.ticket_stream(ticket_id)):
-        yield event
+    return _sse(service.hub.ticket_stream(ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/withdraw", response_model=TicketView, tags=["citizen"])
@@ -404,28 +419,29 @@ async def _served_door(department_id: UUID, service: Service, staff: Staff) -> D
 
 
 @router.get(
-    "/departments/{department_id}/queue/stream", response_class=EventSourceResponse, tags=["staff"]
+    "/departments/{department_id}/queue/stream",
+    response_class=StreamingResponse,
+    responses=SSE,
+    tags=["staff"],
 )
 async def department_queue_stream(
     department_id: UUID, service: Service, staff: Staff, _: Annotated[Door, Depends(_served_door)]
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     """Live, one line: a ``snapshot`` first, then ``knocked``, ``left`` and ``consultation``
     (a ticket of this line was admitted: where its consultation is)."""
-    async for event in _staff_events(service, [department_id], staff.staff_id):
-        yield event
+    return _staff_events(service, [department_id], staff.staff_id)
 
 
-async def _staff_events(
+def _staff_events(
     service: QueueService, department_ids: list[UUID], staff_id: str
-) -> AsyncIterator[ServerSentEvent]:
+) -> StreamingResponse:
     assert service.hub is not None
 
     async def snapshot(department_id: UUID) -> tuple[str, dict[str, Any]]:
-        fresh = await asyncio.to_thread(service.door_cached, department_id, 0)
+        fresh = await service.door(department_id, max_age=0)
         return "snapshot", (await _queue_view(service, fresh)).model_dump(mode="json")
 
-    async for event in _sse(service.hub.staff_stream(department_ids, staff_id, snapshot)):
-        yield event
+    return _sse(service.hub.staff_stream(department_ids, staff_id, snapshot))
 
 
 @router.post(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -43,6 +43,7 @@ class NobodyWaiting(DomainError):
 
 
 ChangeListener = Callable[[list[Change]], None]
+DOOR_MAX_AGE = 2.0
 
 
 class Queue(ServiceApplication):
@@ -53,6 +54,7 @@ class Queue(ServiceApplication):
         self.waiting = WaitingRooms()
         self._door_ids: set[UUID] = set()
         self._change_listeners: list[ChangeListener] = []
+        self._doors: dict[UUID, tuple[float, Door]] = {}
         self.on_commit(self._feed_waiting_rooms)
         self._replay()
 
@@ -74,8 +76,10 @@ class Queue(ServiceApplication):
     def _feed_waiting_rooms(self, recordings: list[Recording[UUID]]) -> None:
         changes: list[Change] = []
         for recording in recordings:
-            if type(recording.domain_event).__qualname__ == "Door.Registered":
+            name = type(recording.domain_event).__qualname__
+            if name.startswith("Door."):
                 self._door_ids.add(recording.domain_event.originator_id)
+                self.forget_door(recording.domain_event.originator_id)
             contract = to_contract(recording.domain_event, recording.notification.id)
             if contract is not None:
                 changes.extend(self.waiting.apply(contract))
@@ -104,6 +108,23 @@ class Queue(ServiceApplication):
     def doors(self) -> list[Door]:
         return [self.door(i) for i in sorted(self._door_ids)]
 
+    def door_cached(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> Door:
+        """The door as this replica last read it: renewed on every change committed here,
+        and after ``max_age`` seconds (another replica may have processed the change)."""
+        cached = self._doors.get(department_id)
+        if cached and time.monotonic() - cached[0] < max_age:
+            return cached[1]
+        door = self.door(department_id)
+        self._doors[department_id] = (time.monotonic(), door)
+        return door
+
+    def has_fresh_door(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> bool:
+        cached = self._doors.get(department_id)
+        return cached is not None and time.monotonic() - cached[0] < max_age
+
+    def forget_door(self, department_id: UUID) -> None:
+        self._doors.pop(department_id, None)
+
     def ticket(self, ticket_id: UUID) -> Ticket:
         try:
             return self.repository.get(ticket_id)  # type: ignore[no-any-return]
@@ -115,10 +136,11 @@ class Queue(ServiceApplication):
     def knock(
         self, department_id: UUID, priority: str, knock_id: UUID, correlation_id: str
     ) -> tuple[Ticket, bool]:
-        """A new ticket, or the one this knock made before (a retry): (ticket, is_new)."""
-        with contextlib.suppress(UnknownTicket):
-            return self.ticket(Ticket.create_id(department_id, knock_id)), False
-        door = self.door(department_id)
+        """A new ticket, or the one this knock made before (a retry): (ticket, is_new).
+
+        One write and no read on the way: a knock that raced the office's closing
+        by a moment is expired by the sweep (``expire_where_closed``)."""
+        door = self.door_cached(department_id)
         if not door.is_open:
             raise OfficeClosed(door.next_opening)
         today = datetime.now(UTC).date().isoformat()
@@ -126,7 +148,7 @@ class Queue(ServiceApplication):
         ticket = Ticket(department_id, priority, number, knock_id, correlation_id)
         try:
             self.save(ticket)
-        except IntegrityError:  # the same knock, arriving twice at once
+        except IntegrityError:  # the same knock again: a retried request
             return self.ticket(ticket.id), False
         return ticket, True
 

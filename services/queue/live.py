@@ -23,8 +23,10 @@ log = get_logger(__name__)
 
 OPEN_STREAMS = Gauge("bb_queue_open_streams", "Open live streams", ["kind"])
 STREAM_BUFFER = 100
+KEEPALIVE_SECONDS = 15.0
 
 Message = tuple[str, dict[str, Any]]  # (SSE event name, data)
+PING: Message = ("ping", {})
 StatusOf = Callable[[UUID], Awaitable[dict[str, Any] | None]]
 StaffEntryOf = Callable[[Change], Awaitable[dict[str, Any] | None]]
 
@@ -47,11 +49,23 @@ class LiveHub:
         self._pending: asyncio.Queue[list[Change] | tuple[str, Any]] = asyncio.Queue()
         self._loop = asyncio.get_running_loop()
         self._worker = asyncio.create_task(self._work())
+        self._pinger = asyncio.create_task(self._keep_alive())
 
     async def close(self) -> None:
-        self._worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._worker
+        for task in (self._worker, self._pinger):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_alive(self) -> None:
+        """A comment line now and then on every stream, so proxies keep idle streams open
+        (one timer for all streams, not one per stream)."""
+        while True:
+            await asyncio.sleep(KEEPALIVE_SECONDS)
+            for queues in [*self._tickets.values(), *self._staff.values()]:
+                for queue in queues:
+                    if not queue.full():
+                        queue.put_nowait(PING)
 
     # -- input -----------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
-from services.queue.application import Queue, UnknownTicket, to_contract
+from services.queue.application import DOOR_MAX_AGE, Queue, UnknownTicket, to_contract
 from services.queue.domain import Door, Ticket
 from services.queue.estimate import WaitEstimate, estimate_wait
 from services.queue.live import LiveHub
@@ -52,7 +52,6 @@ class QueueService(BaseService):
         self.hub: LiveHub | None = None
         self._visits: KeyValue | None = None
         self._visit_cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
-        self._doors: dict[UUID, tuple[float, Door]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
 
@@ -208,17 +207,14 @@ class QueueService(BaseService):
 
     # -- views -----------------------------------------------------------------------------
 
-    def door_cached(self, department_id: UUID, max_age: float = 2.0) -> Door:
-        cached = self._doors.get(department_id)
-        if cached and time.monotonic() - cached[0] < max_age:
-            return cached[1]
-        door = self.queue.door(department_id)
-        self._doors[department_id] = (time.monotonic(), door)
-        return door
+    async def door(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> Door:
+        """The department's door; read from the store (in a thread) only when not fresh."""
+        if self.queue.has_fresh_door(department_id, max_age):
+            return self.queue.door_cached(department_id, max_age)
+        return await asyncio.to_thread(self.queue.door_cached, department_id, max_age)
 
-    def estimate(self, department_id: UUID, place: int) -> WaitEstimate:
-        door = self.door_cached(department_id)
-        staff = self.hub.staff_on_duty(department_id) if self.hub else 0
+    def estimate(self, door: Door, place: int) -> WaitEstimate:
+        staff = self.hub.staff_on_duty(door.id) if self.hub else 0
         return estimate_wait(
             place, staff, door.durations, self.settings.default_consultation_minutes
         )
@@ -230,11 +226,7 @@ class QueueService(BaseService):
         department_id = self.queue.waiting.department_of(ticket_id)
         place = self.queue.waiting.place(ticket_id)
         if department_id is not None and place is not None:
-            cached = self._doors.get(department_id)
-            if cached and time.monotonic() - cached[0] < 2.0:  # no store read: no thread hop
-                estimate = self.estimate(department_id, place)
-            else:
-                estimate = await asyncio.to_thread(self.estimate, department_id, place)
+            estimate = self.estimate(await self.door(department_id), place)
             return {
                 "ticket_id": str(ticket_id),
                 "status": "waiting",
@@ -258,7 +250,7 @@ class QueueService(BaseService):
             "expiry_reason": ticket.expiry_reason,
         }
         if ticket.status == "expired":
-            door = await asyncio.to_thread(self.door_cached, ticket.department_id)
+            door = await self.door(ticket.department_id)
             status["next_opening"] = door.next_opening.isoformat() if door.next_opening else None
         return status
 
@@ -288,8 +280,6 @@ class QueueService(BaseService):
     ) -> tuple[Ticket, bool]:
         """Knock; what the citizen typed is stored first, so every live view has it at once."""
         ticket_id = Ticket.create_id(department_id, knock_id)
-        with contextlib.suppress(UnknownTicket):
-            return await asyncio.to_thread(self.queue.ticket, ticket_id), False  # a retry
         await self.remember_visit(ticket_id, visit)
         try:
             return await asyncio.to_thread(
@@ -308,5 +298,5 @@ def display_name(visit: dict[str, Any], number: int) -> str | None:
     return str(name) if name else None
 
 
-def queue_service(request: Request) -> QueueService:
+async def queue_service(request: Request) -> QueueService:
     return request.app.state.services["queue"]  # type: ignore[no-any-return]

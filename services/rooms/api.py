@@ -11,7 +11,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from services.common.auth import Staff, bearer_token, verify_capability
+from services.common.auth import Staff, bearer_token, staff_of, verify_capability
 from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
@@ -251,9 +251,7 @@ async def join_consultation(
             )
         role, staff_id = "citizen", None
     else:
-        from services.common.auth import current_staff
-
-        staff = current_staff(request)
+        staff = staff_of(request)
         _require_serves(await _department(service, consultation.department_id), staff)
         role, staff_id = "staff", staff.staff_id
     participant_id = await _run(

@@ -136,7 +136,7 @@ class RoomsService(BaseService):
         return True
 
 
-def rooms_service(request: Request) -> RoomsService:
+async def rooms_service(request: Request) -> RoomsService:
     return request.app.state.services["rooms"]  # type: ignore[no-any-return]
 
 
