@@ -26,7 +26,6 @@ def configure_logging(
         structlog.contextvars.merge_contextvars,
         add_service,
         structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
@@ -34,15 +33,19 @@ def configure_logging(
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )
+    # Our own lines go straight to stderr (the stdlib logging detour costs a request
+    # about as much as its routing); other libraries' lines get the same JSON below.
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processor=renderer)
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, _add_logger_name], processor=renderer
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -50,6 +53,16 @@ def configure_logging(
     # uvicorn's access log prints query strings, which may carry tokens: we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
     logging.getLogger("uvicorn.error").propagate = True
+
+
+def _add_logger_name(
+    logger: structlog.types.WrappedLogger, method: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The same key as our own lines carry (``logger_name``)."""
+    record = event.get("_record")
+    if record is not None:
+        event["logger_name"] = record.name
+    return event
 
 
 def new_correlation_id() -> str:
@@ -69,5 +82,6 @@ def current_correlation_id() -> str:
     return str(value) if value else new_correlation_id()
 
 
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]
+def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
+    # Lazy: the logger takes its configuration when first used, not when imported.
+    return structlog.get_logger(logger_name=name)  # type: ignore[no-any-return]

@@ -121,9 +121,10 @@ class LiveHub:
                     departments[change.department_id] = None
         for ticket_id in tickets:
             await self._refresh_ticket(ticket_id)
-        for department_id in departments:
-            for ticket_id in self._waiting_in(department_id):
-                if ticket_id not in tickets and self._tickets.get(ticket_id):
+        if departments:
+            # Those who watch their ticket (fewer than those waiting, or as many).
+            for ticket_id in list(self._tickets):
+                if ticket_id not in tickets and self._department_of(ticket_id) in departments:
                     await self._refresh_ticket(ticket_id)
 
     async def _tell_staff(self, change: Change) -> None:
