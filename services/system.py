@@ -16,18 +16,15 @@ from services.queue.service import QueueService
 from services.rooms.service import RoomsService
 from services.web.api import router as web_router
 
+# In this order the routes are matched: the citizens' busiest path (queue) first.
 SERVICES: dict[str, type[BaseService]] = {
-    "rooms": RoomsService,
     "queue": QueueService,
+    "rooms": RoomsService,
     "audit": AuditService,
     "media": MediaService,
 }
 # The pages (services/web) have no store and no bus: a router, not a BaseService.
 PAGES = "web"
-
-
-def build_services(settings: Settings, names: Sequence[str] | None = None) -> list[BaseService]:
-    return [SERVICES[name](settings) for name in (names or list(SERVICES))]
 
 
 def build_app(
