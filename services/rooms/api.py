@@ -20,6 +20,7 @@ from services.rooms.domain import Consultation, Department, DomainError
 from services.rooms.service import RoomsService, rooms_service
 
 Service = Annotated[RoomsService, Depends(rooms_service)]
+LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 router = APIRouter(prefix="/api/v1", tags=["rooms"])
@@ -51,11 +52,43 @@ class StaffAssignmentIn(BaseModel):
     role: Literal["staff", "admin"] = "staff"
 
 
+class TopicIn(BaseModel):
+    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    de: str = Field(min_length=1, max_length=80)
+    en: str = Field(min_length=1, max_length=80)
+
+
+class ServiceOfferIn(BaseModel):
+    """What a department offers citizens: the languages it speaks and the topics it handles."""
+
+    languages: list[str] = Field(min_length=1, max_length=30)
+    topics: list[TopicIn] = Field(max_length=50)
+
+    @field_validator("languages")
+    @classmethod
+    def _languages(cls, value: list[str]) -> list[str]:
+        for code in value:
+            if not LANGUAGE.match(code):
+                raise ValueError(f"'{code}' is not a language code such as 'de' or 'tr'")
+        if len(set(value)) != len(value):
+            raise ValueError("each language only once")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _unique_topics(cls, value: list[TopicIn]) -> list[TopicIn]:
+        if len({t.id for t in value}) != len(value):
+            raise ValueError("each topic id only once")
+        return value
+
+
 class OfficeView(BaseModel):
     id: UUID
     slug: str
     name_de: str
     name_en: str
+    languages: list[str]
+    topics: list[TopicIn]
     open: bool
     early_override: str | None
     weekly: list[PeriodIn]
@@ -102,6 +135,8 @@ def _office(department: Department, staff: StaffIdentity | None) -> OfficeView:
         slug=department.slug,
         name_de=department.profile["name_de"],
         name_en=department.profile["name_en"],
+        languages=department.profile["languages"],
+        topics=[TopicIn(**t) for t in department.profile["topics"]],
         open=department.is_open,
         early_override=department.override,
         weekly=[PeriodIn(**p) for p in department.weekly],
@@ -180,6 +215,22 @@ async def set_opening_hours(
         )
     except ValueError as error:
         raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    return _office(department, staff)
+
+
+@router.put("/offices/{department_id}/offer", response_model=OfficeView, tags=["admin"])
+async def set_service_offer(
+    department_id: UUID, body: ServiceOfferIn, service: Service, staff: Staff
+) -> OfficeView:
+    """Languages and topics: citizens choose from them when they knock."""
+    _require_admin(await _department(service, department_id), staff)
+    department = await _run(
+        service.rooms.set_offer,
+        department_id,
+        body.languages,
+        [t.model_dump() for t in body.topics],
+        current_correlation_id(),
+    )
     return _office(department, staff)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -49,16 +50,16 @@ class Rooms(ServiceApplication):
         closed_days: list[str],
         correlation_id: str,
     ) -> UUID:
+        """Register a department once; an existing one keeps what its admins made of it."""
         department_id = Department.create_id(slug)
         try:
-            department: Department = self.repository.get(department_id)
-            if department.profile != profile:
-                department.update_profile(profile, correlation_id)
+            self.repository.get(department_id)
+            return department_id
         except AggregateNotFoundError:
             department = Department(slug, profile, correlation_id)
-        if department.weekly != weekly or department.closed_days != closed_days:
-            department.set_opening_hours(weekly, closed_days, correlation_id)
-        self.save(department)
+        department.set_opening_hours(weekly, closed_days, correlation_id)
+        with contextlib.suppress(IntegrityError):  # registered a moment ago by another replica
+            self.save(department)
         return department_id
 
     def department(self, department_id: UUID) -> Department:
@@ -117,6 +118,22 @@ class Rooms(ServiceApplication):
     def close_office(self, department_id: UUID, correlation_id: str) -> Department:
         now = datetime.now(UTC)
         return self._change_department(department_id, lambda d: d.close_early(now, correlation_id))
+
+    def set_offer(
+        self,
+        department_id: UUID,
+        languages: list[str],
+        topics: list[dict[str, str]],
+        correlation_id: str,
+    ) -> Department:
+        """The languages and topics a department offers (a new version of its profile)."""
+
+        def change(department: Department) -> None:
+            profile = {**department.profile, "languages": languages, "topics": topics}
+            if profile != department.profile:
+                department.update_profile(profile, correlation_id)
+
+        return self._change_department(department_id, change)
 
     def set_opening_hours(
         self,

@@ -256,3 +256,41 @@ def test_one_stream_for_all_my_lines_says_where_the_consultation_is(system) -> N
     refused = carla.get(f"/departments/queues/stream?department={kataster}")
     assert refused.status_code == 403
     lines.close()
+
+
+def test_an_admin_changes_languages_and_topics(system) -> None:  # type: ignore[no-untyped-def]
+    citizen = system.client()
+    demo = open_department(citizen, "demo")
+    admin = StaffClient(f"{system.base}/api/v1", "anna")  # admin of demo
+    offer = {
+        "languages": ["de", "en", "pl"],
+        "topics": [{"id": "wohnsitz", "de": "Wohnsitz anmelden", "en": "Register an address"}],
+    }
+    changed = admin.http.put(
+        f"/offices/{demo}/offer", json=offer, headers={"X-CSRF-Token": admin.csrf}
+    )
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["languages"] == ["de", "en", "pl"]
+
+    # rooms → NATS → queue: the door now offers Polish and the new topic only
+    eventually(
+        lambda: (
+            next(d for d in citizen.get("/departments").json() if d["id"] == demo)["languages"]
+            == ["de", "en", "pl"]
+        )
+    )
+    assert knock(citizen, demo, language="pl", topic="wohnsitz")["place"] >= 1
+    old_topic = citizen.post(
+        f"/departments/{demo}/knock", json={"language": "de", "topic": "antrag"}
+    )
+    assert old_topic.status_code == 422
+
+    ben = StaffClient(f"{system.base}/api/v1", "ben")  # staff, not admin, of demo
+    refused = ben.http.put(f"/offices/{demo}/offer", json=offer, headers={"X-CSRF-Token": ben.csrf})
+    assert refused.status_code == 403
+    bad = admin.http.put(
+        f"/offices/{demo}/offer",
+        json={"languages": ["Deutsch"], "topics": []},
+        headers={"X-CSRF-Token": admin.csrf},
+    )
+    assert bad.status_code == 422 and "language code" in bad.json()["detail"]
