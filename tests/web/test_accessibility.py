@@ -153,7 +153,15 @@ def test_every_page_passes_axe_in_both_languages(
 
     staff.goto(f"/staff/office/{demo}")
     expect(staff.locator("#hours-form")).to_be_visible()
+    expect(staff.locator("#offer-topics > li").first).to_be_visible()
     check(staff, "staff-office")
+    # The languages-and-topics form with an error from the API and a live language name.
+    staff.fill("#new-language", "pl")
+    staff.locator("#offer-topics [data-field=id]").first.fill("Kein Id")
+    staff.click("#offer-form button[type=submit]")
+    expect(staff.locator("#offer-error")).to_be_visible()
+    check(staff, "staff-office-error")
+    staff.locator("#offer-form").screenshot(path=str(SHOTS / f"staff-office-offer-{lang}.png"))
 
     staff_http.post(f"/tickets/{ticket['ticket_id']}/admit")
     citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)

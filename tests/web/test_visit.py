@@ -328,6 +328,68 @@ def test_department_admin_sets_closed_days_and_the_roster(
     ben.locator("#roster-rows tr", has_text="anna").locator("button").click()
     expect(ben.locator("#roster-rows")).not_to_contain_text("anna")
 
+    # Languages and topics: anna (admin of demo) drops Ukrainian, adds Polish, renames a
+    # topic and adds one; a duplicate id comes back as the API's 422, next to the form.
+    demo = demo_id(web_system)
+    errors = watch_errors(staff)
+    staff.goto(f"/staff/office/{demo}")
+    form = staff.locator("#offer-form")
+    expect(form).to_be_visible()
+    languages = staff.locator("#offer-languages")
+    expect(languages.locator("[data-language=uk]")).to_contain_text("Ukrainisch (uk)")
+    languages.get_by_role("button", name="Sprache Ukrainisch (uk) entfernen").click()
+    expect(languages.locator("[data-language=uk]")).to_have_count(0)
+    expect(staff.locator("#new-language")).to_be_focused()
+    staff.keyboard.type("pl")
+    expect(staff.locator("#new-language-name")).to_have_text("Polnisch")
+    staff.keyboard.press("Enter")
+    expect(languages.locator("[data-language=pl]")).to_have_text("Polnisch (pl) ×")
+    staff.fill("#new-language", "de")
+    staff.click("#add-language")
+    expect(staff.locator("#language-error")).to_have_text("Deutsch (de) steht schon in der Liste.")
+
+    topics = staff.locator("#offer-topics > li")
+    before = topics.count()
+    staff.click("#add-topic")
+    expect(topics).to_have_count(before + 1)
+    new_topic = topics.last
+    expect(new_topic.locator("legend")).to_have_text(f"Anliegen {before + 1}")
+    new_topic.get_by_label("Kennung").fill("antrag")  # already taken
+    new_topic.get_by_label("Bezeichnung auf Deutsch").fill("Wohnsitz anmelden")
+    new_topic.get_by_label("Bezeichnung auf Englisch").fill("Register an address")
+    form.locator("button[type=submit]").click()
+    expect(staff.locator("#offer-error")).to_contain_text("each topic id only once")
+    new_topic.get_by_label("Kennung").fill("wohnsitz")
+    new_topic.get_by_role("button", name=f"Anliegen {before + 1} nach oben verschieben").click()
+    expect(topics.nth(before - 1).get_by_label("Kennung")).to_have_value("wohnsitz")
+    antrag = topics.filter(has=staff.locator("[data-field=id][value=antrag]"))
+    antrag.get_by_label("Bezeichnung auf Deutsch").fill("Antrag abgeben (neu)")
+    form.locator("button[type=submit]").click()
+    expect(staff.locator("#office-result")).to_have_class("notice notice-ok")
+    expect(staff.locator("#offer-error")).to_be_hidden()
+
+    # rooms → NATS → queue: the knock page offers what was saved once the door has it.
+    citizen = new_context().new_page()
+    citizen.goto(f"/office/{demo}")
+    citizen.wait_for_function(
+        """async (id) => {
+          const door = await (await fetch(`/api/v1/departments/${id}`)).json();
+          return door.languages.includes("pl") && door.topics.some((t) => t.id === "wohnsitz");
+        }""",
+        arg=demo,
+        polling=200,
+    )
+    citizen.reload()
+    expect(citizen.locator("#language option[value=pl]")).to_have_text("Polnisch")
+    expect(citizen.locator("#language option[value=uk]")).to_have_count(0)
+    expect(citizen.locator("#topic option[value=wohnsitz]")).to_have_text("Wohnsitz anmelden")
+    expect(citizen.locator("#topic option[value=antrag]")).to_have_text("Antrag abgeben (neu)")
+    options = citizen.locator("#topic option").evaluate_all("(all) => all.map((o) => o.value)")
+    assert options == ["", "allgemein", "wohnsitz", "antrag"]  # the order the admin chose
+    citizen.goto(f"/office/{demo}?lang=en")
+    expect(citizen.locator("#topic option[value=wohnsitz]")).to_have_text("Register an address")
+    assert errors == []
+
 
 def test_staff_switches_language_and_signs_out(
     web_system: SystemProcess, new_context: ContextFactory
