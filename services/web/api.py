@@ -16,6 +16,7 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from services.common.auth import staff_of
 from services.web.i18n import LANG_COOKIE, LOCALES, STATIC, environment_for, negotiate
 
 router = APIRouter(include_in_schema=False)
@@ -135,6 +136,25 @@ def background_image() -> FileResponse:
     response = FileResponse(target, media_type=media_type)
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+# -- data protection officer ------------------------------------------------------------------
+
+
+@router.get("/dpo", response_class=HTMLResponse, response_model=None)
+def dpo_page(request: Request) -> HTMLResponse | RedirectResponse:
+    """The DPO's view of the audit log: signed in with the role ``dpo``, otherwise 403."""
+    try:
+        staff = staff_of(request)
+    except HTTPException as error:
+        if error.status_code == status.HTTP_401_UNAUTHORIZED:
+            return RedirectResponse("/staff/login", status_code=status.HTTP_303_SEE_OTHER)
+        staff = None
+    if staff is None or "dpo" not in staff.roles:
+        response = render(request, "dpo_forbidden.html", page="dpo-forbidden")
+        response.status_code = status.HTTP_403_FORBIDDEN
+        return response
+    return render(request, "dpo.html", page="dpo")
 
 
 # -- information ------------------------------------------------------------------------------
