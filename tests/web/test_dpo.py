@@ -29,11 +29,19 @@ from tests.audit.test_merkle_vectors import (
 from tests.audit.visits import Visits
 from tests.conftest import SystemProcess
 from tests.helpers import StaffClient, eventually
-from tests.web.conftest import ContextFactory, sign_in, staff_api, watch_errors
+from tests.web.conftest import (
+    ARTIFACTS,
+    PHONE,
+    ContextFactory,
+    sign_in,
+    staff_api,
+    watch_errors,
+)
 
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 AXE = Axe()
 MONITOR_KEY = "bb.audit.checkpoint"
+SHOTS = ARTIFACTS / "screenshots"
 
 VERIFY_ALL = """async (cases) => {
   const merkle = await import("/static/js/merkle.js");
@@ -326,6 +334,8 @@ def test_dpo_pages_pass_axe_in_both_languages(
     page.click("#run-verify")
     expect(page.locator("#verify-result[data-ok]")).to_be_attached(timeout=20_000)
     violations += _axe(page, "dpo-loaded", lang)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"dpo-{lang}-desktop.png"), full_page=True)
     current = page.evaluate(f"localStorage.getItem('{MONITOR_KEY}')")
     note = json.loads(current)["note"]
     page.evaluate("([k, v]) => localStorage.setItem(k, v)",
@@ -333,6 +343,9 @@ def test_dpo_pages_pass_axe_in_both_languages(
     page.reload()
     expect(page.locator("#monitor-alert")).to_be_visible()
     violations += _axe(page, "dpo-alert", lang)
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    violations += _axe(page, "dpo-alert-phone", lang)
+    page.screenshot(path=str(SHOTS / f"dpo-alert-{lang}-phone.png"), full_page=True)
 
     anna = new_context().new_page()
     sign_in(anna, "anna")
