@@ -25,6 +25,16 @@ Internals used (aiortc 1.16.0):
 * ``RTCPeerConnection`` starts a sender by calling its ``send()`` once the
   transport is connected; a retired sender's ``send`` is replaced by a no-op so
   that an answer arriving after it was stopped cannot start it again.
+* ``RTCRtpTransceiver._codecs`` / ``._headerExtensions``: the payload types and
+  header extension ids of an m-line. ``RTCPeerConnection.createOffer()`` resets
+  them to aiortc's defaults (``CODECS``/``HEADER_EXTENSIONS``) and writes the
+  offer from them (``create_media_description_for_transceiver``), after having
+  placed every transceiver on its m-line (``_set_mline_index``; read back with
+  ``_get_mline_index()``); ``setRemoteDescription`` replaces them with the
+  remote side's numbering (``find_common_codecs``/``find_common_header_extensions``),
+  and senders and receivers are started from them (``__localRtp``/``__remoteRtp``).
+  ``create_offer_keeping_numbering`` renumbers them after ``createOffer`` as the
+  session agreed and rewrites the offer's m-lines from them (``numbering.py``).
 """
 
 import asyncio
@@ -37,10 +47,21 @@ from collections.abc import Callable
 from importlib.metadata import version
 
 import av
-from aiortc import RTCRtpReceiver, RTCRtpSender, rtcpeerconnection, rtcrtpreceiver
+from aiortc import (
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+    rtcpeerconnection,
+    rtcrtpreceiver,
+)
+from aiortc import sdp as aiortc_sdp
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+
+from .numbering import SessionNumbering
 
 SUPPORTED_AIORTC_VERSIONS = frozenset({"1.16.0"})
 
@@ -128,7 +149,30 @@ def _check_remote_track_queue() -> str | None:
     return None
 
 
+def _check_offer_numbering() -> str | None:
+    create_offer = rtcpeerconnection.RTCPeerConnection.createOffer.__code__.co_names
+    if not {"_codecs", "_headerExtensions", "CODECS", "HEADER_EXTENSIONS"} <= set(create_offer):
+        return "RTCPeerConnection.createOffer no longer resets _codecs/_headerExtensions"
+    if "_set_mline_index" not in create_offer:
+        return "RTCPeerConnection.createOffer no longer places transceivers on m-lines"
+    if not callable(getattr(RTCRtpTransceiver, "_get_mline_index", None)):
+        return "RTCRtpTransceiver._get_mline_index is gone"
+    describe = rtcpeerconnection.create_media_description_for_transceiver.__code__.co_names
+    if not {"_codecs", "_headerExtensions"} <= set(describe):
+        return "m-lines are no longer written from _codecs/_headerExtensions"
+    pc_class = rtcpeerconnection.RTCPeerConnection
+    for name in ("_RTCPeerConnection__localRtp", "_RTCPeerConnection__remoteRtp"):
+        method = getattr(pc_class, name, None)
+        if method is None or not {"_codecs", "_headerExtensions"} <= set(method.__code__.co_names):
+            return f"{name} no longer reads _codecs/_headerExtensions"
+    remote = pc_class.setRemoteDescription.__code__.co_names
+    if not {"find_common_codecs", "_codecs", "_headerExtensions"} <= set(remote):
+        return "setRemoteDescription no longer takes the remote side's numbering"
+    return None
+
+
 _STRUCTURE_CHECKS: tuple[Callable[[], str | None], ...] = (
+    _check_offer_numbering,
     _check_decoder_worker,
     _check_keyframe_hooks,
     _check_msid_sources,
@@ -252,3 +296,44 @@ def set_sender_stream_id(sender: RTCRtpSender, stream_id: str) -> None:
 def set_track_id(track: MediaStreamTrack, track_id: str) -> None:
     """Set the track id aiortc writes into the ``a=msid`` line of its sender."""
     track._id = track_id
+
+
+async def create_offer_keeping_numbering(pc: RTCPeerConnection) -> RTCSessionDescription:
+    """``pc.createOffer()`` with the payload types and header extension ids already
+    agreed in this session instead of aiortc's defaults.
+
+    The transceivers end up with exactly the numbering written into the offer,
+    so the senders and receivers started from them match what was signalled.
+    """
+    transceivers = pc.getTransceivers()
+    agreed = {
+        transceiver: (list(transceiver._codecs), list(transceiver._headerExtensions))
+        for transceiver in transceivers
+    }
+    remote, local = pc.remoteDescription, pc.localDescription
+    numbering = SessionNumbering.of(
+        ((t.kind, codecs, extensions) for t, (codecs, extensions) in agreed.items()),
+        (remote.sdp if remote else None, local.sdp if local else None),
+    )
+    offer = await pc.createOffer()
+    description = aiortc_sdp.SessionDescription.parse(offer.sdp)
+    for transceiver in transceivers:
+        index = transceiver._get_mline_index()
+        if index is None or index >= len(description.media):
+            continue
+        media = description.media[index]
+        if media.kind != transceiver.kind or (
+            transceiver.mid is not None and media.rtp.muxId != transceiver.mid
+        ):
+            continue
+        codecs, extensions = agreed[transceiver]
+        transceiver._codecs = numbering.renumber_codecs(
+            transceiver.kind, transceiver._codecs, codecs
+        )
+        transceiver._headerExtensions = numbering.renumber_extensions(
+            transceiver._headerExtensions, extensions
+        )
+        media.fmt = [codec.payloadType for codec in transceiver._codecs]
+        media.rtp.codecs = transceiver._codecs
+        media.rtp.headerExtensions = transceiver._headerExtensions
+    return RTCSessionDescription(sdp=str(description), type=offer.type)

@@ -44,6 +44,7 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamTrack
 
 from .aiortc_internals import (
+    create_offer_keeping_numbering,
     install_encoded_frame_passthrough,
     never_start_again,
     receive_encoded_frames,
@@ -239,7 +240,9 @@ class MediaRoom:
         if not participant.needs_offer:
             return
         participant.needs_offer = False
-        await pc.setLocalDescription(await pc.createOffer())
+        # Not pc.createOffer(): it would renumber payload types and header
+        # extension ids by aiortc's defaults, also for the participant's own m-lines.
+        await pc.setLocalDescription(await create_offer_keeping_numbering(pc))
         offer = Offer(pc.localDescription.sdp, participant.forwarded_tracks())
         participant.outbox.put_nowait(offer)
 

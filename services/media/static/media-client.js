@@ -66,74 +66,6 @@ async function findRoom(apiBase, consultationId, token) {
   }
 }
 
-// The room (aiortc 1.16) renumbers every offer it makes by its own defaults: payload
-// types (opus 96, VP8 97, its RTX 98) and RTP header extensions (sdes:mid 1,
-// ssrc-audio-level 2, abs-send-time 3), also for m-lines the client offered. Chromium
-// refuses an offer that reassigns an extension id within the bundle ("RTP extension ID
-// reassignment not supported"), and a receiver in the room started with the browser's
-// numbering drops packets that follow a renumbering. So the client's own offers use the
-// room's numbering from the start, and offer only what the room forwards.
-const ROOM_EXTENSIONS = {
-  "urn:ietf:params:rtp-hdrext:sdes:mid": 1,
-  "urn:ietf:params:rtp-hdrext:ssrc-audio-level": 2,
-  "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": 3,
-};
-const ROOM_PAYLOAD_TYPES = { "opus/48000": 96, "vp8/90000": 97, rtx: 98 };
-
-function alignSection(lines) {
-  const media = /^m=(audio|video) /.exec(lines[0]);
-  const rtpmap = new Map(); // payload type -> "name/clock"
-  const apt = new Map(); // rtx payload type -> payload type it repairs
-  for (const line of lines) {
-    let match = /^a=rtpmap:(\d+) ([^/]+\/\d+)/.exec(line);
-    if (match) rtpmap.set(match[1], match[2].toLowerCase());
-    match = /^a=fmtp:(\d+) .*\bapt=(\d+)/.exec(line);
-    if (match) apt.set(match[1], match[2]);
-  }
-  const map = new Map(); // browser's payload type -> room's
-  if (media) {
-    for (const [pt, name] of rtpmap) {
-      if (ROOM_PAYLOAD_TYPES[name] && !map.has(pt) && ![...map.values()].includes(ROOM_PAYLOAD_TYPES[name])) {
-        map.set(pt, ROOM_PAYLOAD_TYPES[name]);
-      }
-    }
-    for (const [rtx, repaired] of apt) {
-      if (rtpmap.get(rtx) === "rtx/90000" && map.get(repaired) === 97 && ![...map.values()].includes(98)) {
-        map.set(rtx, ROOM_PAYLOAD_TYPES.rtx);
-      }
-    }
-  }
-  return lines.flatMap((line) => {
-    const ext = /^a=extmap:(\d+)(\/\w+)? (\S+)(.*)$/.exec(line);
-    if (ext) {
-      const id = ROOM_EXTENSIONS[ext[3]];
-      return id ? [`a=extmap:${id}${ext[2] || ""} ${ext[3]}${ext[4]}`] : [];
-    }
-    if (!media || map.size === 0) return [line];
-    const m = /^(m=\S+ \S+ \S+) (.*)$/.exec(line);
-    if (m && line.startsWith("m=")) {
-      const kept = m[2].split(" ").filter((pt) => map.has(pt)).map((pt) => map.get(pt));
-      return [`${m[1]} ${kept.join(" ")}`];
-    }
-    const attr = /^a=(rtpmap|fmtp|rtcp-fb):(\d+)(.*)$/.exec(line);
-    if (attr) {
-      if (!map.has(attr[2])) return [];
-      const rest = attr[3].replace(/\bapt=(\d+)/, (whole, pt) => (map.has(pt) ? `apt=${map.get(pt)}` : whole));
-      return [`a=${attr[1]}:${map.get(attr[2])}${rest}`];
-    }
-    return [line];
-  });
-}
-
-export function alignToRoom(sdp) {
-  const sections = [[]];
-  for (const line of sdp.split("\r\n")) {
-    if (line.startsWith("m=")) sections.push([]);
-    sections[sections.length - 1].push(line);
-  }
-  return sections.flatMap((lines, index) => (index === 0 ? lines : alignSection(lines))).join("\r\n");
-}
-
 function closeKind(code) {
   if (code === 1000) return "left";
   if (code === 4000) return "ended";
@@ -201,9 +133,10 @@ export class MediaCall extends EventTarget {
     this._timers.push(setInterval(() => this._send({ type: "ping" }), PING_INTERVAL_MS));
   }
 
+  // The browser numbers payload types and header extensions its own way; the room's
+  // offers keep that numbering (docs/media.md, "Payload types and extension ids").
   async _setLocalOffer() {
-    const offer = await this.pc.createOffer();
-    await this.pc.setLocalDescription({ type: "offer", sdp: alignToRoom(offer.sdp) });
+    await this.pc.setLocalDescription(await this.pc.createOffer());
   }
 
   _publish(track, source, stream) {
