@@ -21,8 +21,10 @@ form.addEventListener("submit", async (event) => {
     return;
   }
   try {
-    await api("/auth/login", { method: "POST", body: { username: username.value.trim(), password: password.value } });
-    window.location.assign("/staff");
+    const session = await api("/auth/login", { method: "POST", body: { username: username.value.trim(), password: password.value } });
+    // A data protection officer without a desk goes straight to the audit log.
+    const roles = session.roles || [];
+    window.location.assign(roles.includes("dpo") && !roles.includes("staff") ? "/dpo" : "/staff");
   } catch (error) {
     errorBox.textContent = error.status === 401 ? t("wrong") : error.message || t("error_generic");
     show(errorBox, true);
