@@ -72,7 +72,7 @@ class SessionNumbering:
     ) -> None:
         for codec in codecs:
             self.codecs.setdefault(kind, []).append(codec)
-            self.used_payload_types.add(codec.payloadType)
+            self.used_payload_types.add(_payload_type(codec))
         for extension in extensions:
             self.extension_ids.setdefault(extension.uri, extension.id)
             self.used_extension_ids.add(extension.id)
@@ -94,8 +94,8 @@ class SessionNumbering:
             if payload_type is None:
                 payload_type = _compatible_payload_type(codec, session)
             if payload_type is None:
-                payload_type = self._free_payload_type(codec.payloadType)
-            new_payload_types[codec.payloadType] = payload_type
+                payload_type = self._free_payload_type(_payload_type(codec))
+            new_payload_types[_payload_type(codec)] = payload_type
         for codec in offered:
             renumbered_codec = copy.deepcopy(codec)
             if is_rtx(codec):
@@ -106,10 +106,10 @@ class SessionNumbering:
                 if payload_type is None:
                     payload_type = _rtx_payload_type(base, session)
                 if payload_type is None:
-                    payload_type = self._free_payload_type(codec.payloadType)
+                    payload_type = self._free_payload_type(_payload_type(codec))
                 renumbered_codec.parameters = {**codec.parameters, "apt": base}
             else:
-                payload_type = new_payload_types[codec.payloadType]
+                payload_type = new_payload_types[_payload_type(codec)]
             renumbered_codec.payloadType = payload_type
             renumbered.append(renumbered_codec)
         # Later m-lines of this offer use the same numbers for the same codecs.
@@ -161,3 +161,9 @@ def _first_free(default: int, numbers: Iterable[int], used: set[int]) -> int:
     if default not in used:
         return default
     return next((number for number in numbers if number not in used), default)
+
+
+def _payload_type(codec: RTCRtpCodecParameters) -> int:
+    """Codecs in a session description always carry their payload type."""
+    assert codec.payloadType is not None
+    return codec.payloadType
