@@ -91,15 +91,6 @@ def csrf_token(request: Request) -> str:
 Staff = Annotated[StaffIdentity, Depends(current_staff)]
 
 
-def require_role(role: str):  # type: ignore[no-untyped-def]
-    async def check(staff: Staff) -> StaffIdentity:
-        if role not in staff.roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"This needs the role '{role}'.")
-        return staff
-
-    return check
-
-
 def bearer_token(request: Request) -> str | None:
     """A citizen's capability token: ``Authorization: Bearer``, or ``?token=`` for EventSource.
 
