@@ -244,10 +244,15 @@ class Bus:
 
         return await self.nc.subscribe(subject, cb=on_message)
 
-    async def key_value(self, bucket: str, ttl_seconds: float | None = None) -> KeyValue:
+    async def key_value(
+        self, bucket: str, ttl_seconds: float | None = None, in_memory: bool = False
+    ) -> KeyValue:
+        """A KV bucket, created on first use; ``in_memory`` for data that must never reach
+        a disk (and need not survive a restart of the NATS servers)."""
         try:
             return await self.js.key_value(bucket)
         except BucketNotFoundError:
+            storage = StorageType.MEMORY if in_memory else StorageType.FILE
             return await self.js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=ttl_seconds, storage=StorageType.FILE)
+                KeyValueConfig(bucket=bucket, ttl=ttl_seconds, storage=storage)
             )

@@ -79,7 +79,11 @@ class QueueService(BaseService):
             self._waiting_ids,
         )
         self.queue.on_change(self._on_changes)
-        self._visits = await bus.key_value(VISITS_BUCKET, self.settings.visit_data_ttl_seconds)
+        # What citizens type stays in memory: it never touches a disk, and after a restart
+        # of every NATS server staff see the pseudonym ("Gast 17") instead of the name.
+        self._visits = await bus.key_value(
+            VISITS_BUCKET, self.settings.visit_data_ttl_seconds, in_memory=True
+        )
         self.consume_into_application("queue", ["bb.rooms.>"])
         bus.watch("bb.queue.>", self._apply_from_bus)
         bus.watch("bb.rooms.consultation_opened", self._consultation_opened)
