@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import socket
 import sys
 from pathlib import Path
 
@@ -22,10 +23,24 @@ def main(argv: list[str] | None = None) -> int:
 
     up = commands.add_parser("up", help="run the whole system locally (embedded NATS, SQLite)")
     _server_options(up)
+    up.add_argument(
+        "--queue-processes",
+        type=int,
+        default=None,
+        metavar="N",
+        help="queue processes sharing the port (default: one per core, 0 on one core); "
+        "0 runs everything in one process",
+    )
 
-    serve = commands.add_parser("serve", help="run one service alone (as in Kubernetes)")
-    serve.add_argument("service", choices=_service_names())
+    serve = commands.add_parser("serve", help="run services alone (as in Kubernetes)")
+    serve.add_argument("service", nargs="+", choices=_service_names())
     _server_options(serve)
+    serve.add_argument("--reuse-port", action="store_true",
+                       help="share the port with other processes (SO_REUSEPORT)")
+    serve.add_argument("--private-port", type=int,
+                       help="also listen on this loopback port (health checks of this process)")
+    serve.add_argument("--forward-to", metavar="URL",
+                       help="pass every route these services do not serve on to this address")
 
     staff = commands.add_parser("staff", help="local staff accounts").add_subparsers(
         dest="staff_command", required=True
@@ -102,34 +117,55 @@ def _run(args: argparse.Namespace) -> int:
     from services.system import build_app
 
     settings = _settings(args)
-    configure_logging(
-        settings.log_level,
-        settings.log_json,
-        args.service if args.command == "serve" else "buergerbuero",
-    )
+    names: list[str] | None = args.service if args.command == "serve" else None
+    configure_logging(settings.log_level, settings.log_json, "+".join(names or ["buergerbuero"]))
     log = get_logger("buergerbuero")
     nats = None
     if settings.uses_embedded_nats:
         nats = EmbeddedNats(settings.data_dir / "nats", sync_always=settings.nats_sync_always)
         nats.start()
-    names = [args.service] if args.command == "serve" else None
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:
-        app = build_app(settings, names, nats)
-        base = settings.public_url or f"http://{settings.host}:{settings.port}"
-        _banner(base, settings, nats)
+        if args.command == "up":
+            processes = args.queue_processes or 0
+            if processes > 0:
+                from services.processes import ProcessTree
+
+                url = nats.url if nats else str(settings.nats_url)
+                tree = ProcessTree(settings, url, processes)
+                return tree.run(lambda: _banner(base, settings, nats))
+        app = build_app(settings, names, nats, getattr(args, "forward_to", None))
+        if args.command == "up":
+            _banner(base, settings, nats)
         log.info("starting", url=base, services=names or "all")
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-            timeout_graceful_shutdown=5,
-        )
+        _serve(app, settings, args)
     finally:
         if nats:
             nats.stop()
     return 0
+
+
+def _serve(app: object, settings: Settings, args: argparse.Namespace) -> None:
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    sockets = [_listen(settings.host, settings.port, getattr(args, "reuse_port", False))]
+    if private_port := getattr(args, "private_port", None):
+        sockets.append(_listen("127.0.0.1", private_port, reuse_port=False))
+    uvicorn.Server(config).run(sockets=sockets)
+
+
+def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
 
 
 def _banner(base: str, settings: Settings, nats: EmbeddedNats | None) -> None:

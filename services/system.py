@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 
 from services.audit.service import AuditService
+from services.common.forward import Forwarder
 from services.common.natsserver import EmbeddedNats
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -28,9 +29,13 @@ PAGES = "web"
 
 
 def build_app(
-    settings: Settings, names: Sequence[str] | None = None, nats: EmbeddedNats | None = None
+    settings: Settings,
+    names: Sequence[str] | None = None,
+    nats: EmbeddedNats | None = None,
+    forward_to: str | None = None,
 ) -> FastAPI:
-    """One ASGI app serving the named services (all by default) under one origin."""
+    """One ASGI app serving the named services (all by default) under one origin;
+    with ``forward_to``, every route it does not serve is passed on to that address."""
     wanted = list(names or [*SERVICES, PAGES])
     services = [SERVICES[name](settings) for name in wanted if name in SERVICES]
 
@@ -44,4 +49,8 @@ def build_app(
     app = create_app(settings, services, nats_url)
     if PAGES in wanted:
         app.include_router(web_router)
+    if forward_to:
+        forwarder = Forwarder(forward_to)
+        app.mount("/", forwarder)  # after every route: only what nothing here matched
+        app.state.on_stop.append(forwarder.aclose)
     return app

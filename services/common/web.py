@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -11,7 +12,13 @@ from fastapi import FastAPI, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -52,6 +59,8 @@ def create_app(
         app.state.started = False
         for service in reversed(services):
             await service.stop()
+        for close in app.state.on_stop:
+            await close()
 
     app = FastAPI(
         title=title,
@@ -65,6 +74,7 @@ def create_app(
     app.state.signer = TokenSigner(settings.signing_key)
     app.state.services = {service.name: service for service in services}
     app.state.started = False
+    app.state.on_stop = []
     for service in services:
         for router in service.routers():
             app.include_router(router)
@@ -92,7 +102,17 @@ def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     def prometheus_metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _registry() -> CollectorRegistry:
+    """This process's metrics; under ``buergerbuero up`` with several processes, the sum
+    of all of them (prometheus_client's multiprocess mode, ``PROMETHEUS_MULTIPROC_DIR``)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return REGISTRY
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return registry
 
 
 def _add_error_handlers(app: FastAPI) -> None:
@@ -165,7 +185,8 @@ SECURITY_HEADERS = {
 
 def _observe(scope: Scope, service: str, status_code: int, elapsed: float) -> None:
     """Metrics and the log line, at the response's start (a stream may last for hours)."""
-    route = getattr(scope.get("route"), "path", "unmatched")
+    route = getattr(scope.get("route"), "path", None)
+    route = route or ("forwarded" if scope.get("forwarded") else "unmatched")
     method = scope["method"]
     metrics.HTTP_REQUESTS.labels(service, method, route, status_code).inc()
     metrics.HTTP_LATENCY.labels(service, route).observe(elapsed)
