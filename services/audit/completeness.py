@@ -36,7 +36,7 @@ GAPS_FILLED = Counter("bb_audit_gap_events_filled_total",
                       "Events the bus did not deliver, read from the publisher's outbox",
                       ["service"])
 WATERMARK = Gauge("bb_audit_watermark", "Position through which a publisher is complete",
-                  ["service"])
+                  ["service"], multiprocess_mode="max")
 
 
 def publishers() -> set[str]:

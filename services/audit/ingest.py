@@ -33,7 +33,8 @@ BATCH = 1000
 
 APPENDED = Counter("bb_audit_appended_total", "Events appended to the audit log", ["via"])
 UNKNOWN = Counter("bb_audit_unknown_events_total", "Messages without a known contract")
-CHAIN_LENGTH = Gauge("bb_audit_log_size", "Records in the audit log (its tree size)")
+CHAIN_LENGTH = Gauge("bb_audit_log_size", "Records in the audit log (its tree size)",
+                     multiprocess_mode="max")
 
 
 class LogConsumer:

@@ -24,9 +24,14 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-ROOMS = Gauge("bb_media_rooms", "Media rooms hosted by this replica")
-PEERS = Gauge("bb_media_peers", "Participants connected to this replica's rooms")
-TRACKS = Gauge("bb_media_tracks", "Published tracks", ["kind", "source"])
+# Summed over processes under ``buergerbuero up`` (prometheus_client's multiprocess mode).
+ROOMS = Gauge("bb_media_rooms", "Media rooms hosted by this replica", multiprocess_mode="livesum")
+PEERS = Gauge(
+    "bb_media_peers", "Participants connected to this replica's rooms", multiprocess_mode="livesum"
+)
+TRACKS = Gauge(
+    "bb_media_tracks", "Published tracks", ["kind", "source"], multiprocess_mode="livesum"
+)
 FRAMES_RECEIVED = Counter(
     "bb_media_frames_received_total", "Encoded frames received from publishers", ["kind"]
 )

@@ -64,7 +64,9 @@ def test_one_system_behind_one_port(tree) -> None:  # type: ignore[no-untyped-de
     # Sign-in is the rooms service's, passed on to the core process; the cookie works
     # on the queue's routes in every process.
     staff = StaffClient(f"{tree.base}/api/v1", "anna")
-    stream = StreamReader(f"{tree.base}/api/v1/departments/queues/stream", cookies=staff.http.cookies)
+    stream = StreamReader(
+        f"{tree.base}/api/v1/departments/queues/stream", cookies=staff.http.cookies
+    )
 
     tickets = [_knock_on_fresh_connection(tree.base, dept, f"Bürger {n}") for n in range(20)]
     ids = {t["ticket_id"] for t in tickets}
