@@ -661,6 +661,7 @@ class Bench:
         self.port = free_port()
         self.data_dir = workdir / "data"
         self.child: Child | None = None
+        self.queue_processes: int | None = args.queue_processes
         self.pool = Pool(self.port)
         self.base = f"http://{HOST}:{self.port}"
         self.department = ""
@@ -683,6 +684,8 @@ class Bench:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            *(["--queue-processes", str(self.queue_processes)]
+              if self.queue_processes is not None else []),
         ]
 
     async def start(self) -> None:
@@ -1027,6 +1030,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--streams", type=int, help="open waiting ticket streams (default 5000)")
     parser.add_argument("--under-load", type=int, help="knocks/admits with the streams open")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument(
+        "--queue-processes",
+        type=int,
+        help="passed to `buergerbuero up` (default: up's own default; 0: one process)",
+    )
     parser.add_argument(
         "--phases",
         default="abcd",

@@ -33,7 +33,7 @@ def store_env(settings: Settings, service: str) -> dict[str, str]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "services.common.sqlite_shared:Factory",
             "SQLITE_DBNAME": str(settings.data_dir / f"{service}.sqlite"),
             "SQLITE_LOCK_TIMEOUT": "10",
         }
