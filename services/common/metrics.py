@@ -14,6 +14,12 @@ RELAY_DUPLICATES = Counter(
 )
 RELAY_LAG = Gauge("bb_relay_lag_events", "Stored events not yet confirmed published", ["service"])
 RELAY_FAILURES = Counter("bb_relay_failures_total", "Failed publish attempts", ["service"])
+RELAY_LEADER = Gauge(
+    "bb_relay_leader",
+    "1 while this process holds the lease to relay the service's outbox",
+    ["service"],
+    multiprocess_mode="livemax",
+)
 CONSUMED = Counter("bb_consumer_events_total", "Events processed by a consumer", ["consumer"])
 CONSUMER_FAILURES = Counter(
     "bb_consumer_failures_total", "Events whose handling failed (retried)", ["consumer"]
