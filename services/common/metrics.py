@@ -12,7 +12,12 @@ RELAY_DUPLICATES = Counter(
     "Re-sent events the stream dropped as duplicates",
     ["service"],
 )
-RELAY_LAG = Gauge("bb_relay_lag_events", "Stored events not yet confirmed published", ["service"])
+RELAY_LAG = Gauge(
+    "bb_relay_lag_events",
+    "Stored events not yet confirmed published",
+    ["service"],
+    multiprocess_mode="livemax",
+)
 RELAY_FAILURES = Counter("bb_relay_failures_total", "Failed publish attempts", ["service"])
 RELAY_LEADER = Gauge(
     "bb_relay_leader",
@@ -24,7 +29,12 @@ CONSUMED = Counter("bb_consumer_events_total", "Events processed by a consumer",
 CONSUMER_FAILURES = Counter(
     "bb_consumer_failures_total", "Events whose handling failed (retried)", ["consumer"]
 )
-CONSUMER_LAG = Gauge("bb_consumer_lag_events", "Events waiting for a consumer", ["consumer"])
+CONSUMER_LAG = Gauge(
+    "bb_consumer_lag_events",
+    "Events waiting for a consumer",
+    ["consumer"],
+    multiprocess_mode="livemax",
+)
 HTTP_REQUESTS = Counter(
     "bb_http_requests_total", "HTTP requests", ["service", "method", "route", "status"]
 )
