@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     # How long what a citizen types (display name, topic, language) is kept.
     visit_data_ttl_seconds: int = 12 * 3600
 
+    # Queue replicas on one store issue ticket numbers in residue classes: replica `index`
+    # of `count` only numbers n with n % count == (index + 1) % count (count 1: 1, 2, 3, …).
+    # Every replica running at the same time needs its own index below the same count
+    # (`buergerbuero up` sets them; in Kubernetes the StatefulSet ordinal, docs/operations.md).
+    queue_replica_index: int = Field(default=0, ge=0)
+    queue_replica_count: int = Field(default=1, ge=1)
+
     default_consultation_minutes: float = 12.0
     district_name: str = "Kreis Musterstadt"
     log_json: bool = True

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import singledispatchmethod
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -42,55 +43,95 @@ class NobodyWaiting(DomainError):
         super().__init__("Nobody is waiting.")
 
 
+# What the door keeps of a department, each aspect with the door events that set it.
+PROFILE = ("Door.Registered", "Door.ProfileUpdated")
+HOURS = ("Door.HoursSet",)
+OFFICE = ("Door.Opened", "Door.Closed")
+ROSTER = ("Door.StaffAssigned", "Door.StaffUnassigned")  # per staff member
+HISTORY_PAGE = 50
+
 ChangeListener = Callable[[list[Change]], None]
+CommittedListener = Callable[[list[IntegrationEvent]], None]
 DOOR_MAX_AGE = 2.0
 
 
 class Queue(ServiceApplication):
+    """Several replicas may share one store: each has its own waiting-room view, fed by
+    its own commits, by the others' events on NATS and by ``catch_up`` from the store."""
+
     name = "queue"
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str] | None = None, replica_index: int = 0, replica_count: int = 1
+    ) -> None:
         super().__init__(env)
-        self.waiting = WaitingRooms()
-        self._door_ids: set[UUID] = set()
+        self.waiting = WaitingRooms(replica_index, replica_count)
+        # Replaced, never changed in place: request threads iterate it while others add.
+        self._door_ids: frozenset[UUID] = frozenset()
+        self._position = 0  # how far catch_up has read the notification log
+        self._catching_up = threading.Lock()
         self._change_listeners: list[ChangeListener] = []
+        self._committed_listeners: list[CommittedListener] = []
         self._doors: dict[UUID, tuple[float, Door]] = {}
         self.on_commit(self._feed_waiting_rooms)
-        self._replay()
+        self.catch_up()
 
     # -- the waiting rooms view -----------------------------------------------------
 
-    def _replay(self) -> None:
-        position = 0
-        while batch := self.notification_log.select(
-            start=position + 1, limit=self.log_section_size
-        ):
-            for notification in batch:
-                if notification.topic.endswith("Door.Registered"):
-                    self._door_ids.add(UUID(str(notification.originator_id)))
-                contract = to_contract(self.mapper.to_domain_event(notification), notification.id)
-                if contract is not None:
-                    self.waiting.apply(contract)
-            position = batch[-1].id
+    def catch_up(self) -> None:
+        """Read the log from where we stopped: on start all of it; later what other replicas
+        stored. Their doors become known here (the bus carries no door events), and a ticket
+        event that core NATS dropped (published while we reconnected) still arrives."""
+        with self._catching_up:
+            changes: list[Change] = []
+            while batch := self.notification_log.select(
+                start=self._position + 1, limit=self.log_section_size
+            ):
+                for notification in batch:
+                    topic = notification.topic
+                    if topic.endswith("Door.Registered"):
+                        self._door_ids |= {UUID(str(notification.originator_id))}
+                        continue
+                    if ":Ticket." not in topic or self.waiting.has_seen(
+                        UUID(str(notification.originator_id)), notification.originator_version
+                    ):
+                        continue  # the usual case after the start: seen live, not decoded again
+                    domain_event = self.mapper.to_domain_event(notification)
+                    contract = to_contract(domain_event, notification.id)
+                    if contract is not None:
+                        changes.extend(self.waiting.apply(contract))
+                self._position = batch[-1].id
+        self.publish_changes(changes)
 
     def _feed_waiting_rooms(self, recordings: list[Recording[UUID]]) -> None:
         changes: list[Change] = []
+        committed: list[IntegrationEvent] = []
         for recording in recordings:
             name = type(recording.domain_event).__qualname__
             if name.startswith("Door."):
-                self._door_ids.add(recording.domain_event.originator_id)
+                if recording.domain_event.originator_id not in self._door_ids:
+                    self._door_ids |= {recording.domain_event.originator_id}
                 self.forget_door(recording.domain_event.originator_id)
             contract = to_contract(recording.domain_event, recording.notification.id)
             if contract is not None:
+                committed.append(contract)
                 changes.extend(self.waiting.apply(contract))
         self.publish_changes(changes)
+        if committed:
+            for listener in self._committed_listeners:
+                listener(committed)
 
     def apply_from_bus(self, event: IntegrationEvent) -> None:
         """Another replica's (or our own) event, seen on NATS."""
         self.publish_changes(self.waiting.apply(event))
 
     def on_change(self, listener: ChangeListener) -> None:
+        """Changes of the waiting rooms, whoever made them."""
         self._change_listeners.append(listener)
+
+    def on_committed(self, listener: CommittedListener) -> None:
+        """The ticket events this replica committed (what it counts in its metrics)."""
+        self._committed_listeners.append(listener)
 
     def publish_changes(self, changes: list[Change]) -> None:
         if changes:
@@ -106,6 +147,9 @@ class Queue(ServiceApplication):
             raise UnknownDepartment(str(department_id)) from error
 
     def doors(self) -> list[Door]:
+        """Every door, also those another replica registered a moment ago (one query when
+        nothing new was stored)."""
+        self.catch_up()
         return [self.door(i) for i in sorted(self._door_ids)]
 
     def door_cached(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> Door:
@@ -149,6 +193,7 @@ class Queue(ServiceApplication):
         try:
             self.save(ticket)
         except IntegrityError:  # the same knock again: a retried request
+            self.waiting.give_back(department_id, today, number)
             return self.ticket(ticket.id), False
         return ticket, True
 
@@ -186,7 +231,10 @@ class Queue(ServiceApplication):
         )
 
     def expire_where_closed(self, correlation_id: str) -> int:
-        """Expire tickets still waiting at closed offices (a knock that raced the closing)."""
+        """Expire tickets still waiting at closed offices (a knock that raced the closing).
+
+        Every replica sweeps: one that loses the race to another (IntegrityError) or finds
+        the ticket already changed (DomainError) leaves it."""
         expired = 0
         for door in self.doors():
             if door.is_open:
@@ -197,7 +245,7 @@ class Queue(ServiceApplication):
                         entry.ticket_id, lambda t: t.expire("office_closed", correlation_id)
                     )
                     expired += 1
-                except DomainError:
+                except (DomainError, IntegrityError):
                     pass
         return expired
 
@@ -223,21 +271,24 @@ class Queue(ServiceApplication):
     @policy.register
     def _(self, e: rooms_events.DepartmentUpdated, p: ProcessingEvent[UUID]) -> None:
         self._update_door(
-            e, p, lambda d: d.update_profile(e.profile.model_dump(), e.aggregate_version)
+            e, p, lambda d: d.update_profile(e.profile.model_dump(), e.aggregate_version), PROFILE
         )
 
     @policy.register
     def _(self, e: rooms_events.OpeningHoursSet, p: ProcessingEvent[UUID]) -> None:
         weekly = [period.model_dump() for period in e.weekly]
-        self._update_door(e, p, lambda d: d.set_hours(weekly, e.closed_days, e.aggregate_version))
+        self._update_door(
+            e, p, lambda d: d.set_hours(weekly, e.closed_days, e.aggregate_version), HOURS
+        )
 
     @policy.register
     def _(self, e: rooms_events.OfficeOpened, p: ProcessingEvent[UUID]) -> None:
-        self._update_door(e, p, lambda d: d.open(e.closes_at, e.aggregate_version))
+        self._update_door(e, p, lambda d: d.open(e.closes_at, e.aggregate_version), OFFICE)
 
     @policy.register
     def _(self, e: rooms_events.OfficeClosed, p: ProcessingEvent[UUID]) -> None:
-        if self._update_door(e, p, lambda d: d.close(e.next_opening, e.aggregate_version)):
+        if self._update_door(e, p, lambda d: d.close(e.next_opening, e.aggregate_version), OFFICE):
+            self.catch_up()  # also those who knocked at another replica a moment ago
             for entry in self.waiting.line(e.department_id):
                 ticket = self.ticket(entry.ticket_id)
                 if ticket.status == "waiting":
@@ -246,11 +297,16 @@ class Queue(ServiceApplication):
 
     @policy.register
     def _(self, e: rooms_events.StaffAssigned, p: ProcessingEvent[UUID]) -> None:
-        self._update_door(e, p, lambda d: d.assign_staff(e.staff_id, e.role, e.aggregate_version))
+        def assign(door: Door) -> None:
+            door.assign_staff(e.staff_id, e.role, e.aggregate_version)
+
+        self._update_door(e, p, assign, ROSTER, e.staff_id)
 
     @policy.register
     def _(self, e: rooms_events.StaffUnassigned, p: ProcessingEvent[UUID]) -> None:
-        self._update_door(e, p, lambda d: d.unassign_staff(e.staff_id, e.aggregate_version))
+        self._update_door(
+            e, p, lambda d: d.unassign_staff(e.staff_id, e.aggregate_version), ROSTER, e.staff_id
+        )
 
     @policy.register
     def _(self, e: rooms_events.ConsultationOpened, p: ProcessingEvent[UUID]) -> None:
@@ -266,14 +322,35 @@ class Queue(ServiceApplication):
         p.collect_events(door)
 
     def _update_door(
-        self, e: Any, p: ProcessingEvent[UUID], change: Callable[[Door], None]
+        self,
+        e: Any,
+        p: ProcessingEvent[UUID],
+        change: Callable[[Door], None],
+        aspect: tuple[str, ...],
+        staff_id: str | None = None,
     ) -> bool:
+        """Apply a department's event unless the door has a newer one of the same aspect.
+
+        The department's events come out of order (a redelivery after later events; replicas
+        share the consumer and work in parallel). One version for the whole door would drop
+        an older event of another aspect, e.g. a roster change overtaken by the opening."""
         door = self.door(e.department_id)  # unknown yet: raises, and the event comes again
-        if door.is_stale(e.aggregate_version):
+        if e.aggregate_version <= self._newest_applied(door.id, aspect, staff_id):
             return False
         change(door)
         p.collect_events(door)
         return True
+
+    def _newest_applied(self, door_id: UUID, aspect: tuple[str, ...], staff_id: str | None) -> int:
+        """The department version of the door's newest event of one aspect (0: none yet)."""
+        lte: int | None = None
+        while page := list(self.events.get(door_id, desc=True, lte=lte, limit=HISTORY_PAGE)):
+            for event in page:
+                name = type(event).__qualname__
+                if name in aspect and getattr(event, "staff_id", staff_id) == staff_id:
+                    return int(cast(Any, event).upstream_version)
+            lte = page[-1].originator_version - 1
+        return 0
 
 
 # -- mapping stored events to integration events -------------------------------------------

@@ -2,17 +2,20 @@
 
 Changes arrive from any thread (a local commit) or from NATS (another
 replica); they are handled one batch after another on the event loop and
-fanned out to the open streams' queues. Nothing here is durable.
+fanned out to the open streams' queues. Which staff are on duty is shared
+between the replicas (``StaffPresence``). Nothing here is durable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from prometheus_client import Gauge
 
@@ -21,14 +24,93 @@ from services.queue.waiting import Change
 
 log = get_logger(__name__)
 
-OPEN_STREAMS = Gauge("bb_queue_open_streams", "Open live streams", ["kind"])
+OPEN_STREAMS = Gauge(
+    "bb_queue_open_streams", "Open live streams", ["kind"], multiprocess_mode="livesum"
+)
 STREAM_BUFFER = 100
 KEEPALIVE_SECONDS = 15.0
+PRESENCE_SECONDS = 5.0
+PRESENCE_BEATS_KEPT = 3  # another replica's staff count until this many beats are missed
 
 Message = tuple[str, dict[str, Any]]  # (SSE event name, data)
 PING: Message = ("ping", {})
 StatusOf = Callable[[UUID], Awaitable[dict[str, Any] | None]]
 StaffEntryOf = Callable[[Change], Awaitable[dict[str, Any] | None]]
+SendPresence = Callable[[bytes], Awaitable[None]]
+Shares = dict[UUID, frozenset[str]]  # department -> staff ids
+
+
+class StaffPresence:
+    """Who is on duty in which department, across all replicas of the queue.
+
+    Each replica shares the staff ids of its own open staff streams per department
+    (nothing else about them) on core NATS, never stored: on every change and every
+    ``every`` seconds. Another replica's share counts until ``PRESENCE_BEATS_KEPT`` of
+    its beats are missed (a replica that died), or until it says it is leaving.
+    Not thread-safe: used on the event loop only.
+    """
+
+    def __init__(self, replica: str | None = None, every: float = PRESENCE_SECONDS) -> None:
+        self.replica = replica or uuid4().hex
+        self.every = every
+        self.local: Shares = {}
+        self._remote: dict[str, tuple[float, Shares]] = {}  # replica -> (counts until, shares)
+        self._counts: dict[UUID, int] = {}
+
+    def on_duty(self, department_id: UUID) -> int:
+        """Distinct staff ids with a stream open on any replica."""
+        return self._counts.get(department_id, 0)
+
+    def share_local(self, local: Shares) -> set[UUID]:
+        """This replica's staff now; answers the departments whose count changed."""
+        touched = set(self.local) | set(local)
+        self.local = local
+        return self._recount(touched)
+
+    def received(self, data: bytes, now: float) -> tuple[set[UUID], bool]:
+        """Another replica's share: (departments whose count changed, is it new to us)."""
+        body = json.loads(data)
+        replica = str(body["replica"])
+        if replica == self.replica:
+            return set(), False
+        shares = {UUID(d): frozenset(map(str, ids)) for d, ids in body["departments"].items()}
+        before = self._remote.pop(replica, None)
+        leaving = bool(body.get("leaving"))
+        if not leaving:
+            until = now + PRESENCE_BEATS_KEPT * float(body["every"])
+            self._remote[replica] = (until, shares)
+        touched = set(shares) | set(before[1] if before else ())
+        return self._recount(touched), before is None and not leaving
+
+    def expire(self, now: float) -> set[UUID]:
+        """Forget replicas not heard of for too long; answers the departments that changed."""
+        touched: set[UUID] = set()
+        for replica, (until, shares) in list(self._remote.items()):
+            if until <= now:
+                del self._remote[replica]
+                touched |= set(shares)
+        return self._recount(touched)
+
+    def beat(self, leaving: bool = False) -> bytes:
+        departments = {} if leaving else {str(d): sorted(ids) for d, ids in self.local.items()}
+        body = {
+            "replica": self.replica,
+            "every": self.every,
+            "departments": departments,
+            "leaving": leaving,
+        }
+        return json.dumps(body).encode()
+
+    def _recount(self, departments: set[UUID]) -> set[UUID]:
+        changed: set[UUID] = set()
+        for department_id in departments:
+            staff = set(self.local.get(department_id, ()))
+            for _, shares in self._remote.values():
+                staff |= shares.get(department_id, frozenset())
+            if len(staff) != self._counts.get(department_id, 0):
+                changed.add(department_id)
+                self._counts[department_id] = len(staff)
+        return changed
 
 
 class LiveHub:
@@ -38,6 +120,8 @@ class LiveHub:
         staff_entry_of: StaffEntryOf,
         department_of: Callable[[UUID], UUID | None],
         waiting_in: Callable[[UUID], list[UUID]],
+        send_presence: SendPresence | None = None,
+        presence: StaffPresence | None = None,
     ) -> None:
         self._status_of = status_of
         self._staff_entry_of = staff_entry_of
@@ -47,15 +131,22 @@ class LiveHub:
         self._staff: dict[UUID, dict[asyncio.Queue[Message], str]] = defaultdict(dict)
         self._last_sent: dict[asyncio.Queue[Message], dict[str, Any]] = {}
         self._pending: asyncio.Queue[list[Change] | tuple[str, Any]] = asyncio.Queue()
+        self.presence = presence or StaffPresence()
+        self._send_presence = send_presence
+        self._share_now = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self._worker = asyncio.create_task(self._work())
         self._pinger = asyncio.create_task(self._keep_alive())
+        self._sharer = asyncio.create_task(self._share_presence())
 
     async def close(self) -> None:
-        for task in (self._worker, self._pinger):
+        for task in (self._worker, self._pinger, self._sharer):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._send_presence:  # the others stop counting our staff at once
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._send_presence(self.presence.beat(leaving=True)), 1)
 
     async def _keep_alive(self) -> None:
         """A comment line now and then on every stream, so proxies keep idle streams open
@@ -91,7 +182,39 @@ class LiveHub:
                 self._send_ticket(waiting_id, ("message", data))
 
     def staff_on_duty(self, department_id: UUID) -> int:
-        return len(set(self._staff.get(department_id, {}).values()))
+        return self.presence.on_duty(department_id)
+
+    def presence_arrived(self, data: bytes) -> None:
+        """Another replica's staff (on the event loop)."""
+        changed, new = self.presence.received(data, time.monotonic())
+        self._staffing_changed(changed)
+        if new:  # a replica that just started learns ours without waiting for a beat
+            self._share_now.set()
+
+    # -- staff on duty ----------------------------------------------------------------------
+
+    async def _share_presence(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._share_now.wait(), self.presence.every)
+            self._share_now.clear()
+            self._staffing_changed(self.presence.expire(time.monotonic()))
+            if self._send_presence:
+                try:
+                    await self._send_presence(self.presence.beat())
+                except Exception as error:  # NATS away: the next beat tries again
+                    log.warning("presence_not_shared", error=repr(error))
+
+    def _local_staff_changed(self) -> None:
+        local = {d: frozenset(streams.values()) for d, streams in self._staff.items() if streams}
+        if local != self.presence.local:
+            self._staffing_changed(self.presence.share_local(local))
+            self._share_now.set()
+
+    def _staffing_changed(self, department_ids: set[UUID]) -> None:
+        """Expected waits in these departments changed: their citizens' streams refresh."""
+        for department_id in department_ids:
+            self._pending.put_nowait(("department", department_id))
 
     # -- fan-out ----------------------------------------------------------------------------
 
@@ -111,7 +234,8 @@ class LiveHub:
         departments: dict[UUID, None] = {}
         for item in items:
             if isinstance(item, tuple):
-                tickets[item[1]] = None
+                kind, key = item
+                (departments if kind == "department" else tickets)[key] = None
                 continue
             for change in item:
                 await self._tell_staff(change)
@@ -195,6 +319,7 @@ class LiveHub:
         queue: asyncio.Queue[Message] = asyncio.Queue(STREAM_BUFFER * 10)
         for department_id in department_ids:
             self._staff[department_id][queue] = staff_id
+        self._local_staff_changed()
         OPEN_STREAMS.labels("staff").inc()
         try:
             for department_id in department_ids:
@@ -210,6 +335,9 @@ class LiveHub:
             OPEN_STREAMS.labels("staff").dec()
             for department_id in department_ids:
                 self._staff[department_id].pop(queue, None)
+                if not self._staff[department_id]:
+                    del self._staff[department_id]
+            self._local_staff_changed()
 
 
 def _drain(queue: asyncio.Queue[Message]) -> None:

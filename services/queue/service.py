@@ -7,6 +7,7 @@ import contextlib
 import json
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -32,10 +33,16 @@ log = get_logger(__name__)
 
 VISITS_BUCKET = "bb_visits"
 MESSAGES_SUBJECT = "bbx.queue.message"
+PRESENCE_SUBJECT = "bbx.queue.presence"
+STORED_AT = "_stored_at"
+CATCH_UP_SECONDS = 5.0
+SWEEP_EVERY = 6  # catch-ups: the closed-office sweep runs every 30 seconds
 
+# Knocks and admissions are counted by the replica that committed them (sum over replicas);
+# every replica holds the whole waiting room (max over replicas).
 KNOCKS = Counter("bb_queue_knocks_total", "Knocks", ["department"])
 ADMISSIONS = Counter("bb_queue_admissions_total", "Admissions", ["department"])
-WAITING = Gauge("bb_queue_waiting", "Citizens waiting", ["department"])
+WAITING = Gauge("bb_queue_waiting", "Citizens waiting", ["department"], multiprocess_mode="livemax")
 WAIT_TIME = Histogram(
     "bb_queue_wait_seconds",
     "Time from knock to admission",
@@ -61,7 +68,11 @@ class QueueService(BaseService):
         return self.app
 
     def create_application(self, env: dict[str, str]) -> ServiceApplication:
-        return Queue(env={**env, "AGGREGATE_CACHE_MAXSIZE": "10000"})
+        return Queue(
+            env={**env, "AGGREGATE_CACHE_MAXSIZE": "10000"},
+            replica_index=self.settings.queue_replica_index,
+            replica_count=self.settings.queue_replica_count,
+        )
 
     def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None:
         return to_contract(domain_event, position)
@@ -77,8 +88,10 @@ class QueueService(BaseService):
             self.staff_entry,
             self.queue.waiting.department_of,
             self._waiting_ids,
+            send_presence=partial(bus.send_ephemeral, PRESENCE_SUBJECT),
         )
         self.queue.on_change(self._on_changes)
+        self.queue.on_committed(_count_committed)
         # What citizens type stays in memory: it never touches a disk, and after a restart
         # of every NATS server staff see the pseudonym ("Gast 17") instead of the name.
         self._visits = await bus.key_value(
@@ -88,6 +101,7 @@ class QueueService(BaseService):
         bus.watch("bb.queue.>", self._apply_from_bus)
         bus.watch("bb.rooms.consultation_opened", self._consultation_opened)
         await bus.subscribe_ephemeral(f"{MESSAGES_SUBJECT}.>", self._message_arrived)
+        await bus.subscribe_ephemeral(PRESENCE_SUBJECT, self._presence_arrived)
 
     async def on_started(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep())
@@ -102,12 +116,18 @@ class QueueService(BaseService):
         await super().stop()
 
     async def _sweep(self) -> None:
+        """What other replicas stored often; the closed offices and old data now and then
+        (every replica sweeps: a ticket another one expired first is left alone)."""
+        rounds = 0
         while True:
-            await asyncio.sleep(30)
+            await asyncio.sleep(CATCH_UP_SECONDS)
+            rounds += 1
             try:
-                await asyncio.to_thread(self.queue.expire_where_closed, new_correlation_id())
-                self.queue.waiting.forget_finished(datetime.now(UTC))
-                self._forget_expired_visits()
+                await asyncio.to_thread(self.queue.catch_up)
+                if rounds % SWEEP_EVERY == 0:
+                    await asyncio.to_thread(self.queue.expire_where_closed, new_correlation_id())
+                    self.queue.waiting.forget_finished(datetime.now(UTC))
+                    self._forget_expired_visits()
             except Exception:
                 log.exception("queue_sweep_failed")
 
@@ -116,18 +136,12 @@ class QueueService(BaseService):
     def _on_changes(self, changes: list[Change]) -> None:
         for change in changes:
             label = str(change.department_id)
-            if change.kind == "knocked":
-                KNOCKS.labels(label).inc()
             WAITING.labels(label).set(self.queue.waiting.count(change.department_id))
         if self.hub:
             self.hub.changes_happened(changes)
 
     async def _apply_from_bus(self, event: IntegrationEvent) -> None:
         self.queue.apply_from_bus(event)
-        if event.type == "Admitted":
-            label = str(getattr(event, "department_id", ""))
-            ADMISSIONS.labels(label).inc()
-            WAIT_TIME.labels(label).observe(float(getattr(event, "waited_seconds", 0.0)))
 
     async def _consultation_opened(self, event: IntegrationEvent) -> None:
         if isinstance(event, rooms_events.ConsultationOpened) and self.hub:
@@ -142,6 +156,13 @@ class QueueService(BaseService):
                 "staff_id": event.staff_id,
             }
             self.hub.consultation_ready(event.ticket_id, event.department_id, details)
+
+    async def _presence_arrived(self, subject: str, data: bytes) -> None:
+        if self.hub:
+            try:
+                self.hub.presence_arrived(data)
+            except Exception:
+                log.exception("presence_unreadable")
 
     async def _message_arrived(self, subject: str, data: bytes) -> None:
         body = json.loads(data)
@@ -170,10 +191,13 @@ class QueueService(BaseService):
 
     async def remember_visit(self, ticket_id: UUID, data: dict[str, Any]) -> None:
         """Kept here and in the TTL bucket; a NATS outage loses only other replicas' view."""
-        self._visit_cache[ticket_id] = (time.time(), data)
+        stored = time.time()
+        self._visit_cache[ticket_id] = (stored, data)
         assert self._visits is not None
+        # With the time it was stored: another replica keeps its copy no longer than we do.
+        shared = json.dumps({**data, STORED_AT: stored}).encode()
         try:
-            await asyncio.wait_for(self._visits.put(str(ticket_id), json.dumps(data).encode()), 2)
+            await asyncio.wait_for(self._visits.put(str(ticket_id), shared), 2)
         except Exception as error:
             log.warning("visit_data_not_shared", error=repr(error))
 
@@ -200,7 +224,10 @@ class QueueService(BaseService):
         if entry.value is None:
             return None
         data: dict[str, Any] = json.loads(entry.value)
-        self._visit_cache[ticket_id] = (time.time(), data)
+        stored = float(data.pop(STORED_AT, time.time()))
+        if time.time() - stored >= self.settings.visit_data_ttl_seconds:
+            return None  # the bucket has not removed it yet
+        self._visit_cache[ticket_id] = (stored, data)
         return data
 
     def _forget_expired_visits(self) -> None:
@@ -292,6 +319,16 @@ class QueueService(BaseService):
         except Exception:
             await self.forget_visit(ticket_id)  # refused: nothing of it remains
             raise
+
+
+def _count_committed(events: list[IntegrationEvent]) -> None:
+    for event in events:
+        label = str(getattr(event, "department_id", ""))
+        if event.type == "Knocked":
+            KNOCKS.labels(label).inc()
+        elif event.type == "Admitted":
+            ADMISSIONS.labels(label).inc()
+            WAIT_TIME.labels(label).observe(float(getattr(event, "waited_seconds", 0.0)))
 
 
 def display_name(visit: dict[str, Any], number: int) -> str | None:

@@ -1,9 +1,9 @@
 """The waiting rooms: an in-memory view of who waits where, in which order.
 
 Fed by the queue's own integration events: replayed from its store on start,
-then from every local commit and from every replica's events on NATS. Each
-ticket's events apply only in version order, so a late or doubled event
-changes nothing.
+then from every local commit and from every replica's events on NATS (and what
+NATS missed, from the shared store). Each ticket's events apply only in version
+order, so a late or doubled event changes nothing.
 """
 
 from __future__ import annotations
@@ -81,11 +81,16 @@ class _Line:
 
 
 class WaitingRooms:
-    def __init__(self) -> None:
+    def __init__(self, replica_index: int = 0, replica_count: int = 1) -> None:
+        if not 0 <= replica_index < replica_count:
+            raise ValueError(
+                f"queue replica index {replica_index} is not in 0..{replica_count - 1}"
+            )
+        self._replica = (replica_index, replica_count)
         self._lines: dict[UUID, _Line] = {}
         self._where: dict[UUID, UUID] = {}  # ticket -> department while waiting
         self._versions: dict[UUID, tuple[int, datetime]] = {}  # ticket -> last version seen
-        self._numbers: dict[tuple[UUID, str], int] = {}
+        self._numbers: dict[tuple[UUID, str], int] = {}  # (department, day) -> highest taken
         self._lock = threading.Lock()
 
     def apply(self, event: IntegrationEvent) -> list[Change]:
@@ -93,6 +98,9 @@ class WaitingRooms:
         if ticket_id is None:
             return []
         with self._lock:
+            if isinstance(event, events.Knocked):  # even when a later event came first
+                day = (event.department_id, event.occurred_at.date().isoformat())
+                self._numbers[day] = max(self._numbers.get(day, 0), event.number)
             seen = self._versions.get(ticket_id)
             if seen is not None and event.aggregate_version <= seen[0]:
                 return []
@@ -111,8 +119,6 @@ class WaitingRooms:
                 event.correlation_id,
             )
             at_end = self._add(knocked)
-            day = (event.department_id, event.occurred_at.date().isoformat())
-            self._numbers[day] = max(self._numbers.get(day, 0), event.number)
             return [Change(event.department_id, event.ticket_id, "knocked", knocked, not at_end)]
         if isinstance(event, events.Transferred):
             moved = self._remove(event.ticket_id)
@@ -183,14 +189,43 @@ class WaitingRooms:
         with self._lock:
             return self._where.get(ticket_id)
 
-    def next_number(self, department_id: UUID, day: str) -> int:
+    def has_seen(self, ticket_id: UUID, version: int) -> bool:
         with self._lock:
-            return self._numbers.get((department_id, day), 0) + 1
+            seen = self._versions.get(ticket_id)
+            return seen is not None and version <= seen[0]
+
+    def next_number(self, department_id: UUID, day: str) -> int:
+        """Take the department's next ticket number for the day: the smallest above every
+        number seen (this replica's and the others') in this replica's residue class,
+        ``n % count == (index + 1) % count``. Replicas never issue the same number, without
+        asking each other; with one replica the numbers are 1, 2, 3, …
+
+        Taken at once, so two knocks at the same moment get two numbers; a knock that does
+        not use its number gives it back (``give_back``)."""
+        index, count = self._replica
+        key = (department_id, day)
+        with self._lock:
+            last = self._numbers.get(key, 0)
+            number = last + 1 + (index - last) % count
+            self._numbers[key] = number
+            return number
+
+    def give_back(self, department_id: UUID, day: str, number: int) -> None:
+        """The number was not used: the next knock gets it, unless a later one was seen
+        or taken meanwhile (then it is left out)."""
+        key = (department_id, day)
+        with self._lock:
+            if self._numbers.get(key) == number:
+                self._numbers[key] = number - 1
 
     def forget_finished(self, now: datetime) -> None:
-        """Drop version marks of long-finished tickets so memory stays bounded."""
+        """Drop version marks of long-finished tickets and past days' numbers, so memory
+        stays bounded."""
         with self._lock:
             cutoff = now - FINISHED_KEPT
             for ticket_id, (_, at) in list(self._versions.items()):
                 if ticket_id not in self._where and at < cutoff:
                     del self._versions[ticket_id]
+            first_day = cutoff.date().isoformat()
+            for key in [key for key in self._numbers if key[1] < first_day]:
+                del self._numbers[key]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import Tracking
 
+from services.common.contracts import IntegrationEvent
 from services.common.contracts import queue as queue_events
 from services.common.contracts import rooms as rooms_events
+from services.common.eventstore import store_env
+from services.common.settings import Settings
 from services.queue.application import (
     NobodyWaiting,
     OfficeClosed,
@@ -18,6 +22,7 @@ from services.queue.application import (
     to_contract,
 )
 from services.queue.domain import Ticket, TicketNotWaiting
+from services.rooms.application import to_contract as rooms_contract
 from tests.unit.support import CID, Upstream, berlin, notification_count
 
 MONDAY_MORNING = berlin(2025, 1, 6, 10, 0)
@@ -223,7 +228,8 @@ def test_the_waiting_rooms_are_rebuilt_from_the_store() -> None:
     upstream.queue.admit(first.id, "anna", CID)
     # A fresh waiting-rooms view replayed from the same store agrees.
     upstream.queue.waiting = type(upstream.queue.waiting)()
-    upstream.queue._replay()
+    upstream.queue._position = 0
+    upstream.queue.catch_up()
     assert upstream.queue.waiting.places(dept) == {second.id: 1}
 
 
@@ -239,3 +245,74 @@ def test_stored_ticket_events_map_to_contracts_with_derived_ids(demo: Upstream) 
     assert all(c.correlation_id == CID for c in tickets)
     # Doors are the queue's own business: they are never published.
     assert len(tickets) < len(mapped)
+
+
+def test_replicas_on_one_store_see_each_others_doors_and_tickets(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Two queue applications on one SQLite file, as two replicas: each learns what the
+    other stored from the store itself, even when the bus brought nothing."""
+    env = store_env(Settings(data_dir=tmp_path), "queue")
+    first, second = Queue(env, 0, 2), Queue(env, 1, 2)
+    upstream = Upstream()
+    upstream.queue = first  # the durable consumer happened to deliver to the first
+    dept = upstream.register("demo")
+    upstream.clock(MONDAY_MORNING)
+    upstream.pump()
+    # Registered by the first: the second lists it at once, read from the store.
+    assert [d.id for d in second.doors()] == [dept]
+    mine, theirs = knock(first, dept), knock(second, dept)
+    assert (mine.number, theirs.number) == (1, 2)
+    second.catch_up()
+    first.catch_up()
+    assert first.waiting.places(dept) == second.waiting.places(dept) == {mine.id: 1, theirs.id: 2}
+    assert knock(first, dept).number == 3 and knock(second, dept).number == 4
+    first.close()
+    second.close()
+
+
+def test_concurrent_knocks_on_two_replicas_get_distinct_numbers(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = store_env(Settings(data_dir=tmp_path), "queue")
+    replicas = [Queue(env, 0, 2), Queue(env, 1, 2)]
+    upstream = Upstream()
+    upstream.queue = replicas[0]
+    dept = upstream.register("demo")
+    upstream.clock(MONDAY_MORNING)
+    upstream.pump()
+    replicas[1].catch_up()
+    with ThreadPoolExecutor(8) as pool:
+        tickets = list(pool.map(lambda i: knock(replicas[i % 2], dept), range(40)))
+    numbers = [t.number for t in tickets]
+    assert len(set(numbers)) == 40
+    for replica in replicas:
+        replica.close()
+
+
+def test_department_events_in_any_order_keep_the_newest_of_each_aspect() -> None:
+    """Replicas share the consumer: a roster change may be processed after the later
+    opening, and an older opening after a newer closing."""
+    upstream = Upstream()
+    rooms, queue = upstream.rooms, upstream.queue
+    dept = upstream.register("demo")
+    upstream.clock(MONDAY_MORNING)
+    rooms.assign_staff(dept, "erik", "staff", CID)
+    rooms.close_office(dept, CID)
+    rooms.unassign_staff(dept, "ben", CID)
+
+    def department_events() -> list[IntegrationEvent]:
+        mapped = (
+            rooms_contract(rooms.mapper.to_domain_event(n), n.id)
+            for n in rooms.notification_log.select(start=1, limit=1000)
+        )
+        return [e for e in mapped if getattr(e, "department_id", None) == dept]
+
+    registered, *rest = department_events()
+    # In memory, tracking is in order: the stream sequences rise while the events go back.
+    for sequence, event in enumerate([registered, *reversed(rest)], start=1):
+        assert queue.handle_upstream(event, Tracking("BB/queue", sequence))
+    door = queue.door(dept)
+    assert door.serves("anna") and door.serves("erik") and not door.serves("ben")
+    assert not door.is_open
+    assert door.weekly and door.profile["slug"] == "demo"
+
+    rooms.unassign_staff(dept, "erik", CID)
+    assert queue.handle_upstream(department_events()[-1], Tracking("BB/queue", 1000))
+    assert not queue.door(dept).serves("erik")

@@ -159,3 +159,41 @@ def test_forget_finished_drops_only_old_finished_tickets(rooms: WaitingRooms) ->
     # the finished ticket's version mark is gone; the waiting one still ignores a duplicate
     assert rooms.apply(knocked(waiting, 0)) == []
     assert finished not in rooms._versions and waiting in rooms._versions
+
+
+def test_a_knock_takes_its_number_at_once_and_a_retry_gives_it_back(
+        rooms: WaitingRooms) -> None:
+    day = T0.date().isoformat()
+    assert [rooms.next_number(DEPT, day) for _ in range(2)] == [1, 2]  # knocks in flight
+    rooms.give_back(DEPT, day, 2)
+    assert rooms.next_number(DEPT, day) == 2
+    rooms.give_back(DEPT, day, 1)  # a later one was taken: 1 is left out, never reissued
+    assert rooms.next_number(DEPT, day) == 3
+
+
+def test_replicas_number_in_residue_classes_above_all_they_saw() -> None:
+    day = T0.date().isoformat()
+    first, second, third = (WaitingRooms(i, 3) for i in range(3))
+    assert [first.next_number(DEPT, day) for _ in range(3)] == [1, 4, 7]
+    assert [second.next_number(DEPT, day) for _ in range(2)] == [2, 5]
+    assert third.next_number(DEPT, day) == 3
+    # Another replica's knock, seen on the bus: the next number is above it.
+    second.apply(knocked(uuid4(), 0, number=7))
+    assert second.next_number(DEPT, day) == 8
+    third.apply(knocked(uuid4(), 0, number=8))
+    assert third.next_number(DEPT, day) == 9
+
+
+def test_a_knock_seen_after_its_admission_still_counts_for_the_numbers(
+        rooms: WaitingRooms) -> None:
+    ticket = uuid4()
+    rooms.apply(admitted(ticket))
+    assert rooms.apply(knocked(ticket, 0, number=5)) == []
+    assert rooms.next_number(DEPT, T0.date().isoformat()) == 6
+
+
+def test_a_replica_index_must_be_below_the_count() -> None:
+    with pytest.raises(ValueError):
+        WaitingRooms(2, 2)
+    with pytest.raises(ValueError):
+        WaitingRooms(-1, 2)
