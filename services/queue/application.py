@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import singledispatchmethod
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
@@ -22,6 +22,7 @@ from services.queue.domain import DomainError, Door, Ticket
 from services.queue.waiting import Change, WaitingRooms
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class UnknownDepartment(LookupError):
@@ -36,6 +37,13 @@ class OfficeClosed(DomainError):
     def __init__(self, next_opening: datetime | None) -> None:
         super().__init__("The office is closed at the moment.")
         self.next_opening = next_opening
+
+
+class Knock(NamedTuple):
+    department_id: UUID
+    priority: str
+    knock_id: UUID
+    correlation_id: str
 
 
 class NobodyWaiting(DomainError):
@@ -184,18 +192,46 @@ class Queue(ServiceApplication):
 
         One write and no read on the way: a knock that raced the office's closing
         by a moment is expired by the sweep (``expire_where_closed``)."""
-        door = self.door_cached(department_id)
-        if not door.is_open:
-            raise OfficeClosed(door.next_opening)
-        today = datetime.now(UTC).date().isoformat()
-        number = self.waiting.next_number(department_id, today)
-        ticket = Ticket(department_id, priority, number, knock_id, correlation_id)
+        ticket, day = self._new_ticket(Knock(department_id, priority, knock_id, correlation_id))
         try:
             self.save(ticket)
         except IntegrityError:  # the same knock again: a retried request
-            self.waiting.give_back(department_id, today, number)
+            self.waiting.give_back(department_id, day, ticket.number)
             return self.ticket(ticket.id), False
         return ticket, True
+
+    def knock_all(self, knocks: Sequence[Knock]) -> list[tuple[Ticket, bool] | Exception]:
+        """Several knocks in one transaction (group commit: one fsync for all of them),
+        each answered on its own: its ticket, or what refused it. A retried knock among
+        them (its ticket exists already) sends the group through ``knock`` one by one."""
+        answers: list[tuple[Ticket, bool] | Exception] = []
+        taken: list[tuple[Ticket, str]] = []
+        for knock in knocks:
+            try:
+                ticket, day = self._new_ticket(knock)
+            except (DomainError, UnknownDepartment) as refusal:  # this knock alone is refused
+                answers.append(refusal)
+                continue
+            answers.append((ticket, True))
+            taken.append((ticket, day))
+        if taken:
+            try:
+                self.save(*(ticket for ticket, _ in taken))
+            except IntegrityError:
+                for ticket, day in reversed(taken):
+                    self.waiting.give_back(ticket.department_id, day, ticket.number)
+                return [_answer_of(self.knock, *knock) for knock in knocks]
+        return answers
+
+    def _new_ticket(self, knock: Knock) -> tuple[Ticket, str]:
+        """A ticket with the next number (taken at once), not yet saved; and its day."""
+        door = self.door_cached(knock.department_id)
+        if not door.is_open:
+            raise OfficeClosed(door.next_opening)
+        today = datetime.now(UTC).date().isoformat()
+        number = self.waiting.next_number(knock.department_id, today)
+        return Ticket(knock.department_id, knock.priority, number, knock.knock_id,
+                      knock.correlation_id), today
 
     def admit(self, ticket_id: UUID, staff_id: str, correlation_id: str) -> Ticket:
         now = datetime.now(UTC)
@@ -354,6 +390,13 @@ class Queue(ServiceApplication):
 
 
 # -- mapping stored events to integration events -------------------------------------------
+
+
+def _answer_of(command: Callable[..., R], *args: Any) -> R | Exception:
+    try:
+        return command(*args)
+    except (DomainError, UnknownDepartment) as refusal:
+        return refusal
 
 
 def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:

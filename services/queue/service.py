@@ -23,9 +23,10 @@ from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
-from services.queue.application import DOOR_MAX_AGE, Queue, UnknownTicket, to_contract
+from services.queue.application import DOOR_MAX_AGE, Knock, Queue, UnknownTicket, to_contract
 from services.queue.domain import Door, Ticket
 from services.queue.estimate import WaitEstimate, estimate_wait
+from services.queue.group_commit import GroupCommit
 from services.queue.live import LiveHub
 from services.queue.waiting import Change, Waiting
 
@@ -61,6 +62,8 @@ class QueueService(BaseService):
         self._visit_cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
+        # Knocks arriving while one is being saved are saved together (one fsync).
+        self._knocks: GroupCommit[Knock, tuple[Ticket, bool]] = GroupCommit(self.queue.knock_all)
 
     @property
     def queue(self) -> Queue:
@@ -313,9 +316,8 @@ class QueueService(BaseService):
         ticket_id = Ticket.create_id(department_id, knock_id)
         await self.remember_visit(ticket_id, visit)
         try:
-            return await asyncio.to_thread(
-                self.queue.knock, department_id, "walk_in", knock_id, correlation_id
-            )
+            knock = Knock(department_id, "walk_in", knock_id, correlation_id)
+            return await self._knocks.submit(knock)
         except Exception:
             await self.forget_visit(ticket_id)  # refused: nothing of it remains
             raise

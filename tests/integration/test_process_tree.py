@@ -67,6 +67,7 @@ def test_one_system_behind_one_port(tree) -> None:  # type: ignore[no-untyped-de
     stream = StreamReader(
         f"{tree.base}/api/v1/departments/queues/stream", cookies=staff.http.cookies
     )
+    stream.wait_for(lambda e, d: e == "snapshot" and d.get("department_id") == dept)
 
     tickets = [_knock_on_fresh_connection(tree.base, dept, f"Bürger {n}") for n in range(20)]
     ids = {t["ticket_id"] for t in tickets}

@@ -14,6 +14,7 @@ from services.common.contracts import rooms as rooms_events
 from services.common.eventstore import store_env
 from services.common.settings import Settings
 from services.queue.application import (
+    Knock,
     NobodyWaiting,
     OfficeClosed,
     Queue,
@@ -84,6 +85,30 @@ def test_a_retried_knock_returns_the_same_ticket(demo: Upstream) -> None:
     assert again.id == ticket.id == Ticket.create_id(dept, knock_id)
     assert notification_count(demo.queue) == stored
     assert demo.queue.waiting.count(dept) == 1
+
+
+def test_knocks_saved_together_are_answered_one_by_one(demo: Upstream) -> None:
+    dept, retried = demo.ids["demo"], uuid4()
+    first, _ = demo.queue.knock(dept, "walk_in", retried, CID)
+    group = [Knock(dept, "walk_in", uuid4(), CID) for _ in range(3)]
+    answers = demo.queue.knock_all(group)
+    assert [a[1] for a in answers] == [True, True, True]  # type: ignore[index]
+    assert [a[0].number for a in answers] == [2, 3, 4]  # type: ignore[index]
+    assert demo.queue.waiting.count(dept) == 4
+
+    # A retried knock in the group, and a department that does not exist: each is
+    # answered alone, the others are saved, and no number is lost.
+    mixed = [
+        Knock(dept, "walk_in", uuid4(), CID),
+        Knock(dept, "walk_in", retried, CID),
+        Knock(uuid4(), "walk_in", uuid4(), CID),
+        Knock(dept, "walk_in", uuid4(), CID),
+    ]
+    fresh, again, unknown, last = demo.queue.knock_all(mixed)
+    assert isinstance(unknown, UnknownDepartment)
+    assert again[0].id == first.id and again[1] is False  # type: ignore[index]
+    assert [fresh[0].number, last[0].number] == [5, 6]  # type: ignore[index]
+    assert demo.queue.waiting.count(dept) == 6
 
 
 def test_knocks_line_up_and_are_numbered(demo: Upstream) -> None:
