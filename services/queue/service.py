@@ -60,7 +60,7 @@ class QueueService(BaseService):
         self.hub: LiveHub | None = None
         self._visits: KeyValue | None = None
         self._visit_cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
-        self._sweeper: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
         # Knocks arriving while one is being saved are saved together (one fsync).
         self._knocks: GroupCommit[Knock, tuple[Ticket, bool]] = GroupCommit(self.queue.knock_all)
@@ -107,13 +107,16 @@ class QueueService(BaseService):
         await bus.subscribe_ephemeral(PRESENCE_SUBJECT, self._presence_arrived)
 
     async def on_started(self) -> None:
-        self._sweeper = asyncio.create_task(self._sweep())
+        self._background = [
+            asyncio.create_task(self._sweep()),
+            asyncio.create_task(self._follow_visits()),
+        ]
 
     async def stop(self) -> None:
-        if self._sweeper:
-            self._sweeper.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
+                await task
         if self.hub:
             await self.hub.close()
         await super().stop()
@@ -203,6 +206,32 @@ class QueueService(BaseService):
             await asyncio.wait_for(self._visits.put(str(ticket_id), shared), 2)
         except Exception as error:
             log.warning("visit_data_not_shared", error=repr(error))
+
+    async def _follow_visits(self) -> None:
+        """Keep what citizens typed at any replica, as it is stored (a watch of the bucket):
+        a staff member's line never waits for a look-up, however busy the door."""
+        assert self._visits is not None
+        while True:
+            try:
+                watcher = await self._visits.watchall()
+                async for entry in watcher:
+                    if entry is not None:
+                        self._visit_seen(entry.key, entry.value, entry.operation)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # NATS away: look-ups still work; watch again
+                log.warning("visit_watch_interrupted", error=repr(error))
+                await asyncio.sleep(1)
+
+    def _visit_seen(self, key: str, value: bytes | None, operation: str | None) -> None:
+        ticket_id = UUID(key)
+        if operation in ("DEL", "PURGE") or not value:
+            self._visit_cache.pop(ticket_id, None)
+            return
+        data: dict[str, Any] = json.loads(value)
+        stored = float(data.pop(STORED_AT, time.time()))
+        if time.time() - stored < self.settings.visit_data_ttl_seconds:
+            self._visit_cache[ticket_id] = (stored, data)
 
     async def forget_visit(self, ticket_id: UUID) -> None:
         self._visit_cache.pop(ticket_id, None)
