@@ -1,7 +1,9 @@
 """Knock and admit under load: ``buergerbuero up`` driven over HTTP on loopback.
 
 Starts the whole system (embedded NATS, SQLite stores, demo seed) as a child
-process on a free port with a fresh data directory, then measures:
+process on a free port with a fresh data directory (as ``up`` runs by default:
+on a machine with several cores a process tree with one queue process per core;
+``--queue-processes 0`` for everything in one process), then measures:
 
   (a) sustained knocks per second: N concurrent citizens knocking on the 24/7
       "demo" department as fast as the server answers (closed loop);
@@ -1061,7 +1063,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     print(
         f"Bürgerbüro knock/admit benchmark{' (quick)' if args.quick else ''}: "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, fd limit {limit}, "
-        f"revision {revision()}, work dir {workdir}"
+        f"revision {revision()}, work dir {workdir}, queue processes "
+        f"{'up default' if args.queue_processes is None else args.queue_processes}"
     )
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),

@@ -127,7 +127,11 @@ def _run(args: argparse.Namespace) -> int:
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:
         if args.command == "up":
-            processes = args.queue_processes or 0
+            processes = args.queue_processes
+            if processes is None:
+                from services.processes import default_queue_processes
+
+                processes = default_queue_processes()
             if processes > 0:
                 from services.processes import ProcessTree
 

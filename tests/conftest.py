@@ -50,7 +50,11 @@ class SystemProcess:
             "BB_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
-        self.args = args or ["up"]
+        # One process unless a test asks for the process tree (tests/integration/
+        # test_process_tree.py does) or BB_TEST_QUEUE_PROCESSES says otherwise: a test
+        # may read a view right after a write, which replicas see a moment later.
+        processes = os.environ.get("BB_TEST_QUEUE_PROCESSES", "0")
+        self.args = args or ["up", "--queue-processes", processes]
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"system-{self.port}.log"
 
