@@ -114,7 +114,6 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     from services.common.logging import get_logger
-    from services.system import build_app
 
     settings = _settings(args)
     names: list[str] | None = args.service if args.command == "serve" else None
@@ -138,6 +137,9 @@ def _run(args: argparse.Namespace) -> int:
                 url = nats.url if nats else str(settings.nats_url)
                 tree = ProcessTree(settings, url, processes)
                 return tree.run(lambda: _banner(base, settings, nats))
+        # Imported only here: the process tree's parent stays small (no aiortc, no stores).
+        from services.system import build_app
+
         app = build_app(settings, names, nats, getattr(args, "forward_to", None))
         if args.command == "up":
             _banner(base, settings, nats)
