@@ -40,9 +40,12 @@ QUEUE_SERVICES = ["queue", "web"]
 
 
 def default_queue_processes() -> int:
-    """One queue process per core on a machine with more than one; none on a single core."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return min(cores or 1, 4) if (cores or 1) > 1 else 0
+    """One queue process per core (at most four) on a Linux machine with more than one;
+    none on one core, or where the kernel does not spread ``SO_REUSEPORT`` connections."""
+    if not sys.platform.startswith("linux"):
+        return 0
+    cores = len(os.sched_getaffinity(0))
+    return min(cores, 4) if cores > 1 else 0
 
 
 @dataclass
@@ -57,7 +60,7 @@ class Child:
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "services.cli", *self.args],
             env=self.env,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,
+            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
         )
 
     def alive(self) -> bool:
