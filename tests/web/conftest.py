@@ -78,7 +78,10 @@ class Traffic:
 def _start_system(base: Path) -> tuple[EmbeddedNats, SystemProcess]:
     nats = EmbeddedNats(base / "nats")
     nats.start()
-    system = SystemProcess(base / "data", nats.url)
+    # As `make up` runs on a machine with two cores: the process tree, so the pages,
+    # streams and media sockets are tested through the queue processes' forwarding.
+    processes = os.environ.get("BB_TEST_QUEUE_PROCESSES", "2")
+    system = SystemProcess(base / "data", nats.url, args=["up", "--queue-processes", processes])
     system.start()
     return nats, system
 
