@@ -136,7 +136,7 @@ def _run(args: argparse.Namespace) -> int:
 
                 url = nats.url if nats else str(settings.nats_url)
                 tree = ProcessTree(settings, url, processes)
-                return tree.run(lambda: _banner(base, settings, nats))
+                return tree.run(lambda: _banner(base, settings, nats, processes))
         # Imported only here: the process tree's parent stays small (no aiortc, no stores).
         from services.system import build_app
 
@@ -174,7 +174,9 @@ def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
     return sock
 
 
-def _banner(base: str, settings: Settings, nats: EmbeddedNats | None) -> None:
+def _banner(
+    base: str, settings: Settings, nats: EmbeddedNats | None, queue_processes: int = 0
+) -> None:
     from services.rooms.seed import DEMO_PASSWORD, STAFF
 
     lines = [
@@ -186,6 +188,9 @@ def _banner(base: str, settings: Settings, nats: EmbeddedNats | None) -> None:
         f"  Health / metrics:       {base}/readyz  {base}/metrics",
         f"  NATS:                   {nats.url if nats else settings.nats_url}",
         f"  Data:                   {settings.database_url or settings.data_dir.resolve()}",
+        "  Processes:              "
+        + (f"{queue_processes} queue processes on the port, rooms/audit/media in one more"
+           if queue_processes else "one (--queue-processes 0)"),
     ]
     if settings.seed_demo:
         lines.append(f"  Demo staff logins (password '{DEMO_PASSWORD}'):")
