@@ -10,8 +10,6 @@ from pathlib import Path
 
 import uvicorn
 
-from services.common.eventstore import store_env
-from services.common.identity import AccountError, LocalAccounts
 from services.common.logging import configure_logging, new_correlation_id
 from services.common.natsserver import EmbeddedNats
 from services.common.settings import Settings
@@ -204,6 +202,9 @@ def _banner(
 
 def _staff(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    from services.common.eventstore import store_env
+    from services.common.identity import AccountError, LocalAccounts
+
     accounts = LocalAccounts(env=store_env(settings, "identity"))
     if args.staff_command == "list":
         for identity in accounts.list():
@@ -225,6 +226,7 @@ def _staff(args: argparse.Namespace) -> int:
 
 def _assign(settings: Settings, username: str, departments: list[str]) -> int:
     """Put the account on rosters: written to the rooms store, published by its relay."""
+    from services.common.eventstore import store_env
     from services.rooms.application import Rooms, UnknownDepartment
     from services.rooms.domain import Department
 
