@@ -80,23 +80,18 @@ class Forwarder:
             log.warning("forward_failed", upstream=self.upstream, error=repr(error))
             await _answer(send, 502, UNREACHABLE)
             return
+        # A client that goes away ends the upstream request too (a stream may be endless).
+        copying = asyncio.create_task(_copy(response, send))
+        gone = asyncio.create_task(_client_gone(receive))
         try:
-            await send({
-                "type": "http.response.start",
-                "status": response.status_code,
-                "headers": [
-                    (name.lower(), value)
-                    for name, value in response.headers.raw
-                    if name.lower() not in HOP_BY_HOP | SERVER_OWN
-                ],
-            })
-            async for chunk in response.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-        except (httpx.HTTPError, OSError) as error:  # upstream or client went away mid-stream
-            log.info("forward_interrupted", error=repr(error))
+            await asyncio.wait({copying, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            for task in (copying, gone):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await response.aclose()
+
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (await receive())["type"] != "websocket.connect":
@@ -192,3 +187,26 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
                     (b"content-length", str(len(body)).encode())],
     })
     await send({"type": "http.response.body", "body": body})
+
+
+async def _copy(response: httpx.Response, send: Send) -> None:
+    try:
+        await send({
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": [
+                (name.lower(), value)
+                for name, value in response.headers.raw
+                if name.lower() not in HOP_BY_HOP | SERVER_OWN
+            ],
+        })
+        async for chunk in response.aiter_raw():
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+    except (httpx.HTTPError, httpx.StreamError, OSError) as error:  # upstream went away
+        log.info("forward_interrupted", error=repr(error))
+
+
+async def _client_gone(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
