@@ -132,6 +132,14 @@ def _run(args: argparse.Namespace) -> int:
             if processes > 0:
                 from services.processes import ProcessTree
 
+                # Queue processes share the port with SO_REUSEPORT: they would also share
+                # it with another running system, so make sure nobody holds it now.
+                if not port_is_free(settings.host, settings.port):
+                    raise SystemExit(
+                        f"error: cannot listen on {settings.host}:{settings.port}: "
+                        "Address already in use"
+                    )
+
                 url = nats.url if nats else str(settings.nats_url)
                 tree = ProcessTree(settings, url, processes)
                 return tree.run(lambda: _banner(base, settings, nats, processes))
@@ -168,8 +176,24 @@ def _listen(host: str, port: int, reuse_port: bool) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     if reuse_port:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise SystemExit(f"error: cannot listen on {host}:{port}: {error.strerror}") from error
     return sock
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Bound without ``SO_REUSEPORT``: taken even by another system's process tree."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _banner(

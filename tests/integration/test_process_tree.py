@@ -12,6 +12,7 @@ import json
 import os
 import re
 import signal
+import socket
 import uuid
 from pathlib import Path
 
@@ -170,3 +171,30 @@ def test_stopping_up_stops_every_process(tree) -> None:  # type: ignore[no-untyp
     tree.process.send_signal(signal.SIGTERM)
     assert tree.process.wait(30) == 0
     eventually(lambda: not any(_alive(pid) for pid in children), timeout=20)
+
+
+@pytest.mark.parametrize("processes", ["0", "2"])
+def test_a_taken_port_is_a_clear_error(nats_server, tmp_path, processes) -> None:  # type: ignore[no-untyped-def]
+    # Queue processes share their port (SO_REUSEPORT): without this check a second system
+    # would silently share it with the first.
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    with socket.socket() as taken:
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "services.cli", "up", "--port", str(port),
+             "--queue-processes", processes, "--data-dir", str(tmp_path)],
+            cwd=ROOT,
+            env={**os.environ, "BB_NATS_URL": nats_server.url, "BB_LOG_LEVEL": "WARNING"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in result.stderr
