@@ -3,29 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
-from services.audit.service import AuditService
-from services.common.forward import Forwarder
-from services.common.natsserver import EmbeddedNats
-from services.common.service import BaseService
-from services.common.settings import Settings
-from services.common.web import create_app
-from services.media.service import MediaService
-from services.queue.service import QueueService
-from services.rooms.service import RoomsService
-from services.web.api import router as web_router
+    from services.common.natsserver import EmbeddedNats
+    from services.common.service import BaseService
+    from services.common.settings import Settings
 
 # In this order the routes are matched: the citizens' busiest path (queue) first.
-SERVICES: dict[str, type[BaseService]] = {
-    "queue": QueueService,
-    "rooms": RoomsService,
-    "audit": AuditService,
-    "media": MediaService,
+# Named, not imported: a process imports only the services it runs (a queue process
+# has no use for aiortc), and `up`'s parent none of them.
+SERVICES: dict[str, str] = {
+    "queue": "services.queue.service:QueueService",
+    "rooms": "services.rooms.service:RoomsService",
+    "audit": "services.audit.service:AuditService",
+    "media": "services.media.service:MediaService",
 }
 # The pages (services/web) have no store and no bus: a router, not a BaseService.
 PAGES = "web"
+
+
+def service_class(name: str) -> type[BaseService]:
+    module, _, attribute = SERVICES[name].partition(":")
+    cls: type[BaseService] = getattr(import_module(module), attribute)
+    return cls
 
 
 def build_app(
@@ -36,8 +40,11 @@ def build_app(
 ) -> FastAPI:
     """One ASGI app serving the named services (all by default) under one origin;
     with ``forward_to``, every route it does not serve is passed on to that address."""
+    from services.common.forward import Forwarder
+    from services.common.web import create_app
+
     wanted = list(names or [*SERVICES, PAGES])
-    services = [SERVICES[name](settings) for name in wanted if name in SERVICES]
+    services = [service_class(name)(settings) for name in wanted if name in SERVICES]
 
     def nats_url() -> str:
         if settings.nats_url:
@@ -48,6 +55,8 @@ def build_app(
 
     app = create_app(settings, services, nats_url)
     if PAGES in wanted:
+        from services.web.api import router as web_router
+
         app.include_router(web_router)
     if forward_to:
         forwarder = Forwarder(forward_to)
