@@ -142,6 +142,25 @@ def test_autoscalers(production: list[dict[str, Any]]) -> None:
         assert hpa["spec"]["minReplicas"] >= 2, name
 
 
+@pytest.mark.parametrize("overlay", ["base", "production"])
+def test_queue_pods_number_tickets_apart(
+    rendered: dict[str, list[dict[str, Any]]], overlay: str
+) -> None:
+    """Each queue pod needs an index no other running pod has, below a count that
+    the autoscaler can never exceed: otherwise two citizens may get one number."""
+    docs = rendered[overlay]
+    (queue,) = [w for w in workloads(docs) if w["metadata"]["name"] == "queue"]
+    assert queue["kind"] == "StatefulSet"
+    env = {e["name"]: e for e in queue["spec"]["template"]["spec"]["containers"][0]["env"]}
+    index = env["BB_QUEUE_REPLICA_INDEX"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert index == "metadata.labels['apps.kubernetes.io/pod-index']"
+    (hpa,) = [h for h in of(docs, "HorizontalPodAutoscaler")
+              if h["spec"]["scaleTargetRef"]["name"] == "queue"]
+    assert hpa["spec"]["scaleTargetRef"]["kind"] == "StatefulSet"
+    assert int(env["BB_QUEUE_REPLICA_COUNT"]["value"]) == hpa["spec"]["maxReplicas"]
+    assert queue["spec"]["replicas"] <= hpa["spec"]["maxReplicas"]
+
+
 def test_media_drains_its_rooms(production: list[dict[str, Any]]) -> None:
     (media,) = [w for w in workloads(production) if w["metadata"]["name"] == "media"]
     pod = media["spec"]["template"]["spec"]
