@@ -1,4 +1,4 @@
-"""A refused request: an HTTP status and a sentence a person understands."""
+"""Outcomes that are not bugs: a refused request, and an event that comes too early."""
 
 from __future__ import annotations
 
@@ -11,3 +11,14 @@ class Refusal(Exception):
         self.status_code = status_code
         self.detail = detail
         self.extra = extra
+
+
+class RetryLater(Exception):
+    """An event whose precondition is not met yet, but will be by a later redelivery.
+
+    E.g. a department's opening hours before its registration, which another replica
+    sharing the consumer is handling at that moment. A handler raises it (``from`` the
+    cause) and commits nothing; the consumer answers with a delayed negative
+    acknowledgement and logs ``event_deferred``, not a failure. Deferred too often, it
+    is logged as a failure all the same (see ``Bus.defer_limit``).
+    """

@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, Recording, Tracking
 from eventsourcing.projection import EventSourcedProjection
 
 from services.common.contracts import IntegrationEvent
+from services.common.errors import RetryLater
 from services.common.settings import Settings
 
 CommitListener = Callable[[list[Recording[UUID]]], None]
@@ -95,6 +96,7 @@ class ServiceApplication(EventSourcedProjection[UUID]):
     def handle_upstream(self, event: IntegrationEvent, tracking: Tracking) -> bool:
         """Process one upstream event exactly once; False when it was processed before.
 
+        ``RetryLater`` when it cannot be processed yet (the bus redelivers it later).
         Tracking is multi-row, so events may arrive in any order (a JetStream
         redelivery comes after later messages) and each is still recognised.
         """
@@ -102,10 +104,11 @@ class ServiceApplication(EventSourcedProjection[UUID]):
             return False
         try:
             self.process_event(event, tracking)  # type: ignore[arg-type]
-        except IntegrityError:
+        except IntegrityError as error:
             if self.was_processed(tracking):  # a concurrent replica got there first
                 return False
-            raise  # a version conflict: the caller retries
+            # A replica changed the same aggregate a moment ago: read it again next time.
+            raise RetryLater("another writer changed the aggregate first") from error
         return True
 
     def was_processed(self, tracking: Tracking) -> bool:

@@ -29,6 +29,9 @@ CONSUMED = Counter("bb_consumer_events_total", "Events processed by a consumer",
 CONSUMER_FAILURES = Counter(
     "bb_consumer_failures_total", "Events whose handling failed (retried)", ["consumer"]
 )
+CONSUMER_DEFERRALS = Counter(
+    "bb_consumer_deferrals_total", "Events that came too early (redelivered later)", ["consumer"]
+)
 CONSUMER_LAG = Gauge(
     "bb_consumer_lag_events",
     "Events waiting for a consumer",

@@ -16,6 +16,7 @@ from eventsourcing.persistence import IntegrityError, Recording
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import queue as contracts
 from services.common.contracts import rooms as rooms_events
+from services.common.errors import RetryLater
 from services.common.eventstore import ServiceApplication
 from services.common.outbox import envelope
 from services.queue.domain import DomainError, Door, Ticket
@@ -353,7 +354,7 @@ class Queue(ServiceApplication):
 
     @policy.register
     def _(self, e: rooms_events.ConsultationEnded, p: ProcessingEvent[UUID]) -> None:
-        door = self.door(e.department_id)
+        door = self._registered_door(e.department_id)
         door.record_consultation(e.duration_seconds)
         p.collect_events(door)
 
@@ -370,12 +371,20 @@ class Queue(ServiceApplication):
         The department's events come out of order (a redelivery after later events; replicas
         share the consumer and work in parallel). One version for the whole door would drop
         an older event of another aspect, e.g. a roster change overtaken by the opening."""
-        door = self.door(e.department_id)  # unknown yet: raises, and the event comes again
+        door = self._registered_door(e.department_id)
         if e.aggregate_version <= self._newest_applied(door.id, aspect, staff_id):
             return False
         change(door)
         p.collect_events(door)
         return True
+
+    def _registered_door(self, department_id: UUID) -> Door:
+        """The door a department's event is about. Not there yet: its registration is on
+        its way (another replica is handling it, or it comes again after a failure)."""
+        try:
+            return self.door(department_id)
+        except UnknownDepartment as error:
+            raise RetryLater(f"department {department_id} is not registered yet") from error
 
     def _newest_applied(self, door_id: UUID, aspect: tuple[str, ...], staff_id: str | None) -> int:
         """The department version of the door's newest event of one aspect (0: none yet)."""
