@@ -8,6 +8,7 @@ if a page comes without the Content-Security-Policy.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -95,15 +96,22 @@ def web_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemProce
     nats.stop()
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: while the sync API is started, Playwright keeps its event
+# loop marked as running in the main thread (between calls as well), so asyncio.run() and
+# pytest-asyncio's runners fail in any test that runs then. Scoped to tests/web, the
+# driver is stopped as soon as the last browser test of this package is done, before the
+# tests of other packages in the same session.
+@pytest.fixture(scope="package")
 def playwright_driver() -> Iterator[Playwright]:
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM} (Debian package 'chromium')")
     with sync_playwright() as driver:
         yield driver
+    # Stopped, the driver must not leave its loop behind for the tests that follow.
+    assert asyncio._get_running_loop() is None, "Playwright left a running event loop"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     browser = playwright_driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield browser
