@@ -12,6 +12,7 @@ from eventsourcing.persistence import IntegrityError, Tracking
 
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import media as contracts
+from services.common.errors import RetryLater
 from services.common.eventstore import ServiceApplication
 from services.common.outbox import envelope
 from services.media.domain import MediaRoom
@@ -44,11 +45,18 @@ class MediaRooms(ServiceApplication):
         correlation_id: str,
         tracking: Tracking | None = None,
     ) -> bool:
-        """Record that the room is gone; False if it never existed or was closed before."""
+        """Record that the room is gone; False if it never existed or was closed before.
+
+        For a consultation's end (``tracking``) whose room is not recorded yet:
+        ``RetryLater``. Its opening comes first in the stream but may still be on its way
+        (a redelivery, or another replica handling it right now); tracked as done here,
+        the room opened a moment later would never be closed."""
         for attempt in range(RETRIES):
             if tracking is not None and self.was_processed(tracking):
                 return False
             room = self.room(consultation_id)
+            if room is None and tracking is not None:
+                raise RetryLater("the consultation's media room is not recorded yet")
             if room is None or room.closed:
                 self._track_only(tracking)
                 return False
