@@ -1,4 +1,5 @@
-"""The queue service's HTTP API: departments' doors, knocks, tickets and the staff's lines."""
+"""The queue service's HTTP API, the citizens' side: departments' doors, knocks and
+tickets; and what the staff's side (``staff_api``) shares with it."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
 
-from services.common.auth import Staff, verify_capability
-from services.common.contracts.queue import DeclineReason
+from services.common.auth import verify_capability
 from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
@@ -26,123 +24,18 @@ from services.queue.application import (
     UnknownTicket,
 )
 from services.queue.domain import DomainError, Door, Ticket, TicketNotWaiting
+from services.queue.schemas import (
+    DepartmentView,
+    KnockIn,
+    KnockOut,
+    TicketView,
+    TopicView,
+    WaitView,
+)
 from services.queue.service import QueueService, display_name, queue_service
 
 Service = Annotated[QueueService, Depends(queue_service)]
 router = APIRouter(prefix="/api/v1", tags=["queue"])
-
-
-# -- models ------------------------------------------------------------------------------
-
-
-class TopicView(BaseModel):
-    id: str
-    de: str
-    en: str
-
-
-class WaitView(BaseModel):
-    seconds: int = Field(description="Best guess of the wait")
-    low_seconds: int
-    high_seconds: int
-    consultations_sampled: int = Field(description="How many recent consultations it rests on")
-    staff_on_duty: int
-    basis: Literal["recent_consultations", "default_duration"]
-
-
-class DepartmentView(BaseModel):
-    id: UUID
-    slug: str
-    name: str
-    name_de: str
-    name_en: str
-    description: str
-    open: bool
-    opens_at: datetime | None = Field(description="Next opening, when closed")
-    closes_at: datetime | None
-    anonymous: bool
-    accepts_appointments: bool
-    languages: list[str]
-    topics: list[TopicView]
-    waiting: int
-    expected_wait: WaitView = Field(description="For someone knocking now")
-
-
-class KnockIn(BaseModel):
-    display_name: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=60,
-        description="How staff should address you; not asked by anonymous departments",
-    )
-    language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
-    topic: str | None = Field(default=None, max_length=40)
-    knock_id: UUID | None = Field(
-        default=None,
-        description="Chosen by the client; sending the same knock again returns the same "
-        "ticket instead of a second one (safe retries)",
-    )
-
-
-class KnockOut(BaseModel):
-    ticket_id: UUID
-    token: str = Field(description="Keep it: it proves this is your ticket")
-    number: int
-    display_name: str | None
-    place: int
-    expected_wait: WaitView
-    stream: str
-
-
-class TicketView(BaseModel):
-    ticket_id: UUID
-    status: str
-    department_id: UUID
-    place: int | None = None
-    expected_wait: WaitView | None = None
-    consultation_id: UUID | None = None
-    decline_reason: str | None = None
-    expiry_reason: str | None = None
-    next_opening: datetime | None = None
-
-
-class WaitingEntry(BaseModel):
-    ticket_id: UUID
-    number: int
-    priority: str
-    knocked_at: datetime
-    display_name: str | None
-    language: str | None
-    topic: str | None
-    transferred: bool = False
-
-
-class QueueView(BaseModel):
-    department_id: UUID
-    open: bool
-    waiting: list[WaitingEntry]
-
-
-class DeclineIn(BaseModel):
-    reason: DeclineReason
-    message: str | None = Field(
-        default=None, max_length=500, description="Shown to the citizen, stored nowhere"
-    )
-
-
-class TransferIn(BaseModel):
-    department_id: UUID
-
-
-class MessageIn(BaseModel):
-    text: str = Field(min_length=1, max_length=500)
-
-
-class AdmittedView(BaseModel):
-    ticket_id: UUID
-    status: str
-    department_id: UUID
-    consultation_id: UUID | None = None
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -153,21 +46,21 @@ def _language(request: Request) -> str:
     return "en" if wanted.lower().startswith("en") else "de"
 
 
-async def _door(service: QueueService, department_id: UUID) -> Door:
+async def find_door(service: QueueService, department_id: UUID) -> Door:
     try:
         return await service.door(department_id)
     except UnknownDepartment as error:
         raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
 
 
-async def _ticket(service: QueueService, ticket_id: UUID) -> Ticket:
+async def find_ticket(service: QueueService, ticket_id: UUID) -> Ticket:
     try:
         return await asyncio.to_thread(service.queue.ticket, ticket_id)
     except UnknownTicket as error:
         raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.") from error
 
 
-def _require_serves(door: Door, staff: StaffIdentity) -> None:
+def require_serves(door: Door, staff: StaffIdentity) -> None:
     if not door.serves(staff.staff_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "You are not on this department's staff.")
 
@@ -180,7 +73,7 @@ def _closed(error: OfficeClosed) -> Refusal:
     return Refusal(status.HTTP_409_CONFLICT, text, opens_at=when)
 
 
-async def _command(call: Any, *args: Any) -> Any:
+async def run_command(call: Any, *args: Any) -> Any:
     with refusals():
         return await asyncio.to_thread(call, *args)
 
@@ -232,7 +125,7 @@ SSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _sse(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
+def event_stream(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
     """Server-sent events, encoded here: a stream is one small generator, nothing more
     (thousands of citizens keep one open while they wait)."""
 
@@ -262,38 +155,11 @@ async def list_departments(service: Service, request: Request) -> list[Departmen
     return sorted(views, key=lambda v: (v.slug != "demo", v.name))
 
 
-async def _followed_lines(
-    service: Service,
-    staff: Staff,
-    department: Annotated[list[UUID] | None, Query(max_length=50)] = None,
-) -> list[UUID]:
-    """The lines a staff stream follows: those named by ``?department=``, or all I serve."""
-    doors = await asyncio.to_thread(service.queue.doors)
-    mine = [d.id for d in doors if d.serves(staff.staff_id)]
-    if department and not set(department) <= set(mine):
-        raise Refusal(
-            status.HTTP_403_FORBIDDEN, "You are not on the staff of every department named."
-        )
-    return department or mine
-
-
-@router.get(
-    "/departments/queues/stream", response_class=StreamingResponse, responses=SSE, tags=["staff"]
-)
-async def my_queues_stream(
-    service: Service, staff: Staff, lines: Annotated[list[UUID], Depends(_followed_lines)]
-) -> StreamingResponse:
-    """Live, every line I serve in one stream: a ``snapshot`` per line, then ``knocked``,
-    ``left`` and ``consultation``, each naming its ``department_id``. (Registered before
-    ``/departments/{id}``, so the path is not taken for an id.)"""
-    return _staff_events(service, lines, staff.staff_id)
-
-
 @router.get("/departments/{department_id}", response_model=DepartmentView, tags=["citizen"])
 async def department_details(
     department_id: UUID, service: Service, request: Request
 ) -> DepartmentView:
-    door = await _door(service, department_id)
+    door = await find_door(service, department_id)
     return await asyncio.to_thread(_department_view, service, door, _language(request))
 
 
@@ -307,7 +173,7 @@ async def knock(department_id: UUID, body: KnockIn, service: Service) -> Respons
     """Knock on the door: no account needed. Answers with your ticket and its token.
 
     Sending the same ``knock_id`` again answers 200 with the same ticket."""
-    door = await _door(service, department_id)
+    door = await find_door(service, department_id)
     if door.anonymous and body.display_name:
         raise Refusal(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -387,139 +253,12 @@ async def ticket_stream(ticket_id: UUID, request: Request, service: Service) -> 
 
     EventSource cannot send headers, so the token may come as ``?token=``."""
     assert service.hub is not None
-    return _sse(service.hub.ticket_stream(ticket_id))
+    return event_stream(service.hub.ticket_stream(ticket_id))
 
 
 @router.post("/tickets/{ticket_id}/withdraw", response_model=TicketView, tags=["citizen"])
 async def withdraw(ticket_id: UUID, request: Request, service: Service) -> TicketView:
     """Leave the waiting room."""
     verify_capability(request, "ticket", str(ticket_id))
-    await _command(service.queue.withdraw, ticket_id, current_correlation_id())
+    await run_command(service.queue.withdraw, ticket_id, current_correlation_id())
     return TicketView(**(await service.ticket_status(ticket_id) or {}))
-
-
-# -- the staff side ---------------------------------------------------------------------------
-
-
-async def _queue_view(service: QueueService, door: Door) -> QueueView:
-    line = service.queue.waiting.line(door.id)
-    entries = [WaitingEntry(**await service.waiting_entry(waiting)) for waiting in line]
-    return QueueView(department_id=door.id, open=door.is_open, waiting=entries)
-
-
-@router.get("/departments/{department_id}/queue", response_model=QueueView, tags=["staff"])
-async def department_queue(department_id: UUID, service: Service, staff: Staff) -> QueueView:
-    door = await _door(service, department_id)
-    _require_serves(door, staff)
-    return await _queue_view(service, door)
-
-
-async def _served_door(department_id: UUID, service: Service, staff: Staff) -> Door:
-    """A dependency: checked before a stream starts, so a refusal is a 404/403, not a broken 200."""
-    door = await _door(service, department_id)
-    _require_serves(door, staff)
-    return door
-
-
-@router.get(
-    "/departments/{department_id}/queue/stream",
-    response_class=StreamingResponse,
-    responses=SSE,
-    tags=["staff"],
-)
-async def department_queue_stream(
-    department_id: UUID, service: Service, staff: Staff, _: Annotated[Door, Depends(_served_door)]
-) -> StreamingResponse:
-    """Live, one line: a ``snapshot`` first, then ``knocked``, ``left`` and ``consultation``
-    (a ticket of this line was admitted: where its consultation is)."""
-    return _staff_events(service, [department_id], staff.staff_id)
-
-
-def _staff_events(
-    service: QueueService, department_ids: list[UUID], staff_id: str
-) -> StreamingResponse:
-    assert service.hub is not None
-
-    async def snapshot(department_id: UUID) -> tuple[str, dict[str, Any]]:
-        fresh = await service.door(department_id, max_age=0)
-        return "snapshot", (await _queue_view(service, fresh)).model_dump(mode="json")
-
-    return _sse(service.hub.staff_stream(department_ids, staff_id, snapshot))
-
-
-@router.post(
-    "/departments/{department_id}/queue/admit-next", response_model=AdmittedView, tags=["staff"]
-)
-async def admit_next(department_id: UUID, service: Service, staff: Staff) -> AdmittedView:
-    """Admit the first in line: appointment holders before walk-ins, then by knock time."""
-    _require_serves(await _door(service, department_id), staff)
-    ticket = await _command(
-        service.queue.admit_next, department_id, staff.staff_id, current_correlation_id()
-    )
-    return AdmittedView(
-        ticket_id=ticket.id, status=ticket.status, department_id=ticket.department_id
-    )
-
-
-@router.post(
-    "/departments/{department_id}/queue/message",
-    status_code=status.HTTP_202_ACCEPTED,
-    tags=["staff"],
-)
-async def message_line(
-    department_id: UUID, body: MessageIn, service: Service, staff: Staff
-) -> dict[str, str]:
-    """A short note to everyone waiting here, e.g. "about 10 minutes more"."""
-    _require_serves(await _door(service, department_id), staff)
-    await service.send_message(body.text, department_id=department_id)
-    return {"status": "sent"}
-
-
-async def _staff_ticket(service: QueueService, ticket_id: UUID, staff: StaffIdentity) -> Ticket:
-    ticket = await _ticket(service, ticket_id)
-    _require_serves(await _door(service, ticket.department_id), staff)
-    return ticket
-
-
-@router.post("/tickets/{ticket_id}/admit", response_model=AdmittedView, tags=["staff"])
-async def admit(ticket_id: UUID, service: Service, staff: Staff) -> AdmittedView:
-    await _staff_ticket(service, ticket_id, staff)
-    ticket = await _command(
-        service.queue.admit, ticket_id, staff.staff_id, current_correlation_id()
-    )
-    return AdmittedView(
-        ticket_id=ticket.id, status=ticket.status, department_id=ticket.department_id
-    )
-
-
-@router.post("/tickets/{ticket_id}/decline", response_model=TicketView, tags=["staff"])
-async def decline(ticket_id: UUID, body: DeclineIn, service: Service, staff: Staff) -> TicketView:
-    await _staff_ticket(service, ticket_id, staff)
-    await _command(
-        service.queue.decline, ticket_id, staff.staff_id, body.reason, current_correlation_id()
-    )
-    if body.message:
-        await service.send_message(body.message, ticket_id=ticket_id)
-    return TicketView(**(await service.ticket_status(ticket_id) or {}))
-
-
-@router.post("/tickets/{ticket_id}/transfer", response_model=TicketView, tags=["staff"])
-async def transfer(ticket_id: UUID, body: TransferIn, service: Service, staff: Staff) -> TicketView:
-    await _staff_ticket(service, ticket_id, staff)
-    await _command(
-        service.queue.transfer,
-        ticket_id,
-        body.department_id,
-        staff.staff_id,
-        current_correlation_id(),
-    )
-    return TicketView(**(await service.ticket_status(ticket_id) or {}))
-
-
-@router.post("/tickets/{ticket_id}/message", status_code=status.HTTP_202_ACCEPTED, tags=["staff"])
-async def message_ticket(
-    ticket_id: UUID, body: MessageIn, service: Service, staff: Staff
-) -> dict[str, str]:
-    await _staff_ticket(service, ticket_id, staff)
-    await service.send_message(body.text, ticket_id=ticket_id)
-    return {"status": "sent"}

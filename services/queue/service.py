@@ -81,9 +81,9 @@ class QueueService(BaseService):
         return to_contract(domain_event, position)
 
     def routers(self) -> list[APIRouter]:
-        from services.queue.api import router
+        from services.queue import api, staff_api
 
-        return [router]
+        return [api.router, staff_api.router]  # the citizens' busiest routes first
 
     async def subscribe(self, bus: Bus) -> None:
         self.hub = LiveHub(

@@ -1,0 +1,121 @@
+"""The queue API's request and response models."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from services.common.contracts.queue import DeclineReason
+
+
+class TopicView(BaseModel):
+    id: str
+    de: str
+    en: str
+
+
+class WaitView(BaseModel):
+    seconds: int = Field(description="Best guess of the wait")
+    low_seconds: int
+    high_seconds: int
+    consultations_sampled: int = Field(description="How many recent consultations it rests on")
+    staff_on_duty: int
+    basis: Literal["recent_consultations", "default_duration"]
+
+
+class DepartmentView(BaseModel):
+    id: UUID
+    slug: str
+    name: str
+    name_de: str
+    name_en: str
+    description: str
+    open: bool
+    opens_at: datetime | None = Field(description="Next opening, when closed")
+    closes_at: datetime | None
+    anonymous: bool
+    accepts_appointments: bool
+    languages: list[str]
+    topics: list[TopicView]
+    waiting: int
+    expected_wait: WaitView = Field(description="For someone knocking now")
+
+
+class KnockIn(BaseModel):
+    display_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=60,
+        description="How staff should address you; not asked by anonymous departments",
+    )
+    language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
+    topic: str | None = Field(default=None, max_length=40)
+    knock_id: UUID | None = Field(
+        default=None,
+        description="Chosen by the client; sending the same knock again returns the same "
+        "ticket instead of a second one (safe retries)",
+    )
+
+
+class KnockOut(BaseModel):
+    ticket_id: UUID
+    token: str = Field(description="Keep it: it proves this is your ticket")
+    number: int
+    display_name: str | None
+    place: int
+    expected_wait: WaitView
+    stream: str
+
+
+class TicketView(BaseModel):
+    ticket_id: UUID
+    status: str
+    department_id: UUID
+    place: int | None = None
+    expected_wait: WaitView | None = None
+    consultation_id: UUID | None = None
+    decline_reason: str | None = None
+    expiry_reason: str | None = None
+    next_opening: datetime | None = None
+
+
+class WaitingEntry(BaseModel):
+    ticket_id: UUID
+    number: int
+    priority: str
+    knocked_at: datetime
+    display_name: str | None
+    language: str | None
+    topic: str | None
+    transferred: bool = False
+
+
+class QueueView(BaseModel):
+    department_id: UUID
+    open: bool
+    waiting: list[WaitingEntry]
+
+
+class DeclineIn(BaseModel):
+    reason: DeclineReason
+    message: str | None = Field(
+        default=None, max_length=500, description="Shown to the citizen, stored nowhere"
+    )
+
+
+class TransferIn(BaseModel):
+    department_id: UUID
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+
+
+class AdmittedView(BaseModel):
+    ticket_id: UUID
+    status: str
+    department_id: UUID
+    consultation_id: UUID | None = None
