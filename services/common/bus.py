@@ -3,12 +3,18 @@
 Publishing sets ``Nats-Msg-Id`` to the event id, so a re-send after a crash
 or a timed-out publish is dropped by the stream. Consumers are durable pull
 consumers that acknowledge only after their own commit.
+
+The stream and the KV buckets are created with ``replicas`` replicas (the setting
+``BB_NATS_REPLICAS``: 3 in a cluster of three NATS servers, so that losing one loses
+nothing and stops nothing). One that exists with fewer is raised to that many when a
+service connects or first uses it; a count is never lowered automatically.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -25,8 +31,9 @@ from nats.js.api import (
     KeyValueConfig,
     StorageType,
     StreamConfig,
+    StreamInfo,
 )
-from nats.js.errors import BucketNotFoundError, NotFoundError
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from services.common import metrics
@@ -53,11 +60,19 @@ class Bus:
     # would be wrong for good.
     defer_limit = 10
 
-    def __init__(self, servers: str, name: str, stream: str = "BB", max_age_days: int = 30):
+    def __init__(
+        self,
+        servers: str,
+        name: str,
+        stream: str = "BB",
+        max_age_days: int = 30,
+        replicas: int = 1,
+    ):
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
         self.name = name
         self.stream = stream
         self.max_age_days = max_age_days
+        self.replicas = replicas
         self.nc: NATS | None = None
         self._js: JetStreamContext | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -101,11 +116,35 @@ class Bus:
             storage=StorageType.FILE,
             duplicate_window=120.0,
             max_age=timedelta(days=self.max_age_days).total_seconds(),
+            num_replicas=self.replicas,
         )
         try:
-            await self.js.stream_info(self.stream)
+            info = await self.js.stream_info(self.stream)
         except NotFoundError:
             await self.js.add_stream(config)
+            return
+        await self._raise_replicas(info)
+
+    async def _raise_replicas(self, info: StreamInfo) -> None:
+        """Raise an existing stream (or a bucket's) to ``replicas``; never lower it.
+
+        The rest of its configuration stays as it is. Several services may do this at
+        the same moment: an update that fails because another one got there first is fine.
+        """
+        name = info.config.name
+        assert name is not None
+        current = info.config.num_replicas or 1
+        if current >= self.replicas:
+            return
+        try:
+            await self.js.update_stream(
+                dataclasses.replace(info.config, num_replicas=self.replicas)
+            )
+        except Exception:
+            if ((await self.js.stream_info(name)).config.num_replicas or 1) < self.replicas:
+                raise
+            return  # another process raised it meanwhile
+        log.info("stream_replicas_raised", stream=name, replicas=self.replicas, previous=current)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -269,12 +308,17 @@ class Bus:
     async def key_value(
         self, bucket: str, ttl_seconds: float | None = None, in_memory: bool = False
     ) -> KeyValue:
-        """A KV bucket, created on first use; ``in_memory`` for data that must never reach
-        a disk (and need not survive a restart of the NATS servers)."""
+        """A KV bucket, created on first use with ``replicas`` replicas (an existing one with
+        fewer is raised); ``in_memory`` for data that must never reach a disk (and need not
+        survive a restart of all NATS servers at once)."""
         try:
-            return await self.js.key_value(bucket)
-        except BucketNotFoundError:
+            info = await self.js.stream_info(f"KV_{bucket}")
+        except NotFoundError:
             storage = StorageType.MEMORY if in_memory else StorageType.FILE
             return await self.js.create_key_value(
-                KeyValueConfig(bucket=bucket, ttl=ttl_seconds, storage=storage)
+                KeyValueConfig(
+                    bucket=bucket, ttl=ttl_seconds, storage=storage, replicas=self.replicas
+                )
             )
+        await self._raise_replicas(info)
+        return await self.js.key_value(bucket)

@@ -52,6 +52,7 @@ class BaseService(ABC):
             name=self.name,
             stream=self.settings.stream_name,
             max_age_days=self.settings.stream_max_age_days,
+            replicas=self.settings.nats_replicas,
         )
         await self.bus.connect()
         self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)

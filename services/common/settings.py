@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     # None: start the embedded NATS server; otherwise a comma-separated URL list.
     nats_url: str | None = None
     nats_sync_always: bool = True
+    # Replicas of the stream and the KV buckets: 3 in a cluster of three NATS servers
+    # (one may fail), 1 for a single server. Existing ones with fewer are raised, never lowered.
+    nats_replicas: int = Field(default=1, ge=1, le=5)
     stream_name: str = "BB"
     stream_max_age_days: int = 30
 

@@ -114,23 +114,12 @@ def test_nats_helm_values() -> None:
     assert values["promExporter"]["podMonitor"]["enabled"]
 
 
-def test_streams_job_raises_every_bucket_the_code_creates(production: list[dict[str, Any]]) -> None:
-    """The services create KV buckets with one replica; the Job must know each of them."""
-    import ast
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parents[2] / "services"
-    buckets = set()
-    for path in root.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if (isinstance(node, ast.Assign) and len(node.targets) == 1
-                    and isinstance(node.targets[0], ast.Name)
-                    and node.targets[0].id.endswith("_BUCKET")
-                    and isinstance(node.value, ast.Constant)):
-                buckets.add(node.value.value)
-    (job,) = [d for d in production
-              if d["kind"] == "Job" and d["metadata"]["name"] == "nats-streams"]
-    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    for bucket in buckets:
-        assert f"KV_{bucket}" in script, bucket
-    assert " BB " in script
+def test_stream_and_buckets_have_a_replica_on_every_nats_server(
+    production: list[dict[str, Any]],
+) -> None:
+    """The services create the stream and the KV buckets with BB_NATS_REPLICAS replicas
+    (and raise existing ones): one on each server, so losing one stops nothing."""
+    values = yaml.safe_load((K8S / "nats" / "values.yaml").read_text())
+    (config,) = [d for d in production
+                 if d["kind"] == "ConfigMap" and d["metadata"]["name"] == "bb-config"]
+    assert int(config["data"]["BB_NATS_REPLICAS"]) == values["config"]["cluster"]["replicas"]
