@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Response, status
@@ -10,11 +12,13 @@ from fastapi import Depends, HTTPException, Request, Response, status
 from services.common.identity import StaffIdentity
 from services.common.tokens import (
     Claims,
+    RevocationCheck,
     Scope,
     TokenError,
     TokenExpired,
     TokenRevoked,
     TokenSigner,
+    verify_revocable,
 )
 
 SESSION_COOKIE = "bb_session"
@@ -106,11 +110,37 @@ def verify_capability(
     request: Request, scope: Scope, subject: str | None = None, *, link: bool = False
 ) -> Claims:
     """Verify a bearer token; 401 when missing or wrong, 410 when a link has expired."""
+    with _refusals(link):
+        return signer(request).verify(_required_token(request), scope, subject)
+
+
+async def verify_revocable_capability(
+    request: Request,
+    scope: Scope,
+    is_revoked: RevocationCheck,
+    subject: str | None = None,
+    *,
+    link: bool = False,
+) -> Claims:
+    """``verify_capability``, then the shared denylist (e.g. invitations withdrawn by
+    staff, in a NATS KV bucket): a withdrawn link is 410, like an expired one."""
+    with _refusals(link):
+        return await verify_revocable(
+            signer(request), _required_token(request), scope, is_revoked, subject
+        )
+
+
+def _required_token(request: Request) -> str:
     token = bearer_token(request)
     if token is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "This needs the token you were given.")
+    return token
+
+
+@contextmanager
+def _refusals(link: bool) -> Iterator[None]:
     try:
-        return signer(request).verify(token, scope, subject)
+        yield
     except (TokenExpired, TokenRevoked) as error:
         if link:
             raise HTTPException(status.HTTP_410_GONE, _gone_message(error)) from error

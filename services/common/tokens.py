@@ -100,8 +100,9 @@ async def verify_revocable(
     is_revoked: RevocationCheck,
     subject: str | None = None,
 ) -> Claims:
-    """Verify, then ask the shared denylist (e.g. a NATS KV bucket) whether it was revoked."""
+    """Verify, then ask the shared denylist (e.g. a NATS KV bucket) whether what the token
+    is for (its subject, e.g. an invitation) was revoked: every token issued for it is."""
     claims = signer.verify(token, scope, subject)
-    if await is_revoked(claims.token_id):
+    if await is_revoked(claims.subject):
         raise TokenRevoked("token revoked")
     return claims

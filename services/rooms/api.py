@@ -11,7 +11,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field, field_validator
 
-from services.common.auth import Staff, bearer_token, staff_of, verify_capability
+from services.common.auth import (
+    Staff,
+    bearer_token,
+    staff_of,
+    verify_capability,
+    verify_revocable_capability,
+)
 from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
@@ -356,14 +362,11 @@ async def revoke_invitation(
 )
 async def interpreter_join(consultation_id: UUID, request: Request, service: Service) -> JoinedView:
     """Join by invitation: the link's token in ``Authorization: Bearer``."""
-    claims = verify_capability(request, "invitation", link=True)
+    claims = await verify_revocable_capability(
+        request, "invitation", service.is_revoked, link=True
+    )
     if claims["consultation"] != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "This invitation is for another consultation.")
-    if await service.is_revoked(claims.subject):
-        raise Refusal(
-            status.HTTP_410_GONE,
-            "This link has been withdrawn. Please ask the office for a new one.",
-        )
     consultation = await _consultation(service, consultation_id)
     if consultation.ended:
         raise Refusal(status.HTTP_410_GONE, "This consultation has already ended.")

@@ -250,6 +250,7 @@ def test_an_invitation_lets_an_interpreter_in(citizen: httpx.Client, anna: Staff
 
 
 def test_a_revoked_invitation_answers_410(citizen: httpx.Client, anna: StaffClient,
+                                          signer: TokenSigner,
                                           consultation: dict[str, Any]) -> None:
     def interpreters() -> int:
         details = anna.get(f"/consultations/{consultation['id']}").json()
@@ -264,6 +265,10 @@ def test_a_revoked_invitation_answers_410(citizen: httpx.Client, anna: StaffClie
     refused(interpreter_join(citizen, consultation["id"], invitation["token"]), 410, "withdrawn")
     # Asked again, still gone; and nobody joined on it.
     refused(interpreter_join(citizen, consultation["id"], invitation["token"]), 410, "withdrawn")
+    # What is revoked is the invitation: any other token for it is refused too.
+    another = signer.issue("invitation", str(invitation["invitation_id"]), 600,
+                           consultation=consultation["id"])
+    refused(interpreter_join(citizen, consultation["id"], another), 410, "withdrawn")
     assert interpreters() == before
 
 
