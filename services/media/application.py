@@ -118,6 +118,10 @@ _CONTRACTS: dict[str, Callable[[Any, dict[str, Any]], IntegrationEvent]] = {
     "MediaRoom.Opened": lambda e, env: contracts.MediaRoomOpened(
         **env, consultation_id=e.consultation_id, replica_id=e.replica_id
     ),
+    # Moved to another replica: for everyone downstream, the room opens again there.
+    "MediaRoom.Reopened": lambda e, env: contracts.MediaRoomOpened(
+        **env, consultation_id=e.consultation_id, replica_id=e.replica_id
+    ),
     "MediaRoom.PeerConnected": lambda e, env: contracts.PeerConnected(
         **env, consultation_id=_consultation(e), participant_id=e.participant_id, role=e.role
     ),

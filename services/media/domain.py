@@ -106,6 +106,28 @@ class MediaRoom(Aggregate):
             if not track_id.endswith(f".{participant_id}")
         }
 
+    def move(self, replica_id: str, reason: str, correlation_id: str) -> None:
+        """Its replica is gone (lost, or stopped) while the consultation goes on: the
+        peers there are disconnected, the room closes there and opens again on
+        ``replica_id``, where the participants reconnect."""
+        if self.closed or self.replica_id == replica_id:
+            return
+        for participant_id in list(self.peers):
+            self.disconnect_peer(participant_id, reason, correlation_id)
+        self.close(reason, correlation_id)
+        self._reopened(
+            consultation_id=self.consultation_id,
+            replica_id=replica_id,
+            correlation_id=correlation_id,
+        )
+
+    @event("Reopened")
+    def _reopened(self, consultation_id: UUID, replica_id: str, correlation_id: str) -> None:
+        self.replica_id = replica_id
+        self.tracks = {}
+        self.closed = False
+        self.close_reason = None
+
     def close(self, reason: str, correlation_id: str) -> None:
         if not self.closed:
             self._closed(

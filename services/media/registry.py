@@ -162,6 +162,27 @@ class ReplicaRegistry:
         self.assignments[consultation_id] = chosen
         return Assignment(consultation_id, replica.replica_id, replica.url, revision)
 
+    async def reassign(self, lost: Assignment, exclude: str | None = None) -> Assignment:
+        """Move a room away from its replica (lost, or stopping: ``exclude``) to the
+        least-loaded live one. Compare-and-set on the assignment, so that when several
+        replicas notice the same loss, one move wins and the others answer with it."""
+        assert self._rooms is not None
+        live = {k: r for k, r in (await self.live_replicas()).items()
+                if k not in (lost.replica_id, exclude)}
+        replica = self._least_loaded(live)
+        chosen = Assignment(lost.consultation_id, replica.replica_id, replica.url)
+        try:
+            revision = await self._rooms.update(
+                lost.consultation_id, chosen.to_bytes(), last=lost.revision
+            )
+        except KeyWrongLastSequenceError:
+            moved = await self.assignment(lost.consultation_id)  # another replica came first
+            if moved is None or moved.replica_id == lost.replica_id:
+                raise
+            return moved
+        self.assignments[lost.consultation_id] = chosen
+        return Assignment(lost.consultation_id, replica.replica_id, replica.url, revision)
+
     def _least_loaded(self, replicas: dict[str, Replica]) -> Replica:
         if not replicas:
             raise NoLiveReplica("no media replica is alive")

@@ -31,9 +31,9 @@ from services.media.application import MediaRooms, to_contract
 from services.media.domain import CONSULTATION_ENDED, REPLICA_LOST
 from services.media.hosting import HostedRooms, RoomRecorder
 from services.media.ice import add_loopback_host_candidate, server_configuration
-from services.media.registry import Assignment, ReplicaRegistry
+from services.media.registry import Assignment, NoLiveReplica, ReplicaRegistry
 from services.media.sfu import MediaRoom
-from services.media.signalling import CloseCode, Refused
+from services.media.signalling import REASON_MOVED, CloseCode, Refused
 from services.media.telemetry import StatsSampler
 
 log = get_logger(__name__)
@@ -166,12 +166,41 @@ class MediaService(BaseService):
             await self.hosted.close(event.consultation_id, CONSULTATION_ENDED)
 
     async def _room_closed_live(self, event: IntegrationEvent) -> None:
-        if isinstance(event, media_events.MediaRoomClosed):
+        # Closed where it was: a room moved here from a lost replica stays open.
+        assert self.registry is not None
+        if (
+            isinstance(event, media_events.MediaRoomClosed)
+            and event.replica_id == self.registry.replica_id
+        ):
             await self.hosted.close(event.consultation_id, event.reason)
 
     async def _room_lost(self, assignment: Assignment) -> None:
-        """Another replica stopped beating: its rooms are gone."""
-        await self._close(UUID(assignment.consultation_id), REPLICA_LOST, new_correlation_id())
+        """Another replica stopped beating: its rooms open again on a live one, where the
+        participants reconnect (the consultation goes on)."""
+        await self._move(assignment, REPLICA_LOST)
+
+    async def _move(self, assignment: Assignment, reason: str) -> None:
+        """Assign the room to another live replica and record the move."""
+        assert self.registry is not None
+        consultation_id = UUID(assignment.consultation_id)
+        correlation_id = new_correlation_id()
+        stopping = self.registry.replica_id if reason == REPLICA_STOPPED else None
+        try:
+            moved = await self.registry.reassign(assignment, exclude=stopping)
+        except NoLiveReplica:
+            # The last replica stops: the room stays assigned to it, for this replica when
+            # it comes back (or, as a lost one's, for the next to start). Its participants
+            # are told to connect again.
+            await self.hosted.close(consultation_id, REASON_MOVED)
+            return
+        await asyncio.to_thread(
+            self.media.change_room,
+            consultation_id,
+            lambda room: room.move(moved.replica_id, reason, correlation_id),
+        )
+        await self.hosted.close(consultation_id, REASON_MOVED)  # ours, when we are stopping
+        log.info("media_room_moved", consultation=str(consultation_id), reason=reason,
+                 replica=moved.replica_id)
 
     async def _room_released(self, consultation_id: str) -> None:
         """Our assignment was deleted (by whoever closed the room): disconnect everyone."""
@@ -183,7 +212,7 @@ class MediaService(BaseService):
         assert self.registry is not None
         for consultation_id in self.registry.rooms_of(self.registry.replica_id):
             try:
-                await self._close(UUID(consultation_id), REPLICA_STOPPED, new_correlation_id())
+                await self._move(self.registry.assignments[consultation_id], REPLICA_STOPPED)
             except Exception:
                 log.exception("media_room_not_released", consultation=consultation_id)
 

@@ -53,6 +53,8 @@ AUTH_TIMEOUT_SECONDS = 10.0
 JOIN_TIMEOUT_SECONDS = 30.0
 MAX_MESSAGE_BYTES = 256 * 1024
 REASON_REPLACED = "joined again elsewhere"
+# Its media server stops; the room opens again on another one: connect again.
+REASON_MOVED = "room moved to another media server"
 
 
 class CloseCode(IntEnum):
@@ -60,6 +62,7 @@ class CloseCode(IntEnum):
     ROOM_CLOSED = 4000
     REPLACED = 4001
     CONNECTION_FAILED = 4002
+    MOVED = 4003
     BAD_MESSAGE = 4400
     TOKEN_INVALID = 4401
     TOKEN_OTHER_ROOM = 4403
@@ -90,6 +93,8 @@ def close_code_for(reason: str) -> CloseCode:
         return CloseCode.REPLACED
     if reason == REASON_CONNECTION_FAILED:
         return CloseCode.CONNECTION_FAILED
+    if reason == REASON_MOVED:
+        return CloseCode.MOVED
     return CloseCode.ROOM_CLOSED
 
 

@@ -1,5 +1,6 @@
-"""Two media replicas share the registry: rooms are spread, and losing one ends
-only its rooms (its participants' sockets drop; the survivor closes the rooms)."""
+"""Two media replicas share the registry: rooms are spread, and losing one touches
+only its rooms: their participants' sockets drop, the survivor takes the rooms over,
+and the participants reconnect there (the consultation goes on)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from services.common.natsserver import EmbeddedNats
@@ -19,7 +19,6 @@ from tests.conftest import SystemProcess
 from tests.media.system_support import (
     Consultation,
     EventTap,
-    bearer,
     join_over_socket,
     open_consultation,
     where_is_the_room,
@@ -62,7 +61,7 @@ async def tap(nats_url: str) -> AsyncIterator[EventTap]:
     await events.stop()
 
 
-async def test_rooms_are_spread_and_a_lost_replica_ends_only_its_rooms(
+async def test_rooms_are_spread_and_a_lost_replicas_rooms_move_to_the_survivor(
     replicas: tuple[SystemProcess, SystemProcess], tap: EventTap
 ) -> None:
     system, extra = replicas
@@ -104,14 +103,25 @@ async def test_rooms_are_spread_and_a_lost_replica_ends_only_its_rooms(
         for client in clients["lost"]:
             code, _reason = await asyncio.wait_for(client.closed, 10)
             assert code == 1006  # the socket dropped: the page says "connection lost"
-        await eventually(lambda: tap.of_type("MediaRoomClosed", consultation_id=lost.id), within=20)
+        def moved() -> bool:
+            return len(tap.of_type("MediaRoomOpened", consultation_id=lost.id)) == 2
+
+        await eventually(moved, within=20)
         closed = tap.of_type("MediaRoomClosed", consultation_id=lost.id)[-1]
         assert closed["reason"] == "replica lost"
-        gone = httpx.get(
-            f"{system.base}/api/v1/media/consultations/{lost.id}",
-            headers=bearer(lost.tokens["citizen"]),
+        reopened = tap.of_type("MediaRoomOpened", consultation_id=lost.id)[-1]
+        assert reopened["replica_id"] != closed["replica_id"]
+        where = await asyncio.to_thread(
+            where_is_the_room, system.base, lost.id, lost.tokens["citizen"]
         )
-        assert gone.status_code == 410
+        assert f":{system.port}/" in where["signal_url"]
+
+        # The participants reconnect on the survivor and see each other again.
+        citizen = await join_over_socket(system.base, lost.id, lost.tokens["citizen"], RED)
+        staff = await join_over_socket(system.base, lost.id, lost.tokens["staff"], GREEN)
+        clients["moved"] = [citizen, staff]
+        await eventually(lambda: _sees(citizen, staff.participant_id), within=15)
+        await eventually(lambda: _sees(staff, citizen.participant_id), within=15)
 
         # the other room goes on as if nothing happened
         citizen, staff = clients["staying"]
