@@ -159,8 +159,9 @@ class ReplicaRegistry:
             if taken is None:
                 raise
             return taken
-        self.assignments[consultation_id] = chosen
-        return Assignment(consultation_id, replica.replica_id, replica.url, revision)
+        taken = Assignment(consultation_id, replica.replica_id, replica.url, revision)
+        self.assignments[consultation_id] = taken
+        return taken
 
     async def reassign(self, lost: Assignment, exclude: str | None = None) -> Assignment:
         """Move a room away from its replica (lost, or stopping: ``exclude``) to the
@@ -170,18 +171,24 @@ class ReplicaRegistry:
         live = {k: r for k, r in (await self.live_replicas()).items()
                 if k not in (lost.replica_id, exclude)}
         replica = self._least_loaded(live)
-        chosen = Assignment(lost.consultation_id, replica.replica_id, replica.url)
-        try:
-            revision = await self._rooms.update(
-                lost.consultation_id, chosen.to_bytes(), last=lost.revision
-            )
-        except KeyWrongLastSequenceError:
-            moved = await self.assignment(lost.consultation_id)  # another replica came first
-            if moved is None or moved.replica_id == lost.replica_id:
-                raise
-            return moved
-        self.assignments[lost.consultation_id] = chosen
-        return Assignment(lost.consultation_id, replica.replica_id, replica.url, revision)
+        key, current = lost.consultation_id, lost
+        while True:
+            try:
+                revision = await self._rooms.update(
+                    key, Assignment(key, replica.replica_id, replica.url).to_bytes(),
+                    last=current.revision,
+                )
+                break
+            except KeyWrongLastSequenceError:
+                fresh = await self.assignment(key)
+                if fresh is None:  # released meanwhile: the room closed
+                    raise
+                if fresh.replica_id != lost.replica_id:  # another replica moved it first
+                    return fresh
+                current = fresh  # we knew an older revision of the same assignment
+        moved = Assignment(key, replica.replica_id, replica.url, revision)
+        self.assignments[key] = moved
+        return moved
 
     def _least_loaded(self, replicas: dict[str, Replica]) -> Replica:
         if not replicas:

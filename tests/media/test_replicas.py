@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,3 +145,67 @@ def _camera() -> TrackSource:
 def _sees(client: SocketClient, publisher_id: str) -> bool:
     camera = client.live_track(publisher_id, _camera())
     return camera is not None and camera.colour is not None
+
+
+async def test_a_stopping_replica_moves_its_rooms_and_says_connect_again(
+    tmp_path: Path, nats_server: EmbeddedNats
+) -> None:
+    """A rolling update stops a replica whose room is still in use: the room moves to the
+    other replica, the participant's socket closes with 4003, and they connect again."""
+    events = EventTap()
+    await events.start(nats_server.url)
+    env = {"BB_MEDIA_REGISTRY_TTL_SECONDS": TTL}
+    system = SystemProcess(tmp_path / "data", nats_server.url, env)
+    stopping = SystemProcess(tmp_path / "data", nats_server.url, env, args=["serve", "media"])
+    clients: list[SocketClient] = []
+    try:
+        system.start()
+        stopping.start()
+        for _ in range(8):
+            consultation = await asyncio.to_thread(open_consultation, system.base, "anna", False)
+            where = await asyncio.to_thread(
+                where_is_the_room, system.base, consultation.id, consultation.tokens["citizen"]
+            )
+            if f":{stopping.port}/" in where["signal_url"]:
+                break
+        else:
+            pytest.fail("no room was placed on the second replica")
+        citizen = await join_over_socket(
+            system.base, consultation.id, consultation.tokens["citizen"], RED
+        )
+        clients.append(citizen)
+
+        await asyncio.to_thread(stopping.stop)  # SIGTERM: a graceful stop
+
+        # uvicorn closes open sockets first (1012 "service restart"), then the service
+        # moves its rooms (a socket still open then gets 4003). Either way the page
+        # offers to connect again, never "the consultation has ended" (4000).
+        code, reason = await asyncio.wait_for(citizen.closed, 10)
+        assert code in (1012, int(CloseCode.MOVED)), (code, reason)
+
+        def moved() -> list[dict[str, Any]]:
+            return events.of_type("MediaRoomOpened", consultation_id=consultation.id)
+
+        await eventually(lambda: len(moved()) == 2, within=15)
+        assert moved()[1]["replica_id"] != moved()[0]["replica_id"]
+        closed = events.of_type("MediaRoomClosed", consultation_id=consultation.id)
+        assert [c["reason"] for c in closed] == ["media server stopped"]
+        where = await asyncio.to_thread(
+            where_is_the_room, system.base, consultation.id, consultation.tokens["citizen"]
+        )
+        assert f":{system.port}/" in where["signal_url"]
+        again = await join_over_socket(
+            system.base, consultation.id, consultation.tokens["citizen"], RED
+        )
+        clients.append(again)
+        staff = await join_over_socket(
+            system.base, consultation.id, consultation.tokens["staff"], GREEN
+        )
+        clients.append(staff)
+        await eventually(lambda: _sees(again, staff.participant_id), within=15)
+    finally:
+        for client in clients:
+            await client.close()
+        stopping.stop()
+        system.stop()
+        await events.stop()
