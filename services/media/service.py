@@ -198,7 +198,9 @@ class MediaService(BaseService):
             consultation_id,
             lambda room: room.move(moved.replica_id, reason, correlation_id),
         )
-        await self.hosted.close(consultation_id, REASON_MOVED)  # ours, when we are stopping
+        if stopping:  # our own room: its participants connect again, there
+            await self.hosted.close(consultation_id, REASON_MOVED)
+        # (A survivor may itself be the new host, already serving the room: left open.)
         log.info("media_room_moved", consultation=str(consultation_id), reason=reason,
                  replica=moved.replica_id)
 
