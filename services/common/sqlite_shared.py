@@ -11,8 +11,10 @@ connection pool already queues writers; reads take no lock at all (WAL mode).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,8 +24,17 @@ from eventsourcing.utils import Environment, EnvType
 
 class SharedFileDatastore(SQLiteDatastore):
     def __init__(self, db_name: str, **kwargs: object) -> None:
-        super().__init__(db_name, **kwargs)  # type: ignore[arg-type]
         self._writers = os.open(f"{db_name}.writer-lock", os.O_CREAT | os.O_RDWR, 0o600)
+        # Switching a new file to WAL mode fails at once ("database is locked") while
+        # another process opens it too (two queue processes starting together): switch it
+        # here, one process at a time; for the pool's connections it is then a no-op.
+        fcntl.flock(self._writers, fcntl.LOCK_EX)
+        try:
+            with contextlib.closing(sqlite3.connect(db_name)) as connection:
+                connection.execute("PRAGMA journal_mode=WAL;")
+        finally:
+            fcntl.flock(self._writers, fcntl.LOCK_UN)
+        super().__init__(db_name, **kwargs)  # type: ignore[arg-type]
 
     @contextmanager
     def get_connection(self, *, commit: bool) -> Iterator[SQLiteConnection]:
