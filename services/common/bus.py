@@ -47,6 +47,8 @@ STREAM_SUBJECTS = ["bb.>"]
 CORRELATION_HEADER = "Correlation-Id"
 PUBLISH_TIMEOUT = 5.0
 RETRY_DELAY = 1.0  # seconds before a message that was not handled comes again
+LEADER_WAIT = 10.0  # seconds a replicated stream may take to elect its leader
+LEADER_POLL = 0.1
 
 EventHandler = Callable[[IntegrationEvent, int], Awaitable[None]]
 LiveHandler = Callable[[IntegrationEvent], Awaitable[None]]
@@ -122,6 +124,7 @@ class Bus:
             info = await self.js.stream_info(self.stream)
         except NotFoundError:
             await self.js.add_stream(config)
+            await self._wait_for_leader(self.stream)
             return
         await self._raise_replicas(info)
 
@@ -145,6 +148,29 @@ class Bus:
                 raise
             return  # another process raised it meanwhile
         log.info("stream_replicas_raised", stream=name, replicas=self.replicas, previous=current)
+        await self._wait_for_leader(name)
+
+    async def _wait_for_leader(self, name: str) -> None:
+        """Until a replicated stream has elected its leader (at most ``LEADER_WAIT`` seconds).
+
+        A stream created (or raised) with several replicas answers publishes only once its
+        replicas have elected a leader; until then a publish finds no responder. A single
+        replica leads at once.
+        """
+        if self.replicas <= 1:
+            return
+        for _ in range(int(LEADER_WAIT / LEADER_POLL)):  # the server tells no one: ask
+            if await self._has_leader(name):
+                return
+            await asyncio.sleep(LEADER_POLL)
+        log.warning("stream_leader_not_elected", stream=name, waited_seconds=LEADER_WAIT)
+
+    async def _has_leader(self, name: str) -> bool:
+        try:
+            info = await self.js.stream_info(name)
+        except Exception:  # the cluster is still electing: ask again
+            return False
+        return info.cluster is not None and bool(info.cluster.leader)
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -315,10 +341,12 @@ class Bus:
             info = await self.js.stream_info(f"KV_{bucket}")
         except NotFoundError:
             storage = StorageType.MEMORY if in_memory else StorageType.FILE
-            return await self.js.create_key_value(
+            kv = await self.js.create_key_value(
                 KeyValueConfig(
                     bucket=bucket, ttl=ttl_seconds, storage=storage, replicas=self.replicas
                 )
             )
+            await self._wait_for_leader(f"KV_{bucket}")
+            return kv
         await self._raise_replicas(info)
         return await self.js.key_value(bucket)

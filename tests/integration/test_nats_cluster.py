@@ -162,6 +162,9 @@ async def test_a_bus_creates_the_stream_and_buckets_with_three_replicas(
         assert await _replicas(bus, "BB") == 3
         assert await _replicas(bus, "KV_bb_visits") == 3
         assert await _replicas(bus, "KV_bb_revoked") == 3
+        for stream in ("BB", "KV_bb_visits", "KV_bb_revoked"):  # ready for a publish at once
+            info = await bus.js.stream_info(stream)
+            assert info.cluster is not None and info.cluster.leader in cluster.names
         info = await bus.js.stream_info("BB")
         assert info.cluster is not None and len(info.cluster.replicas or []) == 2
     finally:
