@@ -267,7 +267,8 @@ def test_checkpoint_monitor_verifies_extensions_and_alerts_on_a_fork(
 
     # A remembered checkpoint of the current size with another root: a fork.
     current = web_system.client().get("/audit/checkpoint").text
-    assert _size(current) == now
+    assert _size(current) >= now  # or signed since, on its 10-second cadence
+    now = _size(current)
     forged = _with_root(current, bytes(32))
     page.evaluate("([k, v]) => localStorage.setItem(k, v)",
                   [MONITOR_KEY, json.dumps({"note": forged})])
@@ -302,7 +303,9 @@ def test_checkpoint_monitor_verifies_extensions_and_alerts_on_a_fork(
     page.evaluate("([k, v]) => localStorage.setItem(k, v)",
                   [MONITOR_KEY, json.dumps({"note": older})])
     page.reload()
-    expect(state).to_contain_text(f"Log unverändert fortgeführt (Größe {_size(older)} → {now})")
+    # The log may have grown meanwhile (signing is periodic, and the DPO's views are logged).
+    expect(state).to_contain_text(f"Log unverändert fortgeführt (Größe {_size(older)} → ")
+    assert _size(_remembered(page)["note"]) >= now
     expect(alert).to_be_hidden()
     assert errors == []
 
