@@ -22,7 +22,7 @@ from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
 from services.rooms.application import UnknownConsultation, UnknownDepartment
-from services.rooms.domain import Consultation, Department, DomainError
+from services.rooms.domain import Consultation, Department, DomainError, InvitationWithdrawn
 from services.rooms.service import RoomsService, rooms_service
 
 Service = Annotated[RoomsService, Depends(rooms_service)]
@@ -179,6 +179,8 @@ def _require_admin(department: Department, staff: StaffIdentity) -> None:
 async def _run(call, *args):  # type: ignore[no-untyped-def]
     try:
         return await asyncio.to_thread(call, *args)
+    except InvitationWithdrawn as error:
+        raise Refusal(status.HTTP_410_GONE, str(error)) from error
     except DomainError as error:
         raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
 

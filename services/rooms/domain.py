@@ -27,6 +27,13 @@ class NotAParticipant(DomainError):
     pass
 
 
+class InvitationWithdrawn(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            "This invitation has been withdrawn. Please ask the office for a new link."
+        )
+
+
 class Department(Aggregate):
     """A department's virtual office: profile, opening hours, office state and roster."""
 
@@ -238,8 +245,11 @@ class Consultation(Aggregate):
         self, participant_id: UUID, invitation_id: UUID, correlation_id: str
     ) -> None:
         self._require_open()
-        if self.invitations.get(str(invitation_id)) is not False:
-            raise DomainError("This invitation is not valid (any more).")
+        revoked = self.invitations.get(str(invitation_id))
+        if revoked:
+            raise InvitationWithdrawn()
+        if revoked is None:
+            raise DomainError("This invitation is not valid for this consultation.")
         self._interpreter_joined(
             participant_id=participant_id,
             invitation_id=invitation_id,

@@ -8,12 +8,14 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import nats.errors
 from fastapi import APIRouter, Request
 from nats.js.errors import KeyNotFoundError
 from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
+from services.common.contracts.rooms import InvitationRevoked
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger, new_correlation_id
@@ -26,6 +28,7 @@ from services.rooms.domain import Consultation, Department
 log = get_logger(__name__)
 
 REVOKED_BUCKET = "bb_revoked"
+DENYLIST_WAIT = 2.0  # seconds a request waits for the denylist before rooms' record decides
 
 
 class RoomsService(BaseService):
@@ -59,6 +62,7 @@ class RoomsService(BaseService):
             REVOKED_BUCKET, ttl_seconds=self.settings.participant_token_hours * 3600 * 2
         )
         self.consume_into_application("rooms", ["bb.queue.admitted"])
+        bus.consume("rooms-denylist", [InvitationRevoked.subject_for()], self._deny)
 
     async def on_started(self) -> None:
         if self.settings.seed_demo:
@@ -124,16 +128,35 @@ class RoomsService(BaseService):
         }
 
     async def revoke(self, invitation_id: UUID) -> None:
-        assert self._revoked is not None
-        await self._revoked.put(str(invitation_id), b"revoked")
+        """Onto the shared denylist at once. Should NATS not take it now, the consumer of
+        the stored InvitationRevoked puts it there as soon as it can (``_deny``)."""
+        try:
+            await asyncio.wait_for(
+                self._denylist().put(str(invitation_id), b"revoked"), DENYLIST_WAIT
+            )
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("denylist_write_deferred", invitation_id=str(invitation_id),
+                        error=type(error).__name__)
+
+    async def _deny(self, event: IntegrationEvent, sequence: int) -> None:
+        assert isinstance(event, InvitationRevoked)
+        await self._denylist().put(str(event.invitation_id), b"revoked")
 
     async def is_revoked(self, invitation_id: str) -> bool:
-        assert self._revoked is not None
+        """On the shared denylist. While NATS cannot be asked, rooms' own record of the
+        consultation decides instead (it refuses a withdrawn invitation too)."""
         try:
-            await self._revoked.get(invitation_id)
+            await asyncio.wait_for(self._denylist().get(invitation_id), DENYLIST_WAIT)
         except KeyNotFoundError:
             return False
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("denylist_unreachable", error=type(error).__name__)
+            return False
         return True
+
+    def _denylist(self) -> KeyValue:
+        assert self._revoked is not None
+        return self._revoked
 
 
 async def rooms_service(request: Request) -> RoomsService:

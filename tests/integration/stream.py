@@ -37,3 +37,20 @@ def duplicates(url: str) -> dict[str, int]:
 
 def count_of(url: str, subject: str) -> int:
     return sum(1 for s, _, _ in stream_messages(url) if s == subject)
+
+
+async def _kv_keys(url: str, bucket: str) -> list[str]:
+    nc = await nats.connect(url)
+    try:
+        kv = await nc.jetstream().key_value(bucket)
+        try:
+            return list(await kv.keys())
+        except nats.js.errors.NoKeysError:
+            return []
+    finally:
+        await nc.close()
+
+
+def kv_keys(url: str, bucket: str) -> list[str]:
+    """The keys a KV bucket holds now."""
+    return asyncio.run(_kv_keys(url, bucket))

@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 from tests.helpers import StaffClient, eventually, knock, open_department
-from tests.integration.stream import count_of, duplicates, stream_messages
+from tests.integration.stream import count_of, duplicates, kv_keys, stream_messages
 
 
 def _consultation_of(citizen, ticket) -> str:  # type: ignore[no-untyped-def]
@@ -115,3 +115,32 @@ def _relay_caught_up(system) -> bool:  # type: ignore[no-untyped-def]
         and float(line.split()[-1]) >= 5
         for line in text.splitlines()
     )
+
+
+def test_invitations_revoked_and_used_while_nats_is_down(system, nats_server) -> None:  # type: ignore[no-untyped-def]
+    """The shared denylist lives in NATS: while NATS is away, rooms' own record decides,
+    and a revocation it could not write there at once reaches it when NATS is back."""
+    citizen = system.client()
+    dept = open_department(citizen, "demo")
+    ticket = knock(citizen, dept)
+    staff = StaffClient(f"{system.base}/api/v1", "anna")
+    assert staff.post(f"/tickets/{ticket['ticket_id']}/admit").status_code == 200
+    consultation = _consultation_of(citizen, ticket)
+    withdrawn, kept = (staff.post(f"/consultations/{consultation}/invitations").json()
+                       for _ in range(2))
+
+    nats_server.kill()
+    revoked = staff.http.delete(
+        f"/consultations/{consultation}/invitations/{withdrawn['invitation_id']}",
+        headers={"X-CSRF-Token": staff.csrf})
+    assert revoked.status_code == 204, revoked.text
+    refused = citizen.post(f"/consultations/{consultation}/interpreter-join",
+                           headers={"Authorization": f"Bearer {withdrawn['token']}"})
+    assert refused.status_code == 410 and "withdrawn" in refused.json()["detail"], refused.text
+    joined = citizen.post(f"/consultations/{consultation}/interpreter-join",
+                          headers={"Authorization": f"Bearer {kept['token']}"})
+    assert joined.status_code == 200, joined.text
+    nats_server.start()
+
+    eventually(lambda: kv_keys(nats_server.url, "bb_revoked") == [withdrawn["invitation_id"]], 30)
+    assert duplicates(nats_server.url) == {}

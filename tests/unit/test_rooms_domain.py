@@ -15,6 +15,7 @@ from services.rooms.domain import (
     ConsultationClosed,
     Department,
     DomainError,
+    InvitationWithdrawn,
     NotAParticipant,
 )
 from tests.unit.support import CID, berlin, notification_count, seeded
@@ -219,7 +220,7 @@ def test_a_revoked_or_unknown_invitation_lets_nobody_in(consultation: Consultati
     consultation.revoke_invitation(invitation, "anna", CID)
     assert names(consultation) == ["InterpreterInvited", "InvitationRevoked"]
     version = consultation.version
-    with pytest.raises(DomainError, match="not valid"):
+    with pytest.raises(InvitationWithdrawn, match="withdrawn"):
         consultation.interpreter_join(uuid4(), invitation, CID)
     with pytest.raises(DomainError, match="not valid"):
         consultation.interpreter_join(uuid4(), uuid4(), CID)
