@@ -20,10 +20,9 @@ Baselines in the same run, on the same machine and with the same client: a
 no-op FastAPI endpoint on uvicorn (requests per second) and raw JetStream
 publishes (nats-py against the same embedded nats-server binary and setting).
 
-The client is a small asyncio HTTP/1.1 client (keep-alive, chunked SSE) rather
-than httpx: on a 2-core machine the load generator shares the CPU with the
-server, and a light client leaves more of it to the system under test. httpx is
-only used for the few setup calls.
+The client is the small asyncio HTTP/1.1 client in ``bench/loadclient.py``
+(keep-alive, chunked SSE) rather than httpx, which is only used for the few
+setup calls.
 
     .venv/bin/python bench/knock_admit.py            # full run (about 5 minutes)
     .venv/bin/python bench/knock_admit.py --quick    # smoke run (about 40 seconds)
@@ -35,390 +34,39 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import resource
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from figures import line, mib, summary, verdict
+from loadclient import HOST, EventStream, HttpError, OnEvent, Pool
+from processes import (
+    Child,
+    cpu_seconds_of_tree,
+    free_port,
+    raise_fd_limit,
+    revision,
+    rss_of_tree,
+    venv_script,
+    wait_until,
+)
 from pydantic import BaseModel, Field
 
-HOST = "127.0.0.1"
 DEMO_PASSWORD = "buergerbuero"
 DEMO_STAFF = ("anna", "ben", "carla")  # try these; those serving "demo" stream its queue
 TARGET_KNOCKS = 500.0
 TARGET_P99_MS = 50.0
 TARGET_RSS = 1 << 30  # 1 GiB
 TARGET_STREAMS = 5000
-
-
-# -- a small HTTP/1.1 client -------------------------------------------------------------------
-
-
-class HttpError(Exception):
-    pass
-
-
-@dataclass
-class Response:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-    return status, headers
-
-
-async def _read_chunk(reader: asyncio.StreamReader) -> bytes:
-    """One chunk of a chunked body; b"" at its end."""
-    size_line = await reader.readline()
-    if not size_line:
-        raise asyncio.IncompleteReadError(b"", None)
-    size = int(size_line.split(b";")[0].strip(), 16)
-    data = await reader.readexactly(size + 2)
-    return data[:-2]
-
-
-async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:
-    if "content-length" in headers:
-        return await reader.readexactly(int(headers["content-length"]))
-    if headers.get("transfer-encoding", "").lower() == "chunked":
-        parts = []
-        while chunk := await _read_chunk(reader):
-            parts.append(chunk)
-        return b"".join(parts)
-    return await reader.read()
-
-
-def _request_bytes(
-    method: str, path: str, port: int, headers: dict[str, str] | None, body: bytes | None
-) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", f"Host: {HOST}:{port}"]
-    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
-    if body is not None:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")
-
-
-class Connection:
-    """One keep-alive connection; one request at a time."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        data = _request_bytes(method, path, self.port, headers, body)
-        for attempt in (1, 2):
-            fresh = self.writer is None
-            if fresh:
-                self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-            assert self.reader and self.writer
-            try:
-                self.writer.write(data)
-                status, response_headers = await _read_head(self.reader)
-            except (ConnectionError, asyncio.IncompleteReadError):
-                # The server closed an idle keep-alive connection before reading: resend once.
-                self.close()
-                if fresh or attempt == 2:
-                    raise
-                continue
-            body_bytes = await _read_body(self.reader, response_headers)
-            if response_headers.get("connection", "").lower() == "close":
-                self.close()
-            return Response(status, response_headers, body_bytes)
-        raise HttpError("unreachable")
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-
-class Pool:
-    """Keep-alive connections handed out one request at a time."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.idle: list[Connection] = []
-
-    async def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> Response:
-        conn = self.idle.pop() if self.idle else Connection(self.port)
-        try:
-            response = await conn.request(method, path, body, headers)
-        except BaseException:
-            conn.close()
-            raise
-        self.idle.append(conn)
-        return response
-
-    def close(self) -> None:
-        for conn in self.idle:
-            conn.close()
-        self.idle.clear()
-
-
-OnEvent = Callable[[str, dict[str, Any], float], None]
-
-
-class EventStream:
-    """One SSE stream: ``open`` returns the status; ``run`` calls ``on_event`` per event."""
-
-    def __init__(self, port: int, path: str, headers: dict[str, str] | None = None) -> None:
-        self.port = port
-        self.path = path
-        self.headers = {"Accept": "text/event-stream", **(headers or {})}
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.task: asyncio.Task[None] | None = None
-        self.first = asyncio.Event()
-
-    async def open(self, on_event: OnEvent) -> int:
-        self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
-        self.writer.write(_request_bytes("GET", self.path, self.port, self.headers, None))
-        status, headers = await _read_head(self.reader)
-        if status != 200:
-            await _read_body(self.reader, headers)
-            self.close()
-            return status
-        self.task = asyncio.create_task(self._run(on_event))
-        return status
-
-    async def _run(self, on_event: OnEvent) -> None:
-        assert self.reader
-        buffer = b""
-        with contextlib.suppress(
-            ConnectionError, asyncio.IncompleteReadError, asyncio.CancelledError
-        ):
-            while chunk := await _read_chunk(self.reader):
-                arrived = time.perf_counter()
-                buffer += chunk
-                while b"\n\n" in buffer:
-                    raw, buffer = buffer.split(b"\n\n", 1)
-                    name, data = "message", []
-                    for line in raw.decode().split("\n"):
-                        if line.startswith("event:"):
-                            name = line[6:].strip()
-                        elif line.startswith("data:"):
-                            data.append(line[5:].lstrip())
-                    if data:
-                        on_event(name, json.loads("\n".join(data)), arrived)
-                        self.first.set()
-
-    def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-        if self.writer is not None:
-            self.writer.close()
-        self.writer = None
-
-
-# -- figures -----------------------------------------------------------------------------------
-
-
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
-def ms(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 1000:.1f} ms"
-
-
-def summary(values: list[float]) -> dict[str, Any]:
-    return {
-        "n": len(values),
-        "p50_ms": _ms(pct(values, 50)),
-        "p99_ms": _ms(pct(values, 99)),
-        "max_ms": _ms(max(values) if values else None),
-    }
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 2)
-
-
-def line(values: list[float]) -> str:
-    if not values:
-        return "no samples"
-    return (
-        f"p50 {ms(pct(values, 50))}, p99 {ms(pct(values, 99))}, "
-        f"max {ms(max(values))} (n={len(values)})"
-    )
-
-
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "MISS"
-
-
-def mib(n: int) -> str:
-    return f"{n / (1 << 20):.0f} MiB"
-
-
-# -- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
-
-
-def raise_fd_limit(wanted: int) -> int:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft < target:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _raise_fd_limit_in_child() -> None:
-    with contextlib.suppress(ValueError, OSError):
-        raise_fd_limit(65536)
-
-
-def process_tree(root: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                parents[int(entry)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = [root], [root]
-    while frontier:
-        children = [pid for pid, ppid in parents.items() if ppid in frontier]
-        tree += children
-        frontier = children
-    return tree
-
-
-def rss_of_tree(root: int) -> tuple[int, dict[str, int]]:
-    total, parts = 0, {}
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{pid}/status").read_text()
-            fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-            rss = int(fields.get("VmRSS", "0 kB").split()[0]) * 1024
-            name = f"{fields['Name'].strip()}[{pid}]"
-            parts[name] = rss
-            total += rss
-    return total, parts
-
-
-def cpu_seconds_of_tree(root: int) -> float:
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(stat[11]) + int(stat[12])) / ticks
-    return total
-
-
-def revision() -> str:
-    """The commit measured (``-dirty``: with uncommitted changes in the working tree)."""
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).parent,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def venv_script(name: str) -> str:
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if not found:
-        raise SystemExit(f"{name} not found: run from the project's virtual environment")
-    return found
-
-
-class Child:
-    """A server child process in its own process group, stopped with SIGTERM then SIGKILL."""
-
-    def __init__(self, argv: list[str], log_path: Path, env: dict[str, str] | None = None):
-        self.log = log_path.open("ab")
-        self.process = subprocess.Popen(
-            argv,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **(env or {})},
-            preexec_fn=_raise_fd_limit_in_child,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        self.log.close()
-
-
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if await check():
-                return
-        await asyncio.sleep(0.2)
-    raise SystemExit(f"timed out waiting for {what}")
 
 
 # -- load shapes -------------------------------------------------------------------------------
