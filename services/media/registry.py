@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+import nats.errors
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysError
 from nats.js.kv import KeyValue
 
@@ -33,6 +34,7 @@ log = get_logger(__name__)
 
 REPLICAS_BUCKET = "bb_media_replicas"
 ROOMS_BUCKET = "bb_media_rooms"
+LOOKUP_WAIT = 2.0  # seconds a look-up waits for NATS before this replica's own view answers
 KEY_UNSAFE = re.compile(r"[^-_=.a-zA-Z0-9]")
 
 
@@ -135,11 +137,16 @@ class ReplicaRegistry:
     # -- rooms ----------------------------------------------------------------------
 
     async def assignment(self, consultation_id: str) -> Assignment | None:
+        """As the bucket holds it; while NATS cannot be asked, as this replica last saw it
+        (its watch of the bucket), so that a hosted room stays reachable."""
         assert self._rooms is not None
         try:
-            entry = await self._rooms.get(consultation_id)
+            entry = await asyncio.wait_for(self._rooms.get(consultation_id), LOOKUP_WAIT)
         except KeyNotFoundError:
             return None
+        except (nats.errors.Error, TimeoutError) as error:
+            log.warning("media_assignment_from_memory", error=type(error).__name__)
+            return self.assignments.get(consultation_id)
         if not entry.value:
             return None
         return Assignment.from_entry(consultation_id, entry.value, entry.revision or 0)
