@@ -29,9 +29,7 @@ class NotAParticipant(DomainError):
 
 class InvitationWithdrawn(DomainError):
     def __init__(self) -> None:
-        super().__init__(
-            "This invitation has been withdrawn. Please ask the office for a new link."
-        )
+        super().__init__("This link has been withdrawn. Please ask the office for a new one.")
 
 
 class Department(Aggregate):
