@@ -18,6 +18,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, event
 
+from services.common import text
+
 GlobalRole = Literal["staff", "dpo", "operator"]
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 
@@ -71,6 +73,10 @@ class LocalAccounts(Application[UUID]):
         unknown = set(roles) - {"staff", "dpo", "operator"}
         if unknown:
             raise AccountError(f"unknown roles: {', '.join(sorted(unknown))}")
+        try:
+            display_name = text.display_name(display_name)
+        except ValueError as error:
+            raise AccountError(str(error)) from error
         account_id = StaffAccount.create_id(username)
         try:
             account: StaffAccount = self.repository.get(account_id)

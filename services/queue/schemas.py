@@ -9,6 +9,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from services.common.contracts.queue import DeclineReason
+from services.common.text import DisplayName, VisibleText
 
 
 class TopicView(BaseModel):
@@ -45,10 +46,8 @@ class DepartmentView(BaseModel):
 
 
 class KnockIn(BaseModel):
-    display_name: str | None = Field(
+    display_name: DisplayName | None = Field(
         default=None,
-        min_length=1,
-        max_length=60,
         description="How staff should address you; not asked by anonymous departments",
     )
     language: str = Field(default="de", min_length=2, max_length=8, pattern=r"^[a-z]{2,3}$")
@@ -101,8 +100,8 @@ class QueueView(BaseModel):
 
 class DeclineIn(BaseModel):
     reason: DeclineReason
-    message: str | None = Field(
-        default=None, max_length=500, description="Shown to the citizen, stored nowhere"
+    message: VisibleText | None = Field(
+        default=None, description="Shown to the citizen, stored nowhere"
     )
 
 
@@ -111,7 +110,7 @@ class TransferIn(BaseModel):
 
 
 class MessageIn(BaseModel):
-    text: str = Field(min_length=1, max_length=500)
+    text: VisibleText
 
 
 class AdmittedView(BaseModel):

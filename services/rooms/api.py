@@ -21,6 +21,7 @@ from services.common.auth import (
 from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
+from services.common.text import VisibleLine
 from services.rooms.application import UnknownConsultation, UnknownDepartment
 from services.rooms.domain import Consultation, Department, DomainError, InvitationWithdrawn
 from services.rooms.service import RoomsService, rooms_service
@@ -60,8 +61,8 @@ class StaffAssignmentIn(BaseModel):
 
 class TopicIn(BaseModel):
     id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    de: str = Field(min_length=1, max_length=80)
-    en: str = Field(min_length=1, max_length=80)
+    de: VisibleLine
+    en: VisibleLine
 
 
 class ServiceOfferIn(BaseModel):
