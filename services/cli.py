@@ -72,10 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--key", required=True,
                         help="the log's verifier key (or a file holding it): /api/v1/audit/key")
     verify.add_argument("--checkpoint", type=Path,
-                        help="a signed checkpoint kept elsewhere that the export must match")
+                        help="a signed checkpoint kept elsewhere that the export must extend")
+    verify.add_argument("--consistency-proof", type=Path, metavar="FILE",
+                        help="for a kept checkpoint older than the export's start: the JSON of "
+                        "/api/v1/audit/proof/consistency?first=KEPT&second=END")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     keygen = audit_commands.add_parser("keygen", help="make a signing key for the log")
     keygen.add_argument("--origin", default="buergerbuero.local/audit")
+    keygen.add_argument("--key-file", type=Path,
+                        help="write the key to this new file (0600) for BB_AUDIT_SIGNING_KEY_FILE")
 
     args = parser.parse_args(argv)
     if args.command == "audit":
@@ -89,8 +94,9 @@ def _audit(args: argparse.Namespace) -> int:
     from services.audit.cli import keygen_command, verify_command
 
     if args.audit_command == "keygen":
-        return keygen_command(args.origin)
-    return verify_command(args.export, args.key, args.checkpoint, args.json)
+        return keygen_command(args.origin, args.key_file)
+    return verify_command(args.export, args.key, args.checkpoint, args.json,
+                          args.consistency_proof)
 
 
 def _service_names() -> list[str]:
@@ -116,6 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     names: list[str] | None = args.service if args.command == "serve" else None
     configure_logging(settings.log_level, settings.log_json, "+".join(names or ["buergerbuero"]))
+    _private_files(settings)
     log = get_logger("buergerbuero")
     nats = None
     if settings.uses_embedded_nats:
@@ -161,7 +168,9 @@ def _serve(app: object, settings: Settings, args: argparse.Namespace) -> None:
     config = uvicorn.Config(
         app,  # type: ignore[arg-type]
         log_config=None,
-        access_log=False,
+        access_log=False,  # it prints query strings (tokens); RequestContext logs requests
+        forwarded_allow_ips=settings.trusted_proxies,
+        ws_max_size=settings.max_websocket_message_bytes,
         timeout_graceful_shutdown=5,
     )
     sockets = [_listen(settings.host, settings.port, getattr(args, "reuse_port", False))]
@@ -224,8 +233,17 @@ def _banner(
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
 
 
+def _private_files(settings: Settings) -> None:
+    """Stores, keys, NATS's data, logs: created 0600 in a 0700 data directory."""
+    from services.common.files import private_directory, use_private_umask
+
+    use_private_umask()
+    private_directory(settings.data_dir)
+
+
 def _staff(args: argparse.Namespace) -> int:
     settings = _settings(args)
+    _private_files(settings)
     from services.common.eventstore import store_env
     from services.common.identity import AccountError, LocalAccounts
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.files import create_private_file
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BB_", extra="ignore")
@@ -62,6 +64,9 @@ class Settings(BaseSettings):
     # The audit log. Signing key: a note signer key "PRIVATE+KEY+<origin>+<id>+<key>"
     # (``buergerbuero audit keygen``); unset: generated once into data_dir/audit-signing.key.
     audit_signing_key: str | None = None
+    # Or the path of a file holding it, kept outside data_dir (a Secret mounted as a file in
+    # Kubernetes, a directory only its operator reads on a host). It must exist.
+    audit_signing_key_file: Path | None = None
     audit_origin: str = "buergerbuero.local/audit"
     audit_checkpoint_seconds: float = Field(default=10.0, gt=0)
     # How often every publisher's outbox is read for events the bus lost.
@@ -89,6 +94,12 @@ class Settings(BaseSettings):
     # A replica whose heartbeat is older than this is gone; it beats every third of it.
     media_registry_ttl_seconds: float = Field(default=6.0, ge=1.5)
 
+    # /metrics for operators only. With a metrics port, /metrics (and /healthz, /readyz) are
+    # served on that port of `host` and /metrics answers 404 on the public port; with a
+    # token, /metrics asks for `Authorization: Bearer <token>` wherever it is served.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_token: str | None = None
+
     @property
     def uses_embedded_nats(self) -> bool:
         return not self.nats_url
@@ -99,11 +110,10 @@ class Settings(BaseSettings):
             key = self.secret_key.encode()
         else:
             path = self.data_dir / "secret.key"
-            if not path.exists():
-                self.data_dir.mkdir(parents=True, exist_ok=True)
-                path.write_text(secrets.token_urlsafe(48))
-                path.chmod(0o600)
-            key = path.read_text().strip().encode()
+            if path.exists():
+                key = path.read_text().strip().encode()
+            else:  # 0600 from its creation: never readable by another user, not for a moment
+                key = create_private_file(path, secrets.token_urlsafe(48)).strip().encode()
         if len(key) < 32:
             raise ValueError("BB_SECRET_KEY must be at least 32 characters (256 bits)")
         return key

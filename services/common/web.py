@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
 from services.common.errors import Refusal
+from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -80,7 +81,8 @@ def create_app(
             app.include_router(router)
     _add_operations(app, services)
     _add_error_handlers(app)
-    app.add_middleware(RequestContext)
+    app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
+    app.add_middleware(RequestContext)  # outermost: a refused body is logged and counted too
     return app
 
 

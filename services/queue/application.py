@@ -189,7 +189,8 @@ class Queue(ServiceApplication):
     def knock(
         self, department_id: UUID, priority: str, knock_id: UUID, correlation_id: str
     ) -> tuple[Ticket, bool]:
-        """A new ticket, or the one this knock made before (a retry): (ticket, is_new).
+        """A new ticket, or the one this knock made before while it still waits (a retry):
+        (ticket, is_new); ``KnockAlreadyAnswered`` once that ticket has left the line.
 
         One write and no read on the way: a knock that raced the office's closing
         by a moment is expired by the sweep (``expire_where_closed``)."""
@@ -198,7 +199,9 @@ class Queue(ServiceApplication):
             self.save(ticket)
         except IntegrityError:  # the same knock again: a retried request
             self.waiting.give_back(department_id, day, ticket.number)
-            return self.ticket(ticket.id), False
+            existing = self.ticket(ticket.id)
+            existing.answer_repeated_knock()
+            return existing, False
         return ticket, True
 
     def knock_all(self, knocks: Sequence[Knock]) -> list[tuple[Ticket, bool] | Exception]:

@@ -18,9 +18,25 @@ class DomainError(Exception):
 
 
 class TicketNotWaiting(DomainError):
-    def __init__(self, status: str) -> None:
-        super().__init__(f"This ticket is no longer waiting (it is {status.replace('_', ' ')}).")
+    def __init__(self, status: str, message: str | None = None) -> None:
+        super().__init__(message or f"This ticket is no longer waiting (it is {_said(status)}).")
         self.status = status
+
+
+class KnockAlreadyAnswered(TicketNotWaiting):
+    """The same knock again after its ticket left the line: a knock is answered once."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(
+            status,
+            f"This knock has been answered already: its ticket is {_said(status)}. "
+            "Nothing of it is handed out again; to wait again, please knock anew "
+            "from the department's page.",
+        )
+
+
+def _said(status: str) -> str:
+    return status.replace("_", " ")
 
 
 class Ticket(Aggregate):
@@ -54,6 +70,14 @@ class Ticket(Aggregate):
     @property
     def knocked_at(self) -> datetime:
         return self.created_on
+
+    def answer_repeated_knock(self) -> None:
+        """The same knock sent again (a retried request) gets its ticket back while it
+        waits. Once the ticket has left the line (admitted, withdrawn, declined, expired)
+        the knock is spent: handing its ticket out again would let whoever repeats it
+        take over the ticket, and with it the consultation it was admitted to."""
+        if self.status != "waiting":
+            raise KnockAlreadyAnswered(self.status)
 
     def _require_waiting(self) -> None:
         if self.status != "waiting":

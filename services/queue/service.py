@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from nats.js.errors import KeyNotFoundError
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -195,17 +195,26 @@ class QueueService(BaseService):
 
     # -- what a citizen typed: short-lived, never in the durable record -------------------------
 
-    async def remember_visit(self, ticket_id: UUID, data: dict[str, Any]) -> None:
-        """Kept here and in the TTL bucket; a NATS outage loses only other replicas' view."""
+    async def remember_visit(
+        self, ticket_id: UUID, data: dict[str, Any], *, only_if_new: bool = False
+    ) -> bool:
+        """Kept here and in the TTL bucket; a NATS outage loses only other replicas' view.
+
+        ``only_if_new``: not when the bucket holds the ticket's data already (a knock sent
+        again keeps what the first one stored); False then."""
         stored = time.time()
-        self._visit_cache[ticket_id] = (stored, data)
         assert self._visits is not None
         # With the time it was stored: another replica keeps its copy no longer than we do.
         shared = json.dumps({**data, STORED_AT: stored}).encode()
+        write = self._visits.create if only_if_new else self._visits.put
         try:
-            await asyncio.wait_for(self._visits.put(str(ticket_id), shared), 2)
+            await asyncio.wait_for(write(str(ticket_id), shared), 2)
+        except KeyWrongLastSequenceError:
+            return False
         except Exception as error:
             log.warning("visit_data_not_shared", error=repr(error))
+        self._visit_cache[ticket_id] = (stored, data)
+        return True
 
     async def _follow_visits(self) -> None:
         """Keep what citizens typed at any replica, as it is stored (a watch of the bucket):
@@ -341,15 +350,22 @@ class QueueService(BaseService):
     async def knock(
         self, department_id: UUID, knock_id: UUID, visit: dict[str, Any], correlation_id: str
     ) -> tuple[Ticket, bool]:
-        """Knock; what the citizen typed is stored first, so every live view has it at once."""
+        """Knock; what the citizen typed is stored first, so every live view has it at once.
+
+        The same knock again leaves the data of its ticket as the first knock stored it,
+        also when it is refused (the ticket has left the line)."""
         ticket_id = Ticket.create_id(department_id, knock_id)
-        await self.remember_visit(ticket_id, visit)
+        first = await self.remember_visit(ticket_id, visit, only_if_new=True)
         try:
             knock = Knock(department_id, "walk_in", knock_id, correlation_id)
-            return await self._knocks.submit(knock)
+            ticket, is_new = await self._knocks.submit(knock)
         except Exception:
-            await self.forget_visit(ticket_id)  # refused: nothing of it remains
+            if first:
+                await self.forget_visit(ticket_id)  # refused: nothing of it remains
             raise
+        if is_new and not first:  # left behind by a refused knock whose deletion failed
+            await self.remember_visit(ticket_id, visit)
+        return ticket, is_new
 
 
 def _count_committed(events: list[IntegrationEvent]) -> None:
