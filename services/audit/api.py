@@ -181,14 +181,17 @@ def _bundle(service: AuditService, index: int) -> str:
 
 @router.get("/export")
 async def export(service: Service, staff: Dpo, start: int = Query(0, ge=0),
-                 end: int | None = Query(None, ge=0), proofs: bool = False) -> StreamingResponse:
-    """JSON Lines: records, leaf hashes and the signed checkpoints covering them."""
+                 end: int | None = Query(None, ge=0), proofs: bool = False,
+                 consistency_from: int | None = Query(None, ge=0)) -> StreamingResponse:
+    """JSON Lines: records, leaf hashes and the signed checkpoints covering them; with
+    ``consistency_from``, the consistency proof from that tree size (a kept checkpoint's)."""
     try:
         plan = await asyncio.to_thread(plan_export, service.store, service.checkpointer,
-                                       start, end)
+                                       start, end, consistency_from)
     except (ExportRangeError, InconsistentLogError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
-    await _seen(service, staff, "export", f"start={plan.start};end={plan.end};proofs={proofs}")
+    await _seen(service, staff, "export", f"start={plan.start};end={plan.end};proofs={proofs}"
+                + ("" if consistency_from is None else f";consistency_from={consistency_from}"))
     lines = export_lines(service.store, service.checkpointer, plan, proofs)
 
     async def stream() -> AsyncIterator[bytes]:

@@ -4,6 +4,7 @@ Layout (one JSON value per line)::
 
     {"@kind":"header","format":…,"origin":…,"verifier_key":…,"start":s,"end":e,
      "prefix":[base64 hashes of the perfect subtrees of the first s leaves]}
+    {"@kind":"consistency","first":k,"second":e,"proof":[base64 hashes]}   (if asked for)
     {"@kind":"leaves","start":i,"hashes":"<base64 of the next n leaf hashes>"}
     <record i: the canonical event JSON, exactly the bytes of the leaf>
     … (a "leaves" line before every chunk of up to 1024 records)
@@ -15,7 +16,9 @@ A record line is the leaf data itself, so a verifier hashes each line as it stan
 never re-encodes JSON. The leaf hashes in the ``leaves`` lines are the log's own: they are
 trusted only once a signed root is recomputed from them, and a record that does not hash to
 its listed leaf is named. The export ends at a signed checkpoint, so every record in it is
-covered by a signature.
+covered by a signature. ``consistency_from=k`` adds the RFC 9162 consistency proof from tree
+size k to the export's end: with it, a checkpoint of size k kept elsewhere can be checked
+against an export that starts after k.
 """
 
 from __future__ import annotations
@@ -44,10 +47,12 @@ class ExportPlan:
     start: int
     end: int
     checkpoints: dict[int, str]  # size -> signed note, for sizes in [start, end]
+    # (first, proof hashes): consistency from tree size ``first`` to ``end``
+    consistency: tuple[int, tuple[bytes, ...]] | None = None
 
 
 def plan_export(store: LogStore, checkpointer: Checkpointer, start: int = 0,
-                end: int | None = None) -> ExportPlan:
+                end: int | None = None, consistency_from: int | None = None) -> ExportPlan:
     """Sign the current tree if it grew; export up to a signed size, never beyond."""
     checkpointer.sign_if_grown()
     latest = checkpointer.latest()
@@ -63,7 +68,18 @@ def plan_export(store: LogStore, checkpointer: Checkpointer, start: int = 0,
         covering.setdefault(size, note)
     if end not in covering:  # end is between two checkpoints: prove it with a later one
         end = min(size for size in covering if size >= end)
-    return ExportPlan(start, end, {s: n for s, n in covering.items() if s <= end})
+    consistency = None
+    if consistency_from is not None:
+        if not 0 <= consistency_from <= end:
+            raise ExportRangeError(f"a consistency proof from size {consistency_from} needs a "
+                                   f"size between 0 and the export's end {end}")
+        try:
+            proof = store.tree(end).consistency_proof(consistency_from)
+        except LookupError as error:
+            raise ExportRangeError(f"the consistency proof from size {consistency_from} needs "
+                                   f"hashes dropped by retention ({error})") from error
+        consistency = (consistency_from, tuple(proof))
+    return ExportPlan(start, end, {s: n for s, n in covering.items() if s <= end}, consistency)
 
 
 def export_lines(store: LogStore, checkpointer: Checkpointer, plan: ExportPlan,
@@ -74,6 +90,10 @@ def export_lines(store: LogStore, checkpointer: Checkpointer, plan: ExportPlan,
     yield _meta({"@kind": "header", "format": FORMAT, "origin": checkpointer.origin,
                  "verifier_key": checkpointer.verifier.encode(), "start": plan.start,
                  "end": plan.end, "prefix": prefix})
+    if plan.consistency is not None:
+        first, hashes = plan.consistency
+        yield _meta({"@kind": "consistency", "first": first, "second": plan.end,
+                     "proof": [b64encode(h) for h in hashes]})
     final_note = plan.checkpoints[plan.end]
     if plan.start in plan.checkpoints:
         yield _meta({"@kind": "checkpoint", "note": plan.checkpoints[plan.start]})

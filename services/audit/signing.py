@@ -17,6 +17,7 @@ from services.audit._text import b64encode
 from services.audit.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from services.audit.note import SignerKey, VerifierKey
 from services.audit.store import LogStore
+from services.common.files import create_private_file
 from services.common.settings import Settings
 
 KEY_FILE = "audit-signing.key"
@@ -26,26 +27,40 @@ class InconsistentLogError(RuntimeError):
     """The stored log no longer matches a checkpoint the log signed: it refuses to sign."""
 
 
+class SigningKeyError(ValueError):
+    """The configured signing key cannot be used."""
+
+
 def load_signer(settings: Settings) -> SignerKey:
-    """The configured key, or one generated once into ``data_dir`` for the embedded default."""
+    """The configured key (``BB_AUDIT_SIGNING_KEY``, or the file ``BB_AUDIT_SIGNING_KEY_FILE``
+    names), or for the embedded default one generated once into ``data_dir``."""
     if settings.audit_signing_key:
         key = SignerKey.parse(settings.audit_signing_key.strip())
+    elif settings.audit_signing_key_file:
+        key = SignerKey.parse(_read_key_file(settings.audit_signing_key_file))
     else:
         path = settings.data_dir / KEY_FILE
-        if not path.exists():
-            settings.data_dir.mkdir(parents=True, exist_ok=True)
-            _write_private(path, SignerKey.generate(settings.audit_origin).encode())
-        key = SignerKey.parse(path.read_text().strip())
+        if path.exists():
+            text = path.read_text()
+        else:
+            text = create_private_file(path, SignerKey.generate(settings.audit_origin).encode()
+                                       + "\n")
+        key = SignerKey.parse(text.strip())
     if key.name != settings.audit_origin:
-        raise ValueError(f"the audit signing key is named {key.name!r}, but BB_AUDIT_ORIGIN is "
-                         f"{settings.audit_origin!r}: the key name must be the log's origin")
+        raise SigningKeyError(
+            f"the audit signing key is named {key.name!r}, but BB_AUDIT_ORIGIN is "
+            f"{settings.audit_origin!r}: the key name must be the log's origin")
     return key
 
 
-def _write_private(path: Path, text: str) -> None:
-    path.touch(mode=0o600)
-    path.write_text(text + "\n")
-    path.chmod(0o600)
+def _read_key_file(path: Path) -> str:
+    """A key file must exist: a missing Secret must not silently start a log with a new key."""
+    try:
+        return path.read_text().strip()
+    except OSError as error:
+        raise SigningKeyError(
+            f"BB_AUDIT_SIGNING_KEY_FILE={path}: {error.strerror or error}; make one with "
+            f"`buergerbuero audit keygen --key-file {path}`") from error
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,12 @@ checkpoint to be reproduced exactly: a changed, missing, added or reordered reco
 checkpoint signed by another key or forged, two checkpoints of one size with different roots
 (a fork), and a log or export cut short of a checkpoint it claims are all refused, with the
 first record or checkpoint at fault named.
+
+A checkpoint kept elsewhere is always checked, whether or not the export lists it: within
+the export's range its root is recomputed from the export's own hashes; before the export's
+start, an RFC 9162 consistency proof from it to a checkpoint the export verifies is required
+(carried in the export, ``consistency_from=``, or given beside it); otherwise, or after the
+export's end, the export is refused as unverifiable against it.
 """
 
 from __future__ import annotations
@@ -19,7 +25,13 @@ from dataclasses import dataclass, field
 from services.audit.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from services.audit.export import FORMAT, META_PREFIX
 from services.audit.frontier import Frontier
-from services.audit.merkle import HASH_SIZE, frontier_ranges
+from services.audit.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    InvalidProofError,
+    frontier_ranges,
+    verify_consistency,
+)
 from services.audit.note import VerifierKey
 from services.audit.proofs import BundleError, verify_bundle
 from services.audit.store import LogStore
@@ -79,12 +91,98 @@ class _Checkpoints:
         return checkpoint
 
 
-def verify_export(lines: Iterable[bytes], key: VerifierKey,
-                  trusted: str | None = None) -> Report:
-    """Verify an export's lines; ``trusted`` is a signed checkpoint kept elsewhere."""
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """RFC 9162 consistency proof from tree size ``first`` to ``second``."""
+
+    first: int
+    second: int
+    hashes: tuple[bytes, ...]
+
+    @classmethod
+    def parse(cls, value: dict[str, object], line: int | None = None) -> ConsistencyProof:
+        """From an export's ``consistency`` line or ``/api/v1/audit/proof/consistency``."""
+        first, second = _uint(value, "first", line), _uint(value, "second", line)
+        listed = value.get("proof")
+        try:
+            if not isinstance(listed, list):
+                raise TypeError("proof must be a list")
+            hashes = tuple(_hash(h) for h in listed)
+        except (ValueError, TypeError) as exc:
+            raise VerificationFailed(f"consistency proof: bad hashes ({exc})", line=line) from None
+        return cls(first, second, hashes)
+
+
+class _Kept:
+    """A signed checkpoint kept elsewhere, which the export must extend."""
+
+    def __init__(self, note: str, key: VerifierKey) -> None:
+        try:
+            self.checkpoint = open_checkpoint(note, key)
+        except CheckpointError as exc:
+            raise VerificationFailed(f"the kept checkpoint: {exc}") from None
+        self.size = self.checkpoint.size
+        self.proofs: dict[int, ConsistencyProof] = {}
+        self.checked = False
+
+    def check_root(self, frontier: Frontier, line: int | None = None) -> None:
+        """The export's records up to the kept size must lead to the kept root."""
+        assert frontier.size == self.size
+        if frontier.root() != self.checkpoint.root_hash:
+            raise VerificationFailed(
+                f"the kept checkpoint of size {self.size}: the export's records before it lead "
+                "to another root: the log's history was rewritten (a fork) or the export is "
+                "forged", checkpoint=self.size, line=line)
+        self.checked = True
+
+    def finish(self, start: int, end: int, roots: dict[int, bytes]) -> None:
+        size = self.size
+        if size > end:
+            raise VerificationFailed(f"the export ends at {end}, before the kept checkpoint of "
+                                     f"size {size} (truncated?)", checkpoint=size)
+        if size >= start:
+            if not self.checked:  # unreachable while every record is counted
+                raise VerificationFailed(f"the kept checkpoint of size {size} was not reached",
+                                         checkpoint=size)
+            return
+        if size == 0:
+            if self.checkpoint.root_hash != EMPTY_ROOT:
+                raise VerificationFailed("the kept checkpoint of size 0 has a root other than "
+                                         "the empty tree's", checkpoint=0)
+            return
+        proof = self.proofs.get(size)
+        if proof is None:
+            raise VerificationFailed(
+                f"the export starts at record {start}, after the kept checkpoint of size {size}, "
+                f"and carries no consistency proof from it, so it cannot be verified against it: "
+                f"export with consistency_from={size}, or give the proof "
+                f"(/api/v1/audit/proof/consistency?first={size}&second={end}) with "
+                "--consistency-proof", checkpoint=size)
+        second = roots.get(proof.second)
+        if second is None:
+            raise VerificationFailed(
+                f"the consistency proof from size {size} leads to size {proof.second}, which no "
+                "checkpoint in the export signs", checkpoint=size)
+        try:
+            verify_consistency(size, proof.second, self.checkpoint.root_hash, second,
+                               proof.hashes)
+        except InvalidProofError as exc:
+            raise VerificationFailed(
+                f"the export does not extend the kept checkpoint of size {size} ({exc}): the "
+                "log's history was rewritten (a fork) or the export is forged",
+                checkpoint=size) from None
+
+
+def verify_export(lines: Iterable[bytes], key: VerifierKey, trusted: str | None = None,
+                  consistency: ConsistencyProof | None = None) -> Report:
+    """Verify an export's lines; ``trusted`` is a signed checkpoint kept elsewhere, which
+    the export must extend (``consistency``: a proof from it obtained beside the export)."""
     report = Report()
     try:
-        _verify_export(iter(lines), key, report, trusted)
+        kept = _Kept(trusted, key) if trusted is not None else None
+        if kept is not None and consistency is not None:
+            kept.proofs[consistency.first] = consistency
+        _verify_export(iter(lines), key, report, kept)
     except VerificationFailed as failure:
         report.ok, report.failure = False, str(failure)
         report.record, report.checkpoint, report.line = (
@@ -93,7 +191,7 @@ def verify_export(lines: Iterable[bytes], key: VerifierKey,
 
 
 def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
-                   trusted: str | None) -> None:
+                   kept: _Kept | None) -> None:
     header = _meta(next(lines, b""), 1)
     if header.get("@kind") != "header" or header.get("format") != FORMAT:
         raise VerificationFailed(f"line 1 is not a {FORMAT} header", line=1)
@@ -108,6 +206,8 @@ def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
     except (ValueError, TypeError) as exc:
         raise VerificationFailed(f"header: bad prefix hashes ({exc})", line=1) from None
     checkpoints = _Checkpoints(key, report)
+    if kept is not None and kept.size == start:
+        kept.check_root(frontier, 1)
     listed, listed_start = b"", start
     last_record: bytes | None = None
     pending: list[bytes] = []  # leaf hashes not yet pushed into the frontier
@@ -129,6 +229,10 @@ def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
                     "(changed, missing, added or moved)", record=index, line=number)
             pending.append(expected)
             last_record = line
+            if kept is not None and index + 1 == kept.size:
+                frontier.extend(pending)
+                pending = []
+                kept.check_root(frontier, number)
             continue
         meta = _meta(line, number)
         kind = meta.get("@kind")
@@ -146,6 +250,10 @@ def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
             checkpoints.check(str(meta.get("note", "")), frontier, number)
         elif kind == "proof":
             _check_proof(meta, key, last_record, frontier.size + len(pending) - 1, number)
+        elif kind == "consistency":
+            proof = ConsistencyProof.parse(meta, number)
+            if kept is not None:
+                kept.proofs.setdefault(proof.first, proof)
         elif kind == "end":
             finished = True
             frontier.extend(pending)
@@ -164,21 +272,8 @@ def _verify_export(lines: Iterator[bytes], key: VerifierKey, report: Report,
     if not report.checkpoints or report.checkpoints[-1] != end:
         raise VerificationFailed(f"records up to {end} are not covered by a signed checkpoint",
                                  record=report.checkpoints[-1] if report.checkpoints else start)
-    if trusted is not None:
-        _check_trusted(trusted, key, checkpoints, end)
-
-
-def _check_trusted(trusted: str, key: VerifierKey, checkpoints: _Checkpoints, end: int) -> None:
-    try:
-        kept = open_checkpoint(trusted, key)
-    except CheckpointError as exc:
-        raise VerificationFailed(f"the trusted checkpoint: {exc}") from None
-    if kept.size > end:
-        raise VerificationFailed(f"the export ends at {end}, before the trusted checkpoint of "
-                                 f"size {kept.size} (truncated?)", checkpoint=kept.size)
-    if kept.size in checkpoints.roots and checkpoints.roots[kept.size] != kept.root_hash:
-        raise VerificationFailed(f"checkpoint {kept.size}: the export forks from the trusted "
-                                 "checkpoint", checkpoint=kept.size)
+    if kept is not None:
+        kept.finish(start, end, checkpoints.roots)
 
 
 def _check_proof(meta: dict[str, object], key: VerifierKey, record: bytes | None, index: int,
@@ -258,7 +353,7 @@ def _meta(line: bytes, number: int) -> dict[str, object]:
     return value
 
 
-def _uint(meta: dict[str, object], name: str, number: int) -> int:
+def _uint(meta: dict[str, object], name: str, number: int | None) -> int:
     value = meta.get(name)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise VerificationFailed(f"{name} must be a non-negative integer", line=number)

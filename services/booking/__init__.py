@@ -1,0 +1,1 @@
+"""Booking: appointment schedules per department, slots with a capacity, appointments."""
