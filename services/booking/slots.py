@@ -166,6 +166,8 @@ def free_slots(
 
 def is_slot_start(plan: SlotPlan, at: datetime) -> bool:
     """Whether ``at`` is where one of the plan's slots begins."""
+    # In UTC: an ambiguous local time never compares equal to a time in another zone.
+    at = at.astimezone(UTC)
     return at in slots_on(plan, at.astimezone(plan.zone).date())
 
 
@@ -191,6 +193,7 @@ def nearest_free_slots(
     """The ``count`` free slots in the bookable window closest in time to ``requested``
     (which itself is left out), the nearest first; on a tie the earlier first."""
     earliest, latest = window
+    requested = requested.astimezone(UTC)
     span = timedelta(days=1)
     while True:
         low, high = max(earliest, requested - span), min(latest, requested + span)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -33,7 +34,7 @@ def test_a_morning_is_cut_into_fifteen_minute_slots() -> None:
     assert len(starts) == 16
     assert starts[0] == berlin(2026, 3, 2, 8, 0) and starts[-1] == berlin(2026, 3, 2, 11, 45)
     assert all(s.tzinfo == UTC for s in starts)
-    assert all(b - a == timedelta(minutes=15) for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a == timedelta(minutes=15) for a, b in pairwise(starts))
 
 
 def test_slots_run_across_days_and_skip_the_weekend() -> None:
@@ -105,6 +106,15 @@ def test_fall_back_counts_the_doubled_hour_once() -> None:
                 < datetime(2026, 10, 25, 2, 0, tzinfo=UTC)]
     assert starts[labels.index("03:00")] == datetime(2026, 10, 25, 2, 0, tzinfo=UTC)
     assert starts == sorted(starts)
+
+
+def test_in_the_doubled_hour_only_the_first_occurrence_is_a_slot_start() -> None:
+    first = datetime(2026, 10, 25, 2, 30, tzinfo=BERLIN)  # fold=0: summer time
+    second = first.replace(fold=1)  # the same wall-clock time an hour later, winter time
+    assert second - first == timedelta(0) and second.astimezone(UTC) - first.astimezone(
+        UTC) == timedelta(hours=1)
+    assert is_slot_start(SUNDAY_AROUND_THE_CLOCK, first)
+    assert not is_slot_start(SUNDAY_AROUND_THE_CLOCK, second)
 
 
 def test_slot_starts_across_both_changes_match_the_days() -> None:

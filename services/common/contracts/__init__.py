@@ -6,7 +6,7 @@ citizen's name, topic, contact data or address.
 """
 
 # Importing the modules registers every contract, so any consumer can parse any event.
-from services.common.contracts import audit, media, queue, rooms
+from services.common.contracts import audit, booking, media, queue, rooms
 from services.common.contracts.base import (
     IntegrationEvent,
     event_id_for,
@@ -17,6 +17,7 @@ from services.common.contracts.base import (
 __all__ = [
     "IntegrationEvent",
     "audit",
+    "booking",
     "event_id_for",
     "media",
     "parse_event",
