@@ -1,8 +1,9 @@
 """Schedules, slots and appointments: the pure domain of the booking service.
 
 Methods are the commands; the events they record are named in the past tense.
-A command that raises records nothing. Every instant is an aware datetime;
-those recorded are in UTC.
+A command that raises records nothing (the errors are in errors.py, the terms
+of a schedule in terms.py). Every instant is an aware datetime; those
+recorded are in UTC.
 
 The consistency boundary of a booking is the slot (department, start): every
 place taken or freed is a new version of that one ``Slot`` aggregate, so two
@@ -13,17 +14,23 @@ store's optimistic concurrency refuses one of them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 from uuid import UUID, uuid5
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-import holidays
 from eventsourcing.domain import Aggregate, event
 
 from services.booking import slots
-from services.booking.slots import BookingHours, FreeSlot, SlotPlan
+from services.booking.errors import (
+    AppointmentNotBooked,
+    DomainError,
+    NotBookable,
+    OutsideCheckInWindow,
+    SlotFull,
+)
+from services.booking.slots import FreeSlot
+from services.booking.terms import ScheduleTerms
 
 SCHEDULE_NAMESPACE = UUID("3d0f6a8e-5b1c-4e2a-9f7d-8c6b4a2e1d09")
 SLOT_NAMESPACE = UUID("9a4e2c7b-1d3f-4b8a-a6e5-0f2d7c9b3e14")
@@ -34,48 +41,6 @@ CancelledBy = Literal["citizen", "staff"]
 StaffCancelReason = Literal[
     "office_closed", "staff_unavailable", "not_responsible", "duplicate", "other"
 ]
-NotBookableReason = Literal["past", "short_notice", "too_far_ahead", "not_a_slot"]
-
-
-class DomainError(Exception):
-    """A command that the current state does not allow."""
-
-
-class InvalidSchedule(DomainError):
-    pass
-
-
-class SlotFull(DomainError):
-    def __init__(self, start: datetime) -> None:
-        super().__init__("This time is fully booked. Please choose another one.")
-        self.start = start
-
-
-class NotBookable(DomainError):
-    """A requested start that is no slot, or lies outside the bookable window."""
-
-    def __init__(self, reason: NotBookableReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class AppointmentNotBooked(DomainError):
-    def __init__(self, status: str) -> None:
-        super().__init__(f"This appointment is {status.replace('_', ' ')}.")
-        self.status = status
-
-
-class OutsideCheckInWindow(DomainError):
-    """Check-in is possible only from ``opens_at`` to ``closes_at``."""
-
-    def __init__(self, opens_at: datetime, closes_at: datetime, timezone: str) -> None:
-        zone = ZoneInfo(timezone)
-        opens, closes = opens_at.astimezone(zone), closes_at.astimezone(zone)
-        super().__init__(
-            f"Check-in is possible on {opens:%Y-%m-%d} from {opens:%H:%M} to {closes:%H:%M}."
-        )
-        self.opens_at = opens_at
-        self.closes_at = closes_at
 
 
 def _require_aware(at: datetime) -> datetime:
@@ -89,95 +54,6 @@ def _local(at: datetime, timezone: str) -> str:
 
 
 # -- Schedule --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ScheduleTerms:
-    """What a department admin sets: when slots are, how many places, who may book when."""
-
-    hours: tuple[BookingHours, ...] = ()
-    slot_minutes: int = 15
-    capacity: int = 1
-    days_ahead: int = 60
-    notice_minutes: int = 60
-    closed_days: frozenset[date] = field(default_factory=frozenset)
-    state: str | None = "NW"
-    timezone: str = "Europe/Berlin"
-    check_in_before_minutes: int = 10
-    check_in_after_minutes: int = 15
-    reminder_minutes: tuple[int, ...] = (24 * 60, 60)
-
-    @property
-    def plan(self) -> SlotPlan:
-        return SlotPlan(
-            hours=self.hours,
-            slot_minutes=self.slot_minutes,
-            capacity=self.capacity,
-            closed_days=self.closed_days,
-            state=self.state,
-            timezone=self.timezone,
-        )
-
-    def validate(self) -> None:
-        """Raise InvalidSchedule with a message a department admin understands."""
-        checks = [
-            (5 <= self.slot_minutes <= 240, "a slot lasts from 5 to 240 minutes"),
-            (1 <= self.capacity <= 100, "a slot has from 1 to 100 places"),
-            (1 <= self.days_ahead <= 366, "booking ahead goes from 1 to 366 days"),
-            (0 <= self.notice_minutes <= 14 * 24 * 60, "the notice is 0 minutes to 14 days"),
-            (0 <= self.check_in_before_minutes <= 120, "check-in opens 0-120 minutes before"),
-            (0 <= self.check_in_after_minutes <= 120, "check-in closes 0-120 minutes after"),
-            (all(1 <= m <= 14 * 24 * 60 for m in self.reminder_minutes),
-             "a reminder goes from 1 minute to 14 days before"),
-            (len(set(self.reminder_minutes)) == len(self.reminder_minutes),
-             "each reminder time is given once"),
-            (self.state is None or self.state in holidays.country_holidays("DE").subdivisions,
-             f"{self.state!r} is not a German federal state code such as 'NW'"),
-        ]
-        for holds, message in checks:
-            if not holds:
-                raise InvalidSchedule(message)
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as error:
-            raise InvalidSchedule(f"unknown time zone {self.timezone!r}") from error
-        try:
-            slots.validate_hours(self.hours, self.slot_minutes)
-        except ValueError as error:
-            raise InvalidSchedule(str(error)) from error
-
-    def to_record(self) -> dict[str, Any]:
-        """As stored in an event: plain JSON values."""
-        return {
-            "hours": [
-                {"weekday": h.weekday, "opens": h.opens, "closes": h.closes} for h in self.hours
-            ],
-            "slot_minutes": self.slot_minutes,
-            "capacity": self.capacity,
-            "days_ahead": self.days_ahead,
-            "notice_minutes": self.notice_minutes,
-            "closed_days": sorted(d.isoformat() for d in self.closed_days),
-            "state": self.state,
-            "timezone": self.timezone,
-            "check_in_before_minutes": self.check_in_before_minutes,
-            "check_in_after_minutes": self.check_in_after_minutes,
-            "reminder_minutes": list(self.reminder_minutes),
-        }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> ScheduleTerms:
-        return cls(
-            hours=tuple(BookingHours(**h) for h in record["hours"]),
-            closed_days=frozenset(date.fromisoformat(d) for d in record["closed_days"]),
-            reminder_minutes=tuple(record["reminder_minutes"]),
-            **{k: v for k, v in record.items() if k in _SCALAR_TERMS},
-        )
-
-
-_SCALAR_TERMS = {
-    "slot_minutes", "capacity", "days_ahead", "notice_minutes", "state", "timezone",
-    "check_in_before_minutes", "check_in_after_minutes",
-}
 
 
 class Schedule(Aggregate):

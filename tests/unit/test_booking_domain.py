@@ -11,20 +11,17 @@ import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
-from services.booking.domain import (
-    Appointment,
+from services.booking.domain import Appointment, Schedule, Slot, reminder_times
+from services.booking.errors import (
     AppointmentNotBooked,
     DomainError,
     InvalidSchedule,
     NotBookable,
     OutsideCheckInWindow,
-    Schedule,
-    ScheduleTerms,
-    Slot,
     SlotFull,
-    reminder_times,
 )
 from services.booking.slots import BookingHours
+from services.booking.terms import ScheduleTerms
 from tests.unit.support import BERLIN, CID, berlin
 
 DEPARTMENT = UUID("5a1d3c2e-0000-4000-8000-000000000001")
