@@ -10,6 +10,8 @@ from contextlib import contextmanager
 
 import structlog
 
+from services.common.redaction import redact_secrets
+
 CORRELATION_HEADER = "X-Correlation-ID"
 
 
@@ -29,6 +31,7 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
         structlog.processors.format_exc_info,
+        redact_secrets,  # last: also what an exception's text quotes
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
@@ -52,6 +55,8 @@ def configure_logging(
     root.setLevel(level.upper())
     # uvicorn's access log prints query strings, which may carry tokens: we log requests ourselves.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every URL the forwarder passes on, as our own request line does already.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.error").propagate = True
 
 
