@@ -327,8 +327,13 @@ class QueueService(BaseService):
         return status
 
     async def waiting_entry(self, entry: Waiting, transferred: bool = False) -> dict[str, Any]:
-        """One line of a staff member's queue: the ticket with what the citizen typed."""
+        """One line of a staff member's queue: the ticket with what the citizen typed.
+
+        Anonymity is a property of where the citizen is now: an anonymous department's
+        staff see a pseudonym, also for a ticket transferred in with a name."""
         visit = await self.visit(entry.ticket_id) or {}
+        if (await self.door(entry.department_id)).anonymous:
+            visit = anonymised(visit)
         return {
             "ticket_id": str(entry.ticket_id),
             "number": entry.number,
@@ -346,6 +351,23 @@ class QueueService(BaseService):
         return await self.waiting_entry(change.entry, change.kind == "transferred_in")
 
     # -- commands that also touch the short-lived visit data ------------------------------------
+
+    async def transfer(
+        self, ticket_id: UUID, to_department_id: UUID, staff_id: str, correlation_id: str
+    ) -> Ticket:
+        """Move a waiting ticket to another department. Into an anonymous one, the name the
+        citizen gave is dropped from the visit data too: it is nowhere that department's
+        staff could come across it."""
+        ticket = await asyncio.to_thread(
+            self.queue.transfer, ticket_id, to_department_id, staff_id, correlation_id
+        )
+        if (await self.door(to_department_id)).anonymous:
+            visit = await self.visit(ticket_id)
+            if visit is None:
+                await self.forget_visit(ticket_id)  # whatever may still be stored
+            elif visit != anonymised(visit):
+                await self.remember_visit(ticket_id, anonymised(visit))
+        return ticket
 
     async def knock(
         self, department_id: UUID, knock_id: UUID, visit: dict[str, Any], correlation_id: str
@@ -376,6 +398,11 @@ def _count_committed(events: list[IntegrationEvent]) -> None:
         elif event.type == "Admitted":
             ADMISSIONS.labels(label).inc()
             WAIT_TIME.labels(label).observe(float(getattr(event, "waited_seconds", 0.0)))
+
+
+def anonymised(visit: dict[str, Any]) -> dict[str, Any]:
+    """What an anonymous department keeps of a visit: no name."""
+    return {**visit, "anonymous": True, "display_name": None}
 
 
 def display_name(visit: dict[str, Any], number: int) -> str | None:
