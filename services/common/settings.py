@@ -100,6 +100,14 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     metrics_token: str | None = None
 
+    # Limits against floods (docs/security.md); a count of 0 turns that limit off.
+    # Request bodies: a few KiB of JSON (routes that need more: services/common/limits.py).
+    max_body_bytes: int = Field(default=16 * 1024, ge=1)
+    max_websocket_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # Who may say who the client is (X-Forwarded-For): `up`'s own loopback forwarder, and
+    # in Kubernetes the Ingress controller's addresses or networks, comma-separated.
+    trusted_proxies: str = "127.0.0.1,::1"
+
     @property
     def uses_embedded_nats(self) -> bool:
         return not self.nats_url
