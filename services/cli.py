@@ -113,7 +113,10 @@ def _server_options(parser: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     overrides = {k: v for k in ("host", "port", "data_dir") if (v := getattr(args, k, None))}
-    return Settings(**overrides)
+    settings = Settings(**overrides)
+    if settings.metrics_port is not None and settings.metrics_port == settings.port:
+        raise SystemExit("error: BB_METRICS_PORT must be another port than the public one")
+    return settings
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -141,11 +144,12 @@ def _run(args: argparse.Namespace) -> int:
 
                 # Queue processes share the port with SO_REUSEPORT: they would also share
                 # it with another running system, so make sure nobody holds it now.
-                if not port_is_free(settings.host, settings.port):
-                    raise SystemExit(
-                        f"error: cannot listen on {settings.host}:{settings.port}: "
-                        "Address already in use"
-                    )
+                for port in filter(None, (settings.port, settings.metrics_port)):
+                    if not port_is_free(settings.host, port):
+                        raise SystemExit(
+                            f"error: cannot listen on {settings.host}:{port}: "
+                            "Address already in use"
+                        )
 
                 url = nats.url if nats else str(settings.nats_url)
                 tree = ProcessTree(settings, url, processes)
@@ -173,7 +177,10 @@ def _serve(app: object, settings: Settings, args: argparse.Namespace) -> None:
         ws_max_size=settings.max_websocket_message_bytes,
         timeout_graceful_shutdown=5,
     )
-    sockets = [_listen(settings.host, settings.port, getattr(args, "reuse_port", False))]
+    reuse_port = getattr(args, "reuse_port", False)
+    sockets = [_listen(settings.host, settings.port, reuse_port)]
+    if settings.metrics_port:  # operators' listener (services/common/operator_access.py)
+        sockets.append(_listen(settings.host, settings.metrics_port, reuse_port))
     if private_port := getattr(args, "private_port", None):
         sockets.append(_listen("127.0.0.1", private_port, reuse_port=False))
     uvicorn.Server(config).run(sockets=sockets)
@@ -216,7 +223,7 @@ def _banner(
         f"  Citizens' start page:  {base}/",
         f"  API (OpenAPI):          {base}/api/docs",
         f"  Departments (JSON):     {base}/api/v1/departments",
-        f"  Health / metrics:       {base}/readyz  {base}/metrics",
+        f"  Health / metrics:       {base}/readyz  {_metrics_url(base, settings)}",
         f"  NATS:                   {nats.url if nats else settings.nats_url}",
         f"  Data:                   {settings.database_url or settings.data_dir.resolve()}",
         "  Processes:              "
@@ -231,6 +238,12 @@ def _banner(
                 f"{': ' + ', '.join(departments) if departments else ''}"
             )
     print("\n".join(lines) + "\n", file=sys.stderr, flush=True)
+
+
+def _metrics_url(base: str, settings: Settings) -> str:
+    if not settings.metrics_port:
+        return f"{base}/metrics"
+    return f"http://{settings.host}:{settings.metrics_port}/metrics (operators' port)"
 
 
 def _private_files(settings: Settings) -> None:

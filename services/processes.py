@@ -88,9 +88,12 @@ class ProcessTree:
             "BB_QUEUE_REPLICA_COUNT": str(queue_processes),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir.resolve()),
         }
+        # With BB_METRICS_PORT every process listens on it too (SO_REUSEPORT; each answers
+        # with the sum of all processes) and none serves /metrics on another port.
         self.core = Child(
             "core",
-            ["serve", *CORE_SERVICES, "--host", "127.0.0.1", "--port", str(self.core_port)],
+            ["serve", *CORE_SERVICES, "--host", "127.0.0.1", "--port", str(self.core_port),
+             *(["--reuse-port"] if settings.metrics_port else [])],
             env,
             self.core_port,
         )

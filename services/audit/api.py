@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -43,6 +44,21 @@ def dpo(staff: Staff) -> StaffIdentity:
 
 
 Dpo = Annotated[StaffIdentity, Depends(dpo)]
+
+
+def time_zone(tz: str = TZ) -> str:
+    """An IANA time zone name; anything else is a 422 that says so (not a 500)."""
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Unknown time zone '{tz[:64]}': use an IANA name such as Europe/Berlin or UTC.",
+        ) from None
+    return tz
+
+
+TimeZone = Annotated[str, Depends(time_zone)]
 
 
 async def _seen(service: AuditService, staff: StaffIdentity, action: str, target: str) -> None:
@@ -105,7 +121,7 @@ async def consistency_proof(service: Service, first: int = Query(ge=0),
 @router.get("/consultations")
 async def consultations_of_a_day(service: Service, staff: Dpo, department_id: UUID,
                                  day: Annotated[date, Query(alias="date")],
-                                 tz: str = TZ) -> list[dict[str, Any]]:
+                                 tz: TimeZone) -> list[dict[str, Any]]:
     await _seen(service, staff, "consultations", f"department={department_id};date={day}")
     return await asyncio.to_thread(views.consultations, service.store, department_id, day, tz)
 
@@ -124,7 +140,7 @@ async def consultation_timeline(consultation_id: UUID, service: Service,
 async def queue_statistics(service: Service, staff: Dpo, department_id: UUID,
                            first: Annotated[date, Query(alias="from")],
                            last: Annotated[date, Query(alias="to")],
-                           tz: str = TZ) -> dict[str, Any]:
+                           tz: TimeZone) -> dict[str, Any]:
     await _seen(service, staff, "statistics", f"department={department_id};from={first};to={last}")
     return await asyncio.to_thread(views.queue_statistics, service.store, department_id,
                                    first, last, tz)

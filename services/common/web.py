@@ -26,6 +26,7 @@ from services.common import metrics
 from services.common.errors import Refusal
 from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
+from services.common.operator_access import OperatorAccess
 from services.common.service import BaseService
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
@@ -82,6 +83,7 @@ def create_app(
     _add_operations(app, services)
     _add_error_handlers(app)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
+    app.add_middleware(OperatorAccess, port=settings.metrics_port, token=settings.metrics_token)
     app.add_middleware(RequestContext)  # outermost: a refused body is logged and counted too
     return app
 
