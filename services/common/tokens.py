@@ -92,6 +92,15 @@ class TokenSigner:
 
 RevocationCheck = Callable[[str], Awaitable[bool]]
 
+# A token issued on the strength of a revocable one (a participant token, for joining by
+# an invitation) names it in this claim: revoking that revokes this one as well.
+DERIVED_FROM = "inv"
+
+
+def derived_from(claims: Claims) -> str | None:
+    value = claims.extra.get(DERIVED_FROM)
+    return str(value) if value else None
+
 
 async def verify_revocable(
     signer: TokenSigner,
@@ -101,8 +110,21 @@ async def verify_revocable(
     subject: str | None = None,
 ) -> Claims:
     """Verify, then ask the shared denylist (e.g. a NATS KV bucket) whether what the token
-    is for (its subject, e.g. an invitation) was revoked: every token issued for it is."""
+    is for (its subject, e.g. an invitation) or what it derives from was revoked: every
+    token issued for it is."""
     claims = signer.verify(token, scope, subject)
-    if await is_revoked(claims.subject):
-        raise TokenRevoked("token revoked")
+    await refuse_revoked(claims, is_revoked, subject_too=True)
     return claims
+
+
+async def refuse_revoked(
+    claims: Claims, is_revoked: RevocationCheck, *, subject_too: bool = False
+) -> None:
+    """TokenRevoked when what the token derives from (and with ``subject_too``, what it is
+    for) is on the denylist. Without either, nothing is asked."""
+    keys = [claims.subject] if subject_too else []
+    if origin := derived_from(claims):
+        keys.append(origin)
+    for key in keys:
+        if await is_revoked(key):
+            raise TokenRevoked("token revoked")

@@ -12,7 +12,7 @@ from fastapi.responses import FileResponse
 
 from services.common.errors import Refusal
 from services.common.logging import get_logger
-from services.common.tokens import TokenError, TokenExpired
+from services.common.tokens import TokenError, TokenExpired, derived_from
 from services.media.ice import browser_ice_configuration
 from services.media.service import MediaService
 from services.media.signalling import (
@@ -55,6 +55,11 @@ async def where_is_the_room(
         raise Refusal(status.HTTP_401_UNAUTHORIZED, "A participant token is required.") from error
     if claims.extra.get("consultation") != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "The token is for another consultation.")
+    invitation = derived_from(claims)
+    if invitation is not None and await service.revocations.is_revoked(invitation):
+        raise Refusal(
+            status.HTTP_410_GONE, "The invitation you joined by has been withdrawn."
+        )
     assignment = await service.assignment(consultation_id)
     if assignment is None:
         record = await asyncio.to_thread(service.media.room, consultation_id)
@@ -80,6 +85,7 @@ async def signal(websocket: WebSocket, consultation_id: UUID) -> None:
     await websocket.accept()
     try:
         admitted = await authenticate(websocket, service.signer, consultation_id)
+        await service.revocations.refuse_if_withdrawn(admitted.invitation)
         room = await service.live_room(consultation_id)
         hosted = service.hosted
         session = SignallingSession(
@@ -94,7 +100,8 @@ async def signal(websocket: WebSocket, consultation_id: UUID) -> None:
             "role": admitted.role,
             "ice": browser_ice_configuration(service.settings, admitted.participant_id),
         }
-        await session.run(welcome)
+        async with service.revocations.guard(session):
+            await session.run(welcome)
         await close(websocket, CloseCode.LEFT, "left")
     except Refused as refused:
         log.info("media_signalling_refused", code=int(refused.code), reason=refused.reason)

@@ -32,6 +32,7 @@ from services.media.domain import CONSULTATION_ENDED, REPLICA_LOST
 from services.media.hosting import HostedRooms, RoomRecorder
 from services.media.ice import add_loopback_host_candidate, server_configuration
 from services.media.registry import Assignment, NoLiveReplica, ReplicaRegistry
+from services.media.revocation import Revocations
 from services.media.sfu import MediaRoom
 from services.media.signalling import REASON_MOVED, CloseCode, Refused
 from services.media.telemetry import StatsSampler
@@ -58,6 +59,7 @@ class MediaService(BaseService):
         )
         self.sampler = StatsSampler(lambda: list(self.hosted.rooms.values()))
         self.registry: ReplicaRegistry | None = None
+        self.revocations = Revocations()
 
     @property
     def media(self) -> MediaRooms:
@@ -94,6 +96,7 @@ class MediaService(BaseService):
         )
         bus.watch("bb.rooms.consultation_ended", self._consultation_ended_live)
         bus.watch("bb.media.media_room_closed", self._room_closed_live)
+        await self.revocations.start(bus, self.settings)
 
     async def on_started(self) -> None:
         self.sampler.start()

@@ -31,7 +31,7 @@ from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from services.common.logging import get_logger
-from services.common.tokens import TokenError, TokenExpired, TokenSigner
+from services.common.tokens import TokenError, TokenExpired, TokenSigner, derived_from
 from services.media.events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
@@ -55,6 +55,8 @@ MAX_MESSAGE_BYTES = 256 * 1024
 REASON_REPLACED = "joined again elsewhere"
 # Its media server stops; the room opens again on another one: connect again.
 REASON_MOVED = "room moved to another media server"
+# The invitation the participant joined by was withdrawn by staff.
+REASON_REVOKED = "invitation withdrawn"
 
 
 class CloseCode(IntEnum):
@@ -70,6 +72,7 @@ class CloseCode(IntEnum):
     TOKEN_MISSING = 4408
     WRONG_REPLICA = 4409
     TOKEN_EXPIRED = 4410
+    TOKEN_REVOKED = 4411
     SERVER_ERROR = 4500
 
 
@@ -84,6 +87,7 @@ class Refused(Exception):
 class Admitted:
     participant_id: str
     role: str
+    invitation: str | None = None  # what the token derives from: withdrawing it ends this
 
 
 def close_code_for(reason: str) -> CloseCode:
@@ -95,6 +99,8 @@ def close_code_for(reason: str) -> CloseCode:
         return CloseCode.CONNECTION_FAILED
     if reason == REASON_MOVED:
         return CloseCode.MOVED
+    if reason == REASON_REVOKED:
+        return CloseCode.TOKEN_REVOKED
     return CloseCode.ROOM_CLOSED
 
 
@@ -110,7 +116,9 @@ def check_token(signer: TokenSigner, token: Any, consultation_id: UUID) -> Admit
         raise Refused(CloseCode.TOKEN_INVALID, "the participant token is not valid") from error
     if claims.extra.get("consultation") != str(consultation_id):
         raise Refused(CloseCode.TOKEN_OTHER_ROOM, "the token is for another consultation")
-    return Admitted(claims.subject, str(claims.extra.get("role", "citizen")))
+    return Admitted(
+        claims.subject, str(claims.extra.get("role", "citizen")), derived_from(claims)
+    )
 
 
 async def authenticate(
@@ -161,9 +169,11 @@ class SignallingSession:
         self.room = room
         self.participant_id = admitted.participant_id
         self.role = admitted.role
+        self.invitation = admitted.invitation
         self._listen = listen
         self._send_lock = asyncio.Lock()
         self._ended = False
+        self._dropped: str | None = None  # why the server ended this session
         self._side_tasks: set[asyncio.Future[None]] = set()
 
     async def send(self, message: dict[str, Any]) -> None:
@@ -173,12 +183,34 @@ class SignallingSession:
             with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await self.websocket.send_text(json.dumps(message))
 
+    async def drop(self, reason: str) -> None:
+        """End this participant's session from the server's side (e.g. the invitation it
+        joined by was withdrawn): its peer connection closes, the others are told, and it
+        hears ``bye`` and its socket closes."""
+        self._dropped = reason
+        if self.participant_id in self.room.participants():
+            await self.room.leave(self.participant_id, reason)  # bye and close: the relay
+            return
+        self._ended = True
+        await self.send({"type": "bye", "reason": reason})
+        await close(self.websocket, close_code_for(reason), reason)
+
     async def run(self, welcome: dict[str, Any]) -> None:
         await self.send({"type": "welcome", **welcome})
-        join = parse(await asyncio.wait_for(self.websocket.receive_text(), JOIN_TIMEOUT_SECONDS))
+        try:
+            text = await asyncio.wait_for(self.websocket.receive_text(), JOIN_TIMEOUT_SECONDS)
+        except (WebSocketDisconnect, RuntimeError):
+            if self._dropped:
+                return
+            raise
+        join = parse(text)
         if join.get("type") != "join" or not isinstance(join.get("sdp"), str):
             raise Refused(CloseCode.BAD_MESSAGE, "expected join with an SDP offer")
+        if self._dropped:
+            return
         await self._join(join["sdp"], join.get("sources"))
+        if self._dropped:  # while it joined: the room lets it go again (bye by the relay)
+            await self.room.leave(self.participant_id, self._dropped)
         stop_listening = self._listen(self._on_room_event)
         relay = asyncio.create_task(self._relay_room_messages())
         try:

@@ -379,7 +379,11 @@ async def interpreter_join(consultation_id: UUID, request: Request, service: Ser
         UUID(claims.subject),
         current_correlation_id(),
     )
-    return JoinedView(**service.participant_pass(consultation, participant_id, "interpreter"))
+    return JoinedView(
+        **service.participant_pass(
+            consultation, participant_id, "interpreter", UUID(claims.subject)
+        )
+    )
 
 
 @router.post(

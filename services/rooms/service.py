@@ -10,25 +10,22 @@ from uuid import UUID
 
 import nats.errors
 from fastapi import APIRouter, Request
-from nats.js.errors import KeyNotFoundError
-from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
 from services.common.contracts.rooms import InvitationRevoked
+from services.common.denylist import Denylist
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
+from services.common.tokens import DERIVED_FROM
 from services.rooms import seed
 from services.rooms.application import Rooms, to_contract
 from services.rooms.domain import Consultation, Department
 
 log = get_logger(__name__)
-
-REVOKED_BUCKET = "bb_revoked"
-DENYLIST_WAIT = 2.0  # seconds a request waits for the denylist before rooms' record decides
 
 
 class RoomsService(BaseService):
@@ -37,7 +34,7 @@ class RoomsService(BaseService):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.accounts = LocalAccounts(env=store_env(settings, "identity"))
-        self._revoked: KeyValue | None = None
+        self._denylist: Denylist | None = None
         self._clock: asyncio.Task[None] | None = None
 
     @property
@@ -58,9 +55,7 @@ class RoomsService(BaseService):
         return [router, signin_router(self.accounts)]
 
     async def subscribe(self, bus: Bus) -> None:
-        self._revoked = await bus.key_value(
-            REVOKED_BUCKET, ttl_seconds=self.settings.participant_token_hours * 3600 * 2
-        )
+        self._denylist = await Denylist.open(bus, self.settings)
         self.consume_into_application("rooms", ["bb.queue.admitted"])
         bus.consume("rooms-denylist", [InvitationRevoked.subject_for()], self._deny)
 
@@ -91,9 +86,16 @@ class RoomsService(BaseService):
     # -- capabilities ---------------------------------------------------------------------
 
     def participant_pass(
-        self, consultation: Consultation, participant_id: UUID, role: str
+        self,
+        consultation: Consultation,
+        participant_id: UUID,
+        role: str,
+        invitation_id: UUID | None = None,
     ) -> dict[str, Any]:
+        """The media token. Joined by invitation, it names the invitation it derives from:
+        withdrawing the invitation revokes it too (media checks the denylist for it)."""
         ttl = self.settings.participant_token_hours * 3600
+        derived = {DERIVED_FROM: str(invitation_id)} if invitation_id else {}
         token = self.signer.issue(
             "participant",
             str(participant_id),
@@ -101,6 +103,7 @@ class RoomsService(BaseService):
             consultation=str(consultation.id),
             department=str(consultation.department_id),
             role=role,
+            **derived,
         )
         claims = self.signer.verify(token, "participant")
         return {
@@ -131,32 +134,23 @@ class RoomsService(BaseService):
         """Onto the shared denylist at once. Should NATS not take it now, the consumer of
         the stored InvitationRevoked puts it there as soon as it can (``_deny``)."""
         try:
-            await asyncio.wait_for(
-                self._denylist().put(str(invitation_id), b"revoked"), DENYLIST_WAIT
-            )
+            await self._revocations().revoke(str(invitation_id))
         except (nats.errors.Error, TimeoutError) as error:
             log.warning("denylist_write_deferred", invitation_id=str(invitation_id),
                         error=type(error).__name__)
 
     async def _deny(self, event: IntegrationEvent, sequence: int) -> None:
         assert isinstance(event, InvitationRevoked)
-        await self._denylist().put(str(event.invitation_id), b"revoked")
+        await self._revocations().revoke(str(event.invitation_id))
 
     async def is_revoked(self, invitation_id: str) -> bool:
         """On the shared denylist. While NATS cannot be asked, rooms' own record of the
         consultation decides instead (it refuses a withdrawn invitation too)."""
-        try:
-            await asyncio.wait_for(self._denylist().get(invitation_id), DENYLIST_WAIT)
-        except KeyNotFoundError:
-            return False
-        except (nats.errors.Error, TimeoutError) as error:
-            log.warning("denylist_unreachable", error=type(error).__name__)
-            return False
-        return True
+        return await self._revocations().is_revoked(invitation_id)
 
-    def _denylist(self) -> KeyValue:
-        assert self._revoked is not None
-        return self._revoked
+    def _revocations(self) -> Denylist:
+        assert self._denylist is not None
+        return self._denylist
 
 
 async def rooms_service(request: Request) -> RoomsService:
