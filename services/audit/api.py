@@ -160,12 +160,14 @@ async def search(service: Service, staff: Dpo, id: UUID) -> dict[str, Any]:
 
 
 @router.get("/views")
-async def who_looked(service: Service, staff: Dpo,
+async def who_looked(service: Service, staff: Dpo, consultation_id: UUID | None = None,
                      limit: int = Query(100, ge=1, le=MAX_PAGE)) -> list[dict[str, Any]]:
-    """Every recorded read of the log by a DPO, newest last."""
-    await _seen(service, staff, "views", "")
-    rows = await asyncio.to_thread(service.store.query, "type = 'AuditViewed'", (), 1_000_000)
-    return [json.loads(row) for row in rows[-limit:]]
+    """Who looked, the newest first: every recorded read of the log by a DPO
+    (``AuditViewed``) and of a consultation by a staff member (``ConsultationViewed``);
+    with ``consultation_id``, only those of that consultation."""
+    await _seen(service, staff, "views",
+                "" if consultation_id is None else f"of_consultation={consultation_id}")
+    return await asyncio.to_thread(views.who_looked, service.store, consultation_id, limit)
 
 
 @router.get("/records")

@@ -270,10 +270,13 @@ class LogStore:
                 " ORDER BY idx", (start, end)).fetchall()
         return [(int(i), None if d is None else bytes(d), bytes(h)) for i, d, h in rows]
 
-    def query(self, where: str, args: Sequence[object], limit: int = 10_000) -> list[bytes]:
-        """Record data matching an SQL condition on the indexed columns, in log order."""
+    def query(self, where: str, args: Sequence[object], limit: int = 10_000,
+              newest_first: bool = False) -> list[bytes]:
+        """Record data matching an SQL condition on the indexed columns, in log order
+        (the last ``limit`` of them, the newest first, with ``newest_first``)."""
+        order = "DESC" if newest_first else "ASC"
         with self.db.reading() as cur:
             rows = cur.execute(
                 f"SELECT data FROM audit_records WHERE data IS NOT NULL AND ({where})"  # noqa: S608
-                f" ORDER BY idx LIMIT {int(limit)}", args).fetchall()
+                f" ORDER BY idx {order} LIMIT {int(limit)}", args).fetchall()
         return [bytes(r[0]) for r in rows]

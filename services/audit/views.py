@@ -25,6 +25,11 @@ CONSULTATION_EVENTS = ("ConsultationOpened", "ParticipantJoined", "InterpreterIn
                        "InvitationRevoked", "InterpreterJoined", "ParticipantLeft",
                        "ConsultationEnded")
 QUEUE_EVENTS = ("Knocked", "Admitted", "Declined", "Withdrawn", "Transferred", "Expired")
+# Reads: a DPO's of the log, a staff member's of a consultation. Not steps of a timeline.
+READ_EVENTS = ("AuditViewed", "ConsultationViewed")
+# The parts of an AuditViewed target that name what was read (not "of_consultation", the
+# filter of the "who looked" list itself).
+_READ_TARGETS = ("consultation", "id")
 
 
 def day_range(day: date, tz: str) -> tuple[str, str]:
@@ -53,7 +58,8 @@ def consultations(store: LogStore, department_id: UUID, day: date, tz: str) -> l
 
 def timeline(store: LogStore, consultation_id: UUID) -> dict[str, Any]:
     """Every recorded step of one consultation and of the ticket that led to it."""
-    events = _events(store.query("consultation_id = ?", (str(consultation_id),)))
+    events = _events(store.query("consultation_id = ? AND type <> 'ConsultationViewed'",
+                                 (str(consultation_id),)))
     opened = next((e for e in events if e["type"] == "ConsultationOpened"), None)
     if opened is not None:
         events += _events(store.query("ticket_id = ? AND consultation_id IS NULL",
@@ -78,6 +84,31 @@ def ticket_timeline(store: LogStore, ticket_id: UUID) -> dict[str, Any]:
     return {"consultation_id": None, "ticket_id": str(ticket_id),
             "department_id": events[0].get("department_id") if events else None,
             "steps": [_step(e) for e in events], "durations": _durations(events)}
+
+
+def who_looked(store: LogStore, consultation_id: UUID | None, limit: int) -> list[dict[str, Any]]:
+    """Recorded reads, the newest first: a DPO's of the log (``AuditViewed``) and staff
+    members' of consultations (``ConsultationViewed``); for one consultation, those of it."""
+    if consultation_id is None:
+        found = _events(store.query("type IN ('AuditViewed', 'ConsultationViewed')", (),
+                                    limit, newest_first=True))
+    else:
+        wanted = str(consultation_id)
+        found = _events(store.query("consultation_id = ? AND type = 'ConsultationViewed'",
+                                    (wanted,), limit, newest_first=True))
+        found += [e for e in _events(store.query("type = 'AuditViewed'", (), 1_000_000,
+                                                 newest_first=True))
+                  if _reads(e.get("target", ""), wanted)]
+    found.sort(key=lambda e: _parse(e["occurred_at"]), reverse=True)  # stable: log order
+    return found[:limit]
+
+
+def _reads(target: str, wanted: str) -> bool:
+    for part in target.split(";"):
+        key, _, value = part.partition("=")
+        if key in _READ_TARGETS and value == wanted:
+            return True
+    return False
 
 
 def summary(view: dict[str, Any]) -> dict[str, Any]:

@@ -292,7 +292,23 @@ async def consultation_details(
 ) -> ConsultationView:
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
+    await _record_read(service, consultation_id, staff, "details")
     return _view(consultation)
+
+
+async def _record_read(
+    service: RoomsService, consultation_id: UUID, staff: StaffIdentity, read: str
+) -> None:
+    """On the record (ConsultationViewed, into the audit log) before the answer, or refused."""
+    try:
+        await asyncio.to_thread(
+            service.rooms.record_read, consultation_id, staff.staff_id, read,
+            current_correlation_id(),
+        )
+    except Exception as error:  # an unrecorded read is not allowed
+        raise Refusal(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "The read could not be recorded; try again."
+        ) from error
 
 
 @router.post(

@@ -18,7 +18,7 @@ from services.common.contracts import queue as queue_events
 from services.common.contracts import rooms as contracts
 from services.common.eventstore import ServiceApplication
 from services.common.outbox import envelope
-from services.rooms.domain import Consultation, Department, DomainError
+from services.rooms.domain import Consultation, ConsultationRead, Department, DomainError
 
 T = TypeVar("T")
 
@@ -211,6 +211,12 @@ class Rooms(ServiceApplication):
             consultation_id, lambda c: c.leave(participant_id, correlation_id)
         )
 
+    def record_read(
+        self, consultation_id: UUID, staff_id: str, read: str, correlation_id: str
+    ) -> None:
+        """A staff member reads a consultation's data: on the record before the answer."""
+        self.save(ConsultationRead(consultation_id, staff_id, read, correlation_id))
+
     def end(self, consultation_id: UUID, staff_id: str, correlation_id: str) -> Consultation:
         now = datetime.now(UTC)
         return self._change_consultation(
@@ -306,6 +312,9 @@ _CONTRACTS: dict[str, Callable[[Any, dict[str, Any]], IntegrationEvent]] = {
     ),
     "Consultation.ParticipantLeft": lambda e, env: contracts.ParticipantLeft(
         **env, consultation_id=e.originator_id, participant_id=e.participant_id
+    ),
+    "ConsultationRead.Viewed": lambda e, env: contracts.ConsultationViewed(
+        **env, staff_id=e.staff_id, consultation_id=e.consultation_id, read=e.read
     ),
     "Consultation.Ended": lambda e, env: contracts.ConsultationEnded(
         **env,

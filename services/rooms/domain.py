@@ -286,3 +286,15 @@ class Consultation(Aggregate):
     ) -> None:
         self.ended = True
         self.participants = {}
+
+
+class ConsultationRead(Aggregate):
+    """One read of a consultation's data by a staff member, kept for the audit log."""
+
+    @event("Viewed")
+    def __init__(self, consultation_id: UUID, staff_id: str, read: str,
+                 correlation_id: str) -> None:
+        self.consultation_id = consultation_id
+        self.staff_id = staff_id
+        self.read = read
+        self.correlation_id = correlation_id

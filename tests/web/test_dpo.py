@@ -194,6 +194,36 @@ def test_dora_reads_a_consultation_searches_exports_and_sees_who_looked(
     assert errors == []
 
 
+def test_dora_sees_who_looked_at_one_consultation(
+    web_system: SystemProcess, new_context: ContextFactory, consultation: dict[str, str]
+) -> None:
+    """ben (on the department's staff, never in the consultation) reads its details: the
+    read is in "who looked", filtered by the consultation, the newest first."""
+    wanted = consultation["consultation"]
+    assert staff_api(web_system, "ben").get(f"/consultations/{wanted}").status_code == 200
+    page = _signed_in_dpo(new_context)
+    errors = watch_errors(page)
+    page.fill("#views-consultation", "kein-id")
+    page.click("#load-views")
+    expect(page.locator("#views-state")).to_have_class("notice notice-error")
+    page.fill("#views-consultation", wanted)
+
+    def listed() -> bool:
+        page.click("#load-views")
+        expect(page.locator("#views-state")).to_contain_text(wanted)
+        return page.locator("#views-rows tr[data-staff=ben]").count() > 0
+
+    eventually(listed, timeout=20, interval=1)
+    ben = page.locator("#views-rows tr[data-staff=ben]").first
+    expect(ben).to_have_attribute("data-type", "ConsultationViewed")
+    expect(ben).to_contain_text("Gesprächsdetails (Beschäftigte)")
+    expect(ben).to_contain_text(f"consultation={wanted}")
+    times = page.locator("#views-rows time").evaluate_all(
+        "nodes => nodes.map((n) => n.getAttribute('datetime'))")
+    assert times == sorted(times, reverse=True)
+    assert errors == []
+
+
 def test_only_a_dpo_gets_the_page(web_system: SystemProcess, new_context: ContextFactory) -> None:
     nobody = new_context().new_page()
     response = nobody.goto("/dpo")

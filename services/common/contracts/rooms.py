@@ -121,3 +121,17 @@ class ConsultationEnded(_RoomsEvent):
     department_id: UUID
     ended_by: str
     duration_seconds: float
+
+
+class ConsultationViewed(_RoomsEvent):
+    """A staff member read a consultation's data (who, which, what; ids only, no content).
+
+    Recorded before the answer is given, like a DPO's read of the log (``AuditViewed``):
+    a read that cannot be recorded is refused. The DPO sees it under "who looked".
+    """
+
+    VERSION = 1
+
+    staff_id: str
+    consultation_id: UUID
+    read: Literal["details"]

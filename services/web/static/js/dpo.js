@@ -268,29 +268,42 @@ async function runVerify() {
   }
 }
 
+/** A recorded read as a table row: a DPO's read of the log, or a staff member's of a consultation. */
+function viewRow(view) {
+  const staffRead = view.type === "ConsultationViewed";
+  const action = staffRead ? `consultation_${view.read}` : view.action;
+  const target = staffRead ? `consultation=${view.consultation_id}` : view.target;
+  return el(
+    "tr",
+    { "data-action": action, "data-staff": view.staff_id, "data-type": view.type },
+    el("td", {}, el("time", { datetime: view.occurred_at, text: dateTime(view.occurred_at) })),
+    el("td", { text: view.staff_id }),
+    el("td", { text: t(`action_${action}`) }),
+    el("td", {}, el("code", { text: target || "–" })),
+  );
+}
+
 async function loadViews() {
   const stateNode = document.getElementById("views-state");
   const table = document.getElementById("views-table");
+  const consultation = document.getElementById("views-consultation").value.trim();
+  if (consultation && !UUID_PATTERN.test(consultation)) {
+    setState(stateNode, t("views_not_an_id"), "error");
+    show(table, false);
+    return;
+  }
   setState(stateNode, t("loading"));
   try {
-    const views = await api("/audit/views?limit=200");
-    document.getElementById("views-rows").replaceChildren(
-      ...views
-        .slice()
-        .reverse()
-        .map((view) =>
-          el(
-            "tr",
-            { "data-action": view.action, "data-staff": view.staff_id },
-            el("td", {}, el("time", { datetime: view.occurred_at, text: dateTime(view.occurred_at) })),
-            el("td", { text: view.staff_id }),
-            el("td", { text: t(`action_${view.action}`) }),
-            el("td", {}, el("code", { text: view.target || "–" })),
-          ),
-        ),
-    );
+    const query = consultation ? `&consultation_id=${encodeURIComponent(consultation)}` : "";
+    const views = await api(`/audit/views?limit=200${query}`); // the newest first
+    document.getElementById("views-rows").replaceChildren(...views.map(viewRow));
     show(table, views.length > 0);
-    setState(stateNode, views.length ? t("views_count", { n: views.length }) : t("views_none"));
+    if (consultation) {
+      const key = views.length ? "views_of" : "views_none_of";
+      setState(stateNode, t(key, { n: views.length, id: consultation }));
+    } else {
+      setState(stateNode, views.length ? t("views_count", { n: views.length }) : t("views_none"));
+    }
   } catch (error) {
     setState(stateNode, error.message || t("error_generic"), "error");
   }
@@ -332,7 +345,10 @@ async function start() {
     loadStatistics();
   });
   document.getElementById("run-verify").addEventListener("click", runVerify);
-  document.getElementById("load-views").addEventListener("click", loadViews);
+  document.getElementById("views-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    loadViews();
+  });
   document.body.dataset.ready = "true";
   await loadConsultations();
 }
