@@ -48,6 +48,10 @@ class SystemProcess:
             "BB_SECRET_KEY": "test-secret-key-with-at-least-32-bytes-of-entropy!",
             "BB_OFFICE_CLOCK_SECONDS": "0.5",
             "BB_LOG_LEVEL": "WARNING",
+            # Every test's citizens knock from 127.0.0.1: the per-client limits would take
+            # them for one client (tests/security/test_floods.py tests those limits).
+            "BB_KNOCKS_PER_CLIENT_PER_MINUTE": "0",
+            "BB_WAITING_TICKETS_PER_CLIENT": "0",
             **(env or {}),
         }
         # One process unless a test asks for the process tree (tests/integration/

@@ -6,11 +6,27 @@ from typing import Any
 
 
 class Refusal(Exception):
-    def __init__(self, status_code: int, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, status_code: int, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.headers = headers or {}
         self.extra = extra
+
+
+def too_many_requests(detail: str, retry_after: int, reason: str, **extra: Any) -> Refusal:
+    """429 with ``Retry-After`` (and the same in the body, with a reason a page can show
+    in its own words)."""
+    return Refusal(
+        429,
+        detail,
+        headers={"Retry-After": str(retry_after)},
+        reason=reason,
+        retry_after_seconds=retry_after,
+        **extra,
+    )
 
 
 class RetryLater(Exception):

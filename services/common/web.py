@@ -23,11 +23,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
+from services.common.auth import RenewedSessionCookie
 from services.common.errors import Refusal
 from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
 from services.common.operator_access import OperatorAccess
 from services.common.service import BaseService
+from services.common.sessions import SessionRegistry
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
 
@@ -51,6 +53,8 @@ def create_app(
         url = nats_url()
         for service in services:
             await service.start(url)
+        # Staff sessions ended elsewhere, followed before the first request is served.
+        await app.state.sessions.start({s.name: s.bus for s in services if s.bus})
         # Everything built at start-up lives as long as the process: keep the garbage
         # collector from walking it again and again (pauses of 60-130 ms were measured).
         gc.collect()
@@ -59,6 +63,7 @@ def create_app(
         app.state.started = True
         yield
         app.state.started = False
+        await app.state.sessions.stop()
         for service in reversed(services):
             await service.stop()
         for close in app.state.on_stop:
@@ -74,6 +79,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.signer = TokenSigner(settings.signing_key)
+    app.state.sessions = SessionRegistry(settings)
     app.state.services = {service.name: service for service in services}
     app.state.started = False
     app.state.on_stop = []
@@ -82,6 +88,7 @@ def create_app(
             app.include_router(router)
     _add_operations(app, services)
     _add_error_handlers(app)
+    app.add_middleware(RenewedSessionCookie)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
     app.add_middleware(OperatorAccess, port=settings.metrics_port, token=settings.metrics_token)
     app.add_middleware(RequestContext)  # outermost: a refused body is logged and counted too
@@ -123,7 +130,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def refused(_: Request, refusal: Refusal) -> JSONResponse:
         body = jsonable_encoder({"detail": refusal.detail, **refusal.extra})
-        return JSONResponse(body, status_code=refusal.status_code)
+        return JSONResponse(body, status_code=refusal.status_code, headers=refusal.headers)
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:

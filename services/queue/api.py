@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
+import anyio
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.common.auth import verify_capability
-from services.common.errors import Refusal
+from services.common.clients import client_address
+from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
 from services.queue.application import (
@@ -35,6 +38,7 @@ from services.queue.schemas import (
 from services.queue.service import QueueService, display_name, queue_service
 
 Service = Annotated[QueueService, Depends(queue_service)]
+STREAM_RETRY = 30  # seconds: a window closed meanwhile has given its stream back
 router = APIRouter(prefix="/api/v1", tags=["queue"])
 
 
@@ -116,6 +120,7 @@ def _department_view(service: QueueService, door: Door, lang: str) -> Department
         languages=door.languages,
         topics=[TopicView(**t) for t in profile["topics"]],
         waiting=waiting,
+        line_full=service.limits.line_full(door.id),
         expected_wait=WaitView(**estimate.__dict__),
     )
 
@@ -125,16 +130,25 @@ SSE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def event_stream(messages: AsyncIterator[tuple[str, dict[str, Any]]]) -> StreamingResponse:
+def event_stream(
+    messages: AsyncIterator[tuple[str, dict[str, Any]]],
+    on_close: Callable[[], Awaitable[None]] | None = None,
+) -> StreamingResponse:
     """Server-sent events, encoded here: a stream is one small generator, nothing more
-    (thousands of citizens keep one open while they wait)."""
+    (thousands of citizens keep one open while they wait). ``on_close`` runs when it ends,
+    however it ends."""
 
     async def encode() -> AsyncIterator[bytes]:
-        async for name, data in messages:
-            if name == "ping":
-                yield b": ping\n\n"
-            else:
-                yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        try:
+            async for name, data in messages:
+                if name == "ping":
+                    yield b": ping\n\n"
+                else:
+                    yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
+        finally:
+            if on_close is not None:
+                with anyio.CancelScope(shield=True):  # a client gone cancels the stream
+                    await on_close()
 
     return StreamingResponse(
         encode(),
@@ -169,10 +183,15 @@ async def department_details(
     status_code=status.HTTP_201_CREATED,
     tags=["citizen"],
 )
-async def knock(department_id: UUID, body: KnockIn, service: Service) -> Response:
+async def knock(
+    department_id: UUID, body: KnockIn, service: Service, request: Request
+) -> Response:
     """Knock on the door: no account needed. Answers with your ticket and its token.
 
-    Sending the same ``knock_id`` again answers 200 with the same ticket."""
+    Sending the same ``knock_id`` again answers 200 with the same ticket. A full line, or
+    too many knocks or waiting tickets from one connection, answer 429 with
+    ``Retry-After`` and a ``reason`` (``line_full``, ``too_many_knocks``,
+    ``too_many_waiting``)."""
     door = await find_door(service, department_id)
     if door.anonymous and body.display_name:
         raise Refusal(
@@ -189,15 +208,21 @@ async def knock(department_id: UUID, body: KnockIn, service: Service) -> Respons
             status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"Please choose one of the topics: {', '.join(door.topic_ids)}.",
         )
+    knock_id = body.knock_id or uuid4()
+    client = service.client_tags.tag(client_address(request.scope))
+    await service.limits.check(department_id, Ticket.create_id(department_id, knock_id), client)
     visit = {
         "anonymous": door.anonymous,
         "display_name": body.display_name,
         "language": body.language,
         "topic": body.topic,
+        # Which client knocked where (a pseudonym of its address): for the limits above.
+        "client": client,
+        "department": str(department_id),
     }
     with refusals():
         ticket, is_new = await service.knock(
-            department_id, body.knock_id or uuid4(), visit, current_correlation_id()
+            department_id, knock_id, visit, current_correlation_id()
         )
     name = display_name(visit if is_new else await service.visit(ticket.id) or visit, ticket.number)
     place = service.queue.waiting.place(ticket.id) or 1
@@ -251,9 +276,20 @@ def _ticket_holder(ticket_id: UUID, request: Request) -> None:
 async def ticket_stream(ticket_id: UUID, request: Request, service: Service) -> StreamingResponse:
     """Live: ``status`` (place, expected wait, admitted with the consultation) and ``message``.
 
-    EventSource cannot send headers, so the token may come as ``?token=``."""
+    EventSource cannot send headers, so the token may come as ``?token=``. At most
+    ``streams_per_ticket`` (5) streams of one ticket are open at once (429 beyond)."""
     assert service.hub is not None
-    return event_stream(service.hub.ticket_stream(ticket_id))
+    slot = await service.stream_slots.acquire(str(ticket_id))
+    if slot is None:
+        raise too_many_requests(
+            "This ticket is already followed in too many windows at once. Please close one of "
+            "them and try again.",
+            STREAM_RETRY,
+            "too_many_streams",
+        )
+    return event_stream(
+        service.hub.ticket_stream(ticket_id), partial(service.stream_slots.release, slot)
+    )
 
 
 @router.post("/tickets/{ticket_id}/withdraw", response_model=TicketView, tags=["citizen"])

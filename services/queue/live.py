@@ -122,8 +122,10 @@ class LiveHub:
         waiting_in: Callable[[UUID], list[UUID]],
         send_presence: SendPresence | None = None,
         presence: StaffPresence | None = None,
+        waiting_count: Callable[[UUID], int] | None = None,
     ) -> None:
         self._status_of = status_of
+        self._waiting_count = waiting_count
         self._staff_entry_of = staff_entry_of
         self._department_of = department_of
         self._waiting_in = waiting_in
@@ -260,7 +262,9 @@ class LiveHub:
             entry = await self._staff_entry_of(change) or {"ticket_id": str(change.ticket_id)}
             message: Message = ("knocked", {**entry, "department_id": department})
         else:
-            left = {"ticket_id": str(change.ticket_id), "why": change.kind}
+            left: dict[str, Any] = {"ticket_id": str(change.ticket_id), "why": change.kind}
+            if self._waiting_count is not None:  # a dashboard shows only the first of a line
+                left["waiting"] = self._waiting_count(change.department_id)
             message = ("left", {**left, "department_id": department})
         self._tell_department(change.department_id, message)
 

@@ -42,6 +42,9 @@ class DepartmentView(BaseModel):
     languages: list[str]
     topics: list[TopicView]
     waiting: int
+    line_full: bool = Field(
+        default=False, description="The line holds as many as it may: knocks wait until later"
+    )
     expected_wait: WaitView = Field(description="For someone knocking now")
 
 
@@ -90,12 +93,42 @@ class WaitingEntry(BaseModel):
     language: str | None
     topic: str | None
     transferred: bool = False
+    client_tag: str | None = Field(
+        default=None,
+        description="Set when other tickets in this line came from the same client address: "
+        "a pseudonym of the address (never the address), equal for all of them",
+    )
+    same_client: int = Field(default=1, description="Tickets in this line from that address")
+
+
+class SharedAddress(BaseModel):
+    client_tag: str
+    waiting: int
 
 
 class QueueView(BaseModel):
     department_id: UUID
     open: bool
-    waiting: list[WaitingEntry]
+    waiting: list[WaitingEntry] = Field(description="The first of the line, in order")
+    total: int = Field(default=0, description="Everyone waiting, also those not listed")
+    shared_addresses: list[SharedAddress] = Field(
+        default_factory=list,
+        description="Client addresses with several tickets in this line, the most first",
+    )
+
+
+class DeclineClientIn(BaseModel):
+    """Decline every ticket of one client address waiting in this line (a flood)."""
+
+    client_tag: str = Field(pattern=r"^[A-Z2-7]{8}$")
+    reason: DeclineReason = "other"
+    message: VisibleText | None = Field(
+        default=None, description="Shown to each of them, stored nowhere"
+    )
+
+
+class DeclinedView(BaseModel):
+    declined: int
 
 
 class DeclineIn(BaseModel):

@@ -17,15 +17,18 @@ from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.common.bus import Bus
+from services.common.clients import ClientTags
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import rooms as rooms_events
 from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
+from services.common.ratelimit import SharedSlots
 from services.common.service import BaseService
 from services.common.settings import Settings
 from services.queue.application import DOOR_MAX_AGE, Knock, Queue, UnknownTicket, to_contract
 from services.queue.domain import Door, Ticket
 from services.queue.estimate import WaitEstimate, estimate_wait
+from services.queue.floods import KnockLimits
 from services.queue.group_commit import GroupCommit
 from services.queue.live import LiveHub
 from services.queue.waiting import Change, Waiting
@@ -33,6 +36,7 @@ from services.queue.waiting import Change, Waiting
 log = get_logger(__name__)
 
 VISITS_BUCKET = "bb_visits"
+STREAM_SLOTS_BUCKET = "bb_ticket_streams"
 MESSAGES_SUBJECT = "bbx.queue.message"
 PRESENCE_SUBJECT = "bbx.queue.presence"
 STORED_AT = "_stored_at"
@@ -64,6 +68,9 @@ class QueueService(BaseService):
         self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
         # Knocks arriving while one is being saved are saved together (one fsync).
         self._knocks: GroupCommit[Knock, tuple[Ticket, bool]] = GroupCommit(self.queue.knock_all)
+        self.limits = KnockLimits(settings, self.queue.waiting)
+        self.client_tags = ClientTags(settings.signing_key)
+        self.stream_slots = SharedSlots(STREAM_SLOTS_BUCKET, settings.streams_per_ticket)
 
     @property
     def queue(self) -> Queue:
@@ -92,6 +99,7 @@ class QueueService(BaseService):
             self.queue.waiting.department_of,
             self._waiting_ids,
             send_presence=partial(bus.send_ephemeral, PRESENCE_SUBJECT),
+            waiting_count=self.queue.waiting.count,
         )
         self.queue.on_change(self._on_changes)
         self.queue.on_committed(_count_committed)
@@ -100,6 +108,8 @@ class QueueService(BaseService):
         self._visits = await bus.key_value(
             VISITS_BUCKET, self.settings.visit_data_ttl_seconds, in_memory=True
         )
+        await self.limits.rate.start(bus)
+        await self.stream_slots.start(bus)
         self.consume_into_application("queue", ["bb.rooms.>"])
         bus.watch("bb.queue.>", self._apply_from_bus)
         bus.watch("bb.rooms.consultation_opened", self._consultation_opened)
@@ -119,6 +129,7 @@ class QueueService(BaseService):
                 await task
         if self.hub:
             await self.hub.close()
+        await self.stream_slots.stop()
         await super().stop()
 
     async def _sweep(self) -> None:
@@ -213,7 +224,7 @@ class QueueService(BaseService):
             return False
         except Exception as error:
             log.warning("visit_data_not_shared", error=repr(error))
-        self._visit_cache[ticket_id] = (stored, data)
+        self._keep_visit(ticket_id, stored, data)
         return True
 
     async def _follow_visits(self) -> None:
@@ -235,15 +246,23 @@ class QueueService(BaseService):
     def _visit_seen(self, key: str, value: bytes | None, operation: str | None) -> None:
         ticket_id = UUID(key)
         if operation in ("DEL", "PURGE") or not value:
-            self._visit_cache.pop(ticket_id, None)
+            self._drop_visit(ticket_id)
             return
         data: dict[str, Any] = json.loads(value)
         stored = float(data.pop(STORED_AT, time.time()))
         if time.time() - stored < self.settings.visit_data_ttl_seconds:
-            self._visit_cache[ticket_id] = (stored, data)
+            self._keep_visit(ticket_id, stored, data)
+
+    def _keep_visit(self, ticket_id: UUID, stored: float, data: dict[str, Any]) -> None:
+        self._visit_cache[ticket_id] = (stored, data)
+        self.limits.seen(ticket_id, data)  # which client knocked where
+
+    def _drop_visit(self, ticket_id: UUID) -> None:
+        self._visit_cache.pop(ticket_id, None)
+        self.limits.forget(ticket_id)
 
     async def forget_visit(self, ticket_id: UUID) -> None:
-        self._visit_cache.pop(ticket_id, None)
+        self._drop_visit(ticket_id)
         assert self._visits is not None
         try:
             await asyncio.wait_for(self._visits.delete(str(ticket_id)), 2)
@@ -268,14 +287,14 @@ class QueueService(BaseService):
         stored = float(data.pop(STORED_AT, time.time()))
         if time.time() - stored >= self.settings.visit_data_ttl_seconds:
             return None  # the bucket has not removed it yet
-        self._visit_cache[ticket_id] = (stored, data)
+        self._keep_visit(ticket_id, stored, data)
         return data
 
     def _forget_expired_visits(self) -> None:
         cutoff = time.time() - self.settings.visit_data_ttl_seconds
         for ticket_id, (stored, _) in list(self._visit_cache.items()):
             if stored < cutoff or self.queue.waiting.department_of(ticket_id) is None:
-                del self._visit_cache[ticket_id]
+                self._drop_visit(ticket_id)
 
     # -- views -----------------------------------------------------------------------------
 
@@ -348,7 +367,22 @@ class QueueService(BaseService):
     async def staff_entry(self, change: Change) -> dict[str, Any] | None:
         if change.entry is None:
             return None
-        return await self.waiting_entry(change.entry, change.kind == "transferred_in")
+        entry = await self.waiting_entry(change.entry, change.kind == "transferred_in")
+        waiting = self.queue.waiting.count(change.department_id)
+        return {**entry, **self.client_marks(change.entry), "waiting": waiting}
+
+    def client_marks(self, entry: Waiting, shared: dict[str, int] | None = None) -> dict[str, Any]:
+        """Whether a waiting ticket shares its client address with others in its line: the
+        client's pseudonymous tag and how many, the tag only when it does (``shared``: the
+        line's clients with several tickets, when known already)."""
+        client = self.limits.client_of(entry.ticket_id)
+        if client is None:
+            return {"client_tag": None, "same_client": 1}
+        if shared is not None:
+            same = shared.get(client, 1)
+        else:
+            same = self.limits.waiting_from(client, entry.department_id)
+        return {"client_tag": client if same > 1 else None, "same_client": max(same, 1)}
 
     # -- commands that also touch the short-lived visit data ------------------------------------
 

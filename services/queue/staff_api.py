@@ -27,9 +27,12 @@ from services.queue.api import (
 from services.queue.domain import Door, Ticket
 from services.queue.schemas import (
     AdmittedView,
+    DeclineClientIn,
+    DeclinedView,
     DeclineIn,
     MessageIn,
     QueueView,
+    SharedAddress,
     TicketView,
     TransferIn,
     WaitingEntry,
@@ -37,6 +40,7 @@ from services.queue.schemas import (
 from services.queue.service import QueueService
 
 router = APIRouter(prefix="/api/v1", tags=["queue"])
+SHARED_SHOWN = 20  # client addresses with several tickets listed with a line
 
 
 async def _followed_lines(
@@ -65,17 +69,61 @@ async def my_queues_stream(
     return _staff_events(service, lines, staff.staff_id)
 
 
-async def _queue_view(service: QueueService, door: Door) -> QueueView:
+async def _queue_view(service: QueueService, door: Door, limit: int | None = None) -> QueueView:
+    """The first ``limit`` of the line (``staff_line_shown``, 50) and how many wait in all: a
+    dashboard stays as quick with ten thousand waiting as with ten."""
     line = service.queue.waiting.line(door.id)
-    entries = [WaitingEntry(**await service.waiting_entry(waiting)) for waiting in line]
-    return QueueView(department_id=door.id, open=door.is_open, waiting=entries)
+    shared = service.limits.shared_addresses(line)
+    shown = line[: limit or service.settings.staff_line_shown]
+    entries = [
+        WaitingEntry(**await service.waiting_entry(w), **service.client_marks(w, shared))
+        for w in shown
+    ]
+    return QueueView(
+        department_id=door.id,
+        open=door.is_open,
+        waiting=entries,
+        total=len(line),
+        shared_addresses=[
+            SharedAddress(client_tag=client, waiting=n)
+            for client, n in sorted(shared.items(), key=lambda item: -item[1])[:SHARED_SHOWN]
+        ],
+    )
 
 
 @router.get("/departments/{department_id}/queue", response_model=QueueView, tags=["staff"])
-async def department_queue(department_id: UUID, service: Service, staff: Staff) -> QueueView:
+async def department_queue(
+    department_id: UUID,
+    service: Service,
+    staff: Staff,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+) -> QueueView:
+    """The line: its first ``limit`` (default ``BB_STAFF_LINE_SHOWN``, 50) and the total."""
     door = await find_door(service, department_id)
     require_serves(door, staff)
-    return await _queue_view(service, door)
+    return await _queue_view(service, door, limit)
+
+
+@router.post(
+    "/departments/{department_id}/queue/decline-client",
+    response_model=DeclinedView,
+    tags=["staff"],
+)
+async def decline_client(
+    department_id: UUID, body: DeclineClientIn, service: Service, staff: Staff
+) -> DeclinedView:
+    """Decline at once every ticket of one client address waiting here (by its tag in the
+    line, ``client_tag``): a flood cleared with one action."""
+    require_serves(await find_door(service, department_id), staff)
+    line = service.queue.waiting.line(department_id)
+    tickets = service.limits.tickets_from(body.client_tag, line)
+    declined = await run_command(
+        service.queue.decline_many, tickets, staff.staff_id, body.reason, current_correlation_id()
+    )
+    if body.message:
+        for ticket_id in declined:
+            await service.send_message(body.message, ticket_id=ticket_id)
+    return DeclinedView(declined=len(declined))
 
 
 async def _served_door(department_id: UUID, service: Service, staff: Staff) -> Door:
