@@ -64,6 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     add.add_argument("--data-dir", type=Path)
     lister = staff.add_parser("list", help="list the accounts")
     lister.add_argument("--data-dir", type=Path)
+    password = staff.add_parser(
+        "password", help="change an account's password (its sessions end everywhere)"
+    )
+    password.add_argument("username")
+    password.add_argument("--password", help="read from a prompt when omitted")
+    password.add_argument("--data-dir", type=Path)
+    for command, text in (
+        ("disable", "stop an account from signing in and end its sessions everywhere"),
+        ("enable", "let a disabled account sign in again"),
+    ):
+        switch = staff.add_parser(command, help=text)
+        switch.add_argument("username")
+        switch.add_argument("--data-dir", type=Path)
 
     audit = commands.add_parser("audit", help="the audit log: verify an export, make a key")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
@@ -265,10 +278,20 @@ def _staff(args: argparse.Namespace) -> int:
         for identity in accounts.list():
             print(
                 f"{identity.staff_id}\t{identity.display_name}\t{','.join(sorted(identity.roles))}"
+                + ("" if accounts.is_active(identity.staff_id) else "\tdisabled")
             )
         return 0
-    password = args.password or getpass.getpass(f"Password for {args.username}: ")
     try:
+        if args.staff_command in ("disable", "enable"):
+            # The running system ends the account's sessions (it follows this store).
+            accounts.set_active(args.username, args.staff_command == "enable")
+            print(f"account {args.username} {args.staff_command}d")
+            return 0
+        password = args.password or getpass.getpass(f"Password for {args.username}: ")
+        if args.staff_command == "password":
+            accounts.change_password(args.username, password)
+            print(f"password of {args.username} changed; its sessions end")
+            return 0
         accounts.add(args.username, args.name, password, args.role or ["staff"])
     except AccountError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,15 +1,24 @@
-"""Who is calling: staff sessions (cookie + CSRF header) and citizens' bearer tokens."""
+"""Who is calling: staff sessions (cookie + CSRF header) and citizens' bearer tokens.
+
+How a staff session lives and ends (idle expiry, renewal, sign-out, void after an
+account change) is told in services/common/sessions.py.
+"""
 
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, Response, status
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
 
 from services.common.identity import StaffIdentity
+from services.common.sessions import SessionEnded, SessionRegistry, SessionsUnknown
+from services.common.settings import Settings
 from services.common.tokens import (
     Claims,
     RevocationCheck,
@@ -24,50 +33,149 @@ from services.common.tokens import (
 SESSION_COOKIE = "bb_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# Keys in a request's ASGI scope: its checked session, and a renewed cookie to send back.
+_CHECKED = "bb.session"
+_RENEWED = "bb.session_cookie"
 
 
 def signer(request: Request) -> TokenSigner:
     return request.app.state.signer  # type: ignore[no-any-return]
 
 
+def sessions(request: Request) -> SessionRegistry | None:
+    return getattr(request.app.state, "sessions", None)
+
+
 def start_session(
-    response: Response, signer: TokenSigner, identity: StaffIdentity, hours: int, secure: bool
+    response: Response, signer: TokenSigner, identity: StaffIdentity, settings: Settings
 ) -> str:
     """Issue a fresh session (a new id on every sign-in) and return its CSRF token."""
     csrf = secrets.token_urlsafe(24)
-    token = signer.issue(
-        "session",
-        identity.staff_id,
-        hours * 3600,
-        name=identity.display_name,
-        roles=sorted(identity.roles),
-        csrf=csrf,
-    )
+    now = time.time()
+    claims = {
+        "name": identity.display_name,
+        "roles": sorted(identity.roles),
+        "csrf": csrf,
+        "sid": secrets.token_urlsafe(16),  # 128 bits
+        "auth_time": round(now, 3),
+    }
+    token, cookie_seconds = _issue(signer, identity.staff_id, claims, settings, now)
+    _set_cookie(response, token, cookie_seconds, settings.secure_cookies)
+    return csrf
+
+
+def _issue(
+    signer: TokenSigner, subject: str, claims: dict[str, Any], settings: Settings, now: float
+) -> tuple[str, float]:
+    """A session token good for the idle time, never beyond the session's absolute end;
+    and how long its cookie should be kept (to that end: an expired token then reads as
+    'your session has expired' rather than as never signed in)."""
+    absolute_end = float(claims["auth_time"]) + settings.session_hours * 3600
+    idle_end = now + settings.session_idle_minutes * 60
+    token = signer.issue("session", subject, round(min(idle_end, absolute_end) - now), **claims)
+    return token, absolute_end - now
+
+
+def _set_cookie(response: Response, token: str, seconds: float, secure: bool) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=hours * 3600,
+        max_age=max(0, int(seconds)),
         httponly=True,
         secure=secure,
         samesite="strict",
         path="/",
     )
-    return csrf
 
 
-def end_session(response: Response) -> None:
+async def end_session(request: Request, response: Response) -> None:
+    """Sign-out: the session is over in every process (not only this browser's cookie)."""
+    claims = _session_claims(request)
+    request.scope.pop(_RENEWED, None)
+    registry = sessions(request)
+    if registry is not None:
+        await registry.end(claims)
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
+def session_claims(request: Request) -> Claims:
+    """The checked session of this request (401 without one)."""
+    return _session_claims(request)
+
+
 def _session_claims(request: Request) -> Claims:
+    checked: Claims | None = request.scope.get(_CHECKED)
+    if checked is not None:
+        return checked
     if SESSION_COOKIE not in request.cookies and bearer_token(request):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "Only the department's staff may do this.")
     try:
-        return signer(request).verify(request.cookies.get(SESSION_COOKIE), "session")
+        claims = signer(request).verify(request.cookies.get(SESSION_COOKIE), "session")
+        if "sid" not in claims.extra or "auth_time" not in claims.extra:
+            raise TokenError("a session token of an older kind")
+        registry = sessions(request)
+        if registry is not None:
+            registry.check(claims)
+    except TokenExpired as error:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Your session has expired (unused for a while, or signed in long ago). "
+            "Please sign in again.",
+        ) from error
+    except SessionEnded as error:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "This session has ended. Please sign in again."
+        ) from error
+    except SessionsUnknown as error:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Sessions cannot be checked right now. Please try again in a moment.",
+        ) from error
     except TokenError as error:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED, "Please sign in as a staff member."
         ) from error
+    _renew_if_due(request, claims)
+    request.scope[_CHECKED] = claims
+    return claims
+
+
+def _renew_if_due(request: Request, claims: Claims) -> None:
+    """Past half of its idle time a session gets a fresh token (sliding expiry), which
+    ``RenewedSessionCookie`` puts on the response."""
+    settings: Settings = request.app.state.settings
+    now = time.time()
+    absolute_end = float(claims["auth_time"]) + settings.session_hours * 3600
+    if claims.expires_at - now > settings.session_idle_minutes * 30:  # half, in seconds
+        return
+    if claims.expires_at >= int(absolute_end):
+        return  # renewing would not lengthen it
+    token, cookie_seconds = _issue(signer(request), claims.subject, claims.extra, settings, now)
+    carrier = Response()
+    _set_cookie(carrier, token, cookie_seconds, settings.secure_cookies)
+    request.scope[_RENEWED] = next(
+        value for name, value in carrier.raw_headers if name == b"set-cookie"
+    )
+
+
+class RenewedSessionCookie:
+    """Sends the renewed session cookie a request's check asked for (any response, also a
+    stream: the check runs before the response starts)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookie(message: Message) -> None:
+            if message["type"] == "http.response.start" and (cookie := scope.get(_RENEWED)):
+                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
 
 
 async def current_staff(request: Request) -> StaffIdentity:

@@ -5,13 +5,23 @@ replicas serve the citizens' busiest routes themselves and pass everything else
 (rooms, audit, media signalling) to the process that runs those services, the way
 the Ingress does in Kubernetes. Responses stream through unbuffered (server-sent
 events, exports); WebSockets are joined end to end.
+
+The forwarder holds nothing of one request for another: its HTTP client has a cookie
+jar that never stores (a ``Set-Cookie`` goes to the browser only; each request carries
+only the ``Cookie`` header its own client sent). Hop-by-hop headers, and those the
+``Connection`` header names, stay on their own connection. Who asked is told upstream in
+``X-Forwarded-For``/``-Proto``/``-Host``, written here from the connection itself;
+any such header a client sent is dropped, never passed on (the upstream trusts these
+headers from a loopback proxy, i.e. from us).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from http.cookiejar import Cookie, CookieJar
+from typing import Any
 
 import httpx
 import websockets
@@ -22,17 +32,22 @@ from services.common.logging import CORRELATION_HEADER, current_correlation_id, 
 
 log = get_logger(__name__)
 
-# Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, never passed on.
+# Hop-by-hop headers (RFC 9110 7.6.1) belong to one connection, never passed on;
+# so does every header the Connection header names.
 HOP_BY_HOP = {
     b"connection",
     b"keep-alive",
     b"proxy-authenticate",
     b"proxy-authorization",
+    b"proxy-connection",
     b"te",
     b"trailer",
     b"transfer-encoding",
     b"upgrade",
 }
+# Who asked: written by this forwarder alone, from the connection it serves.
+FORWARDED = {b"forwarded", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+             b"x-forwarded-port", b"x-forwarded-prefix", b"x-real-ip"}
 # Written by the server that answers the client (uvicorn adds its own).
 SERVER_OWN = {b"date", b"server"}
 # Set by the WebSocket handshake on each leg itself.
@@ -45,16 +60,26 @@ UNREACHABLE = (
 _CORRELATION = CORRELATION_HEADER.lower().encode()
 
 
+class NoCookies(CookieJar):
+    """A cookie jar that never keeps a cookie: the forwarder serves many people."""
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        pass
+
+    def extract_cookies(self, response: Any, request: Any) -> None:
+        pass
+
+
 class Forwarder:
     """An ASGI app that passes HTTP requests and WebSockets on to ``upstream``."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")
         self._client = httpx.AsyncClient(
-            base_url=self.upstream,
             timeout=httpx.Timeout(30.0, read=None),  # a stream may stay quiet for long
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=64),
             follow_redirects=False,
+            cookies=NoCookies(),
         )
 
     async def aclose(self) -> None:
@@ -68,11 +93,13 @@ class Forwarder:
             await self._websocket(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = self._client.build_request(
+        # Built alone, not by the client: nothing of the client's (cookies) is merged in.
+        request = httpx.Request(
             scope["method"],
-            _target(scope),
+            self.upstream + _target(scope),
             headers=_headers(scope, skip=HOP_BY_HOP),
             content=_body(receive) if _has_body(scope) else None,
+            extensions={"timeout": self._client.timeout.as_dict()},
         )
         try:
             response = await self._client.send(request, stream=True)
@@ -149,19 +176,36 @@ def _target(scope: Scope) -> str:
 
 
 def _headers(scope: Scope, skip: set[bytes]) -> list[tuple[str, str]]:
-    """The request's own headers, plus who asked (the upstream trusts loopback proxies)."""
+    """The request's own end-to-end headers, plus who asked (the upstream trusts loopback
+    proxies: only what this forwarder writes, never what a client claims)."""
+    raw: list[tuple[bytes, bytes]] = scope["headers"]
+    dropped = skip | FORWARDED | _named_in_connection(raw) | {_CORRELATION}
     headers = [
         (name.decode("latin-1"), value.decode("latin-1"))
-        for name, value in scope["headers"]
-        if name not in skip and name not in (b"x-forwarded-for", _CORRELATION)
+        for name, value in raw
+        if name not in dropped
     ]
     client = scope.get("client")
     if client:
         headers.append(("x-forwarded-for", client[0]))
     secure = scope.get("scheme") in ("https", "wss")
     headers.append(("x-forwarded-proto", "https" if secure else "http"))
+    host = next((value for name, value in raw if name == b"host"), None)
+    if host:
+        headers.append(("x-forwarded-host", host.decode("latin-1")))
     headers.append((CORRELATION_HEADER, current_correlation_id()))
     return headers
+
+
+def _named_in_connection(headers: Iterable[tuple[bytes, bytes]]) -> set[bytes]:
+    """Headers a ``Connection`` header declares hop-by-hop (RFC 9110 7.6.1)."""
+    return {
+        token.strip().lower()
+        for name, value in headers
+        if name.lower() == b"connection"
+        for token in value.split(b",")
+        if token.strip()
+    }
 
 
 def _has_body(scope: Scope) -> bool:
@@ -190,6 +234,7 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
 
 
 async def _copy(response: httpx.Response, send: Send) -> None:
+    dropped = HOP_BY_HOP | SERVER_OWN | _named_in_connection(response.headers.raw)
     try:
         await send({
             "type": "http.response.start",
@@ -197,7 +242,7 @@ async def _copy(response: httpx.Response, send: Send) -> None:
             "headers": [
                 (name.lower(), value)
                 for name, value in response.headers.raw
-                if name.lower() not in HOP_BY_HOP | SERVER_OWN
+                if name.lower() not in dropped
             ],
         })
         async for chunk in response.aiter_raw():

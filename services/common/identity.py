@@ -56,6 +56,29 @@ class StaffAccount(Aggregate):
     def change_roles(self, roles: list[str]) -> None:
         self.roles = roles
 
+    @event("Disabled")
+    def disable(self) -> None:
+        self.active = False
+
+    @event("Enabled")
+    def enable(self) -> None:
+        self.active = True
+
+
+# After these, the account's earlier sessions are void (services/common/sessions.py).
+ENDS_SESSIONS = ("PasswordChanged", "RolesChanged", "Disabled")
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """A change that ends an account's earlier sessions: where it is in the store, whose,
+    which, and when (Unix seconds)."""
+
+    position: int
+    staff_id: str
+    kind: str
+    at: float
+
 
 class AccountError(ValueError):
     pass
@@ -86,6 +109,44 @@ class LocalAccounts(Application[UUID]):
         account.change_password(_hasher.hash(password))
         account.change_roles(roles)
         self.save(account)
+
+    def change_password(self, username: str, password: str) -> None:
+        if len(password) < 10:
+            raise AccountError("passwords need at least 10 characters")
+        account = self._account(username)
+        account.change_password(_hasher.hash(password))
+        self.save(account)
+
+    def set_active(self, username: str, active: bool) -> None:
+        """Disable an account (it cannot sign in, its sessions end) or enable it again."""
+        account = self._account(username)
+        if account.active != active:
+            account.enable() if active else account.disable()
+            self.save(account)
+
+    def is_active(self, username: str) -> bool:
+        return self._account(username).active
+
+    def changes_after(self, position: int, limit: int = 500) -> tuple[list[AccountChange], int]:
+        """Changes that end sessions, stored after ``position``; and the position read to."""
+        changes = []
+        for notification in self.notification_log.select(start=position + 1, limit=limit):
+            position = notification.id
+            kind = notification.topic.rsplit(".", 1)[-1]
+            if kind not in ENDS_SESSIONS:
+                continue
+            stored: Aggregate.Event = self.mapper.to_domain_event(notification)  # type: ignore[assignment]
+            account: StaffAccount = self.repository.get(stored.originator_id)
+            at = stored.timestamp.timestamp()
+            changes.append(AccountChange(notification.id, account.username, kind, at))
+        return changes, position
+
+    def _account(self, username: str) -> StaffAccount:
+        try:
+            account: StaffAccount = self.repository.get(StaffAccount.create_id(username))
+        except AggregateNotFoundError:
+            raise AccountError(f"there is no account '{username}'") from None
+        return account
 
     def authenticate(self, username: str, password: str) -> StaffIdentity | None:
         try:

@@ -47,3 +47,11 @@ HTTP_LATENCY = Histogram(
     ["service", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
+SIGNIN_FAILURES = Counter(
+    "bb_signin_failures_total", "Sign-ins refused for a wrong user name or password", ["reason"]
+)
+SIGNIN_THROTTLED = Counter(
+    "bb_signin_throttled_total",
+    "Sign-ins refused (429) after too many failures, by the limit reached",
+    ["limit"],
+)

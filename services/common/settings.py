@@ -42,7 +42,15 @@ class Settings(BaseSettings):
     ticket_token_hours: int = 12
     participant_token_hours: int = 4
     session_hours: int = 10
+    # A staff session unused for this long ends; any request after half of it renews the
+    # cookie, up to session_hours after signing in (services/common/sessions.py).
+    session_idle_minutes: float = Field(default=30.0, gt=0)
     secure_cookies: bool = False
+    # Failed sign-ins within the window that refuse further ones (429) for an account and
+    # for a client address (services/common/throttle.py).
+    signin_account_failures: int = Field(default=5, ge=1)
+    signin_address_failures: int = Field(default=20, ge=1)
+    signin_window_seconds: int = Field(default=900, ge=1)
 
     # How long what a citizen types (display name, topic, language) is kept.
     visit_data_ttl_seconds: int = 12 * 3600

@@ -23,6 +23,7 @@ from services.media.signalling import REASON_REVOKED, CloseCode, Refused, Signal
 log = get_logger(__name__)
 
 SEEN_KEPT = 10_000  # withdrawals remembered here, newest kept
+WITHDRAWN = "the invitation has been withdrawn"
 
 
 class Revocations:
@@ -43,12 +44,13 @@ class Revocations:
 
     async def refuse_if_withdrawn(self, invitation: str | None) -> None:
         if invitation is not None and await self.is_revoked(invitation):
-            raise Refused(CloseCode.TOKEN_REVOKED, "the invitation has been withdrawn")
+            raise Refused(CloseCode.TOKEN_REVOKED, WITHDRAWN)
 
     @asynccontextmanager
     async def guard(self, session: SignallingSession) -> AsyncIterator[None]:
-        """Around a session: refused if its invitation was withdrawn, dropped when it is.
-        Followed before the denylist is asked, so a withdrawal in between is not missed."""
+        """Around a session whose token passed ``refuse_if_withdrawn``: dropped when its
+        invitation is withdrawn. A withdrawal seen live since that check refuses it here
+        (its event came before the session was followed)."""
         invitation = session.invitation
         if invitation is None:
             yield
@@ -56,7 +58,8 @@ class Revocations:
         sessions = self._sessions.setdefault(invitation, set())
         sessions.add(session)
         try:
-            await self.refuse_if_withdrawn(invitation)
+            if invitation in self._seen:
+                raise Refused(CloseCode.TOKEN_REVOKED, WITHDRAWN)
             yield
         finally:
             sessions.discard(session)

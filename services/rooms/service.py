@@ -20,6 +20,8 @@ from services.common.identity import LocalAccounts
 from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
+from services.common.signin import end_sessions_on_account_changes
+from services.common.throttle import SignInThrottle
 from services.common.tokens import DERIVED_FROM
 from services.rooms import seed
 from services.rooms.application import Rooms, to_contract
@@ -34,8 +36,10 @@ class RoomsService(BaseService):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.accounts = LocalAccounts(env=store_env(settings, "identity"))
+        self.throttle = SignInThrottle(settings)
         self._denylist: Denylist | None = None
         self._clock: asyncio.Task[None] | None = None
+        self._account_changes: asyncio.Task[None] | None = None
 
     @property
     def rooms(self) -> Rooms:
@@ -52,10 +56,11 @@ class RoomsService(BaseService):
         from services.common.signin import signin_router
         from services.rooms.api import router
 
-        return [router, signin_router(self.accounts)]
+        return [router, signin_router(self.accounts, self.throttle)]
 
     async def subscribe(self, bus: Bus) -> None:
         self._denylist = await Denylist.open(bus, self.settings)
+        await self.throttle.start(bus)
         self.consume_into_application("rooms", ["bb.queue.admitted"])
         bus.consume("rooms-denylist", [InvitationRevoked.subject_for()], self._deny)
 
@@ -63,12 +68,17 @@ class RoomsService(BaseService):
         if self.settings.seed_demo:
             await asyncio.to_thread(seed_demo_district, self.rooms, self.accounts)
         self._clock = asyncio.create_task(self._run_office_clock())
+        assert self.bus is not None
+        self._account_changes = asyncio.create_task(
+            end_sessions_on_account_changes(self.accounts, self.bus, self.settings)
+        )
 
     async def stop(self) -> None:
-        if self._clock:
-            self._clock.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._clock
+        for task in (self._clock, self._account_changes):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await super().stop()
         await asyncio.to_thread(self.accounts.close)
 

@@ -1,0 +1,253 @@
+"""Staff sessions that end when they should: at sign-out, when the account changes, when idle.
+
+A session is a signed token (scope ``session``) in the ``bb_session`` cookie. Every
+process that serves a staff route (each queue process and the core process under
+``buergerbuero up``, every replica in Kubernetes) checks it itself, without a call:
+
+* ``sid``, the session's id, stays the same for its whole life; ``auth_time`` is when its
+  owner signed in.
+* It expires ``session_idle_minutes`` after it was issued, and never later than
+  ``auth_time + session_hours``. A request that comes after half of that time gets a
+  fresh token in a new cookie (same ``sid``, ``auth_time`` and CSRF token; see
+  ``auth.py``): a session in use lives up to ``session_hours``, one left alone ends
+  after the idle time.
+* Before its time a session ends through the NATS KV bucket ``bb_sessions``, whose entries
+  outlive any session (the bucket's age limit is at least ``session_hours``):
+  ``ended.<sid>`` when its owner signs out, and ``void.<account>`` = T when an account's
+  password or roles change or it is disabled: every session of the account signed in
+  before T is void (written by the rooms service, which follows the accounts' store).
+
+Every process watches the bucket into memory (``SessionRegistry``): a check asks nothing
+over the network, and an ending reaches every process within milliseconds. While NATS is
+away, what was watched applies: the process where someone signs out knows it at once,
+the others when NATS is back (until then such a session still ends when idle). A process
+that has not read the bucket once cannot tell and refuses every session (503); it reads
+it before it starts serving. A process without a bus (the pages alone, ``serve web`` in
+Kubernetes) checks signature and expiry only: its pages hold no data; the services that
+hand out the data check everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any
+
+import nats.errors
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
+from nats.js.kv import KeyValue
+
+from services.common.bus import Bus
+from services.common.logging import get_logger
+from services.common.settings import Settings
+from services.common.tokens import Claims
+
+log = get_logger(__name__)
+
+SESSIONS_BUCKET = "bb_sessions"
+ENDED = "ended."
+VOID = "void."
+LOAD_WAIT = 15.0  # seconds a starting process may take to read the bucket once
+WRITE_WAIT = 2.0  # seconds a request waits for NATS before the write is retried behind it
+RETRY_SECONDS = 1.0
+
+
+class SessionEnded(Exception):
+    """Signed out, or void since its account changed."""
+
+
+class SessionsUnknown(Exception):
+    """This process has not read the shared state of sessions yet: it cannot tell."""
+
+
+def account_key(staff_id: str) -> str:
+    """A KV key part for any account id (an OIDC subject may hold any character)."""
+    return base64.urlsafe_b64encode(staff_id.encode()).decode().rstrip("=")
+
+
+def _staff_id(key_part: str) -> str:
+    return base64.urlsafe_b64decode(key_part + "=" * (-len(key_part) % 4)).decode()
+
+
+def lifetime_seconds(settings: Settings) -> float:
+    """How long a session can live at most, and so how long its ending must be kept."""
+    return settings.session_hours * 3600.0
+
+
+async def sessions_bucket(bus: Bus, settings: Settings) -> KeyValue:
+    """The bucket, its age limit raised to a session's lifetime if it was made shorter
+    (with a shorter ``session_hours`` once): an ending must not lapse before its session."""
+    lifetime = lifetime_seconds(settings) + 60
+    bucket = await bus.key_value(SESSIONS_BUCKET, ttl_seconds=lifetime)
+    info = await bus.js.stream_info(f"KV_{SESSIONS_BUCKET}")
+    if info.config.max_age and info.config.max_age < lifetime:
+        try:
+            await bus.js.update_stream(dataclasses.replace(info.config, max_age=lifetime))
+            log.info("sessions_bucket_age_raised", seconds=lifetime)
+        except nats.errors.Error as error:  # not this service's to change: the writer will
+            log.warning("sessions_bucket_age_short", seconds=info.config.max_age,
+                        needed=lifetime, error=repr(error))
+    return bucket
+
+
+async def raise_void_marker(bucket: KeyValue, staff_id: str, at: float) -> None:
+    """``void.<account>`` = ``at``, unless it holds a later time already (compare-and-set:
+    two writers never lower it, so every process ends up with the latest)."""
+    key = VOID + account_key(staff_id)
+    for _ in range(10):
+        try:
+            entry = await bucket.get(key)
+        except KeyNotFoundError:
+            entry = None
+        try:
+            if entry is None or not entry.value:
+                await bucket.create(key, repr(at).encode())
+            elif float(entry.value) >= at:
+                return
+            else:
+                await bucket.update(key, repr(at).encode(), last=entry.revision)
+            return
+        except KeyWrongLastSequenceError:
+            continue  # another writer came first: look again
+    raise RuntimeError(f"could not raise {key}")
+
+
+class SessionRegistry:
+    """This process's view of ``bb_sessions``: which sessions ended before their time."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lifetime = lifetime_seconds(settings)
+        self.enforced = False
+        self._bucket: KeyValue | None = None
+        self._ended: dict[str, float] = {}  # sid -> when the session would end anyway
+        self._void_before: dict[str, float] = {}  # staff id -> sessions before this are void
+        self._loaded = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, buses: Mapping[str, Bus]) -> None:
+        """Follow the bucket through one of this process's NATS connections (the rooms
+        service's if it runs here: it writes the endings); no bus, no shared state."""
+        bus = buses.get("rooms") or next(iter(buses.values()), None)
+        if bus is None:
+            return
+        self.enforced = True
+        async with asyncio.timeout(LOAD_WAIT):
+            self._bucket = await self._open(bus)
+            self._spawn(self._follow(self._bucket))
+            await self._loaded.wait()
+
+    async def _open(self, bus: Bus) -> KeyValue:
+        """The bucket; a service that may only read it waits until the rooms service made it."""
+        while True:
+            try:
+                return await sessions_bucket(bus, self.settings)
+            except nats.errors.Error as error:
+                log.info("sessions_bucket_not_yet", error=repr(error))
+                await asyncio.sleep(RETRY_SECONDS)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def check(self, claims: Claims) -> None:
+        """Raise unless the session (already verified: signature, expiry) is still on."""
+        if not self.enforced:
+            return
+        if not self._loaded.is_set():
+            raise SessionsUnknown("sessions not read yet")
+        if claims["sid"] in self._ended:
+            raise SessionEnded("signed out")
+        void_before = self._void_before.get(claims.subject)
+        if void_before is not None and float(claims["auth_time"]) < void_before:
+            raise SessionEnded("account changed")
+
+    async def end(self, claims: Claims) -> None:
+        """Sign-out: at once here, in every other process as soon as NATS has it."""
+        sid = str(claims["sid"])
+        lapses = float(claims["auth_time"]) + self.lifetime
+        self._ended[sid] = lapses
+        if self._bucket is not None:
+            await self._write(self._bucket, ENDED + sid, repr(lapses).encode())
+
+    async def void_sessions_before(self, staff_id: str, at: float) -> None:
+        """Every session of ``staff_id`` signed in before ``at`` is void."""
+        self._void_seen(staff_id, at)
+        if self._bucket is not None:
+            bucket = self._bucket
+            await self._retrying(lambda: raise_void_marker(bucket, staff_id, at), staff_id)
+
+    async def _write(self, bucket: KeyValue, key: str, value: bytes) -> None:
+        async def put() -> None:
+            await bucket.put(key, value)
+
+        await self._retrying(put, key)
+
+    async def _retrying(self, write: Callable[[], Awaitable[None]], what: str) -> None:
+        """Try now (a request waits at most WRITE_WAIT); if NATS does not take it, keep
+        trying in the background until it does."""
+        try:
+            await asyncio.wait_for(write(), WRITE_WAIT)
+            return
+        except (nats.errors.Error, TimeoutError, RuntimeError) as error:
+            log.warning("session_end_deferred", key=what, error=type(error).__name__)
+
+        async def keep_trying() -> None:
+            while True:
+                await asyncio.sleep(RETRY_SECONDS)
+                with contextlib.suppress(nats.errors.Error, TimeoutError, RuntimeError):
+                    await asyncio.wait_for(write(), WRITE_WAIT)
+                    log.info("session_end_shared", key=what)
+                    return
+
+        self._spawn(keep_trying())
+
+    async def _follow(self, bucket: KeyValue) -> None:
+        while True:
+            try:
+                watcher = await bucket.watchall()
+                async for entry in watcher:
+                    if entry is None:  # everything stored so far has been seen
+                        self._loaded.set()
+                    elif entry.operation is None and entry.value:
+                        self._seen(entry.key, entry.value)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # NATS away: what was seen applies; watch again
+                log.warning("session_watch_interrupted", error=repr(error))
+                await asyncio.sleep(RETRY_SECONDS)
+
+    def _seen(self, key: str, value: bytes) -> None:
+        try:
+            if key.startswith(ENDED):
+                self._ended[key[len(ENDED):]] = float(value)
+            elif key.startswith(VOID):
+                self._void_seen(_staff_id(key[len(VOID):]), float(value))
+        except ValueError:
+            log.warning("session_entry_unreadable", key=key)
+        self._forget_lapsed()
+
+    def _void_seen(self, staff_id: str, at: float) -> None:
+        self._void_before[staff_id] = max(at, self._void_before.get(staff_id, at))
+
+    def _forget_lapsed(self) -> None:
+        """Endings of sessions that would have expired anyway are no longer needed."""
+        now = time.time()
+        if len(self._ended) > 1000:
+            self._ended = {sid: lapses for sid, lapses in self._ended.items() if lapses > now}
+        if len(self._void_before) > 1000:
+            self._void_before = {
+                staff: at for staff, at in self._void_before.items() if at + self.lifetime > now
+            }
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
