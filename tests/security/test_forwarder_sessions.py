@@ -45,7 +45,9 @@ def _fresh(system: SystemProcess, cookie: str | None = None) -> httpx.Client:
 
 def _sign_in(system: SystemProcess, username: str) -> tuple[str, str]:
     with _fresh(system) as client:
-        response = client.post("/auth/login", json={"username": username, "password": DEMO_PASSWORD})
+        response = client.post(
+            "/auth/login", json={"username": username, "password": DEMO_PASSWORD}
+        )
         assert response.status_code == 200, response.text
         return response.cookies["bb_session"], response.json()["csrf_token"]
 

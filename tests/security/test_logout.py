@@ -34,7 +34,9 @@ def _sign_in(system: SystemProcess, username: str, password: str = DEMO_PASSWORD
         return client.post("/auth/login", json={"username": username, "password": password})
 
 
-def _session(system: SystemProcess, username: str, password: str = DEMO_PASSWORD) -> tuple[str, str]:
+def _session(
+    system: SystemProcess, username: str, password: str = DEMO_PASSWORD
+) -> tuple[str, str]:
     response = _sign_in(system, username, password)
     assert response.status_code == 200, response.text
     return response.cookies["bb_session"], response.json()["csrf_token"]
@@ -86,7 +88,8 @@ def test_after_sign_out_the_same_cookie_is_refused_everywhere(any_system: System
         assert "session has ended" in refused.json()["detail"]
         # Nor can it sign out again or act: the session is gone, not just its cookie.
         assert client.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 401
-        assert client.post(f"/offices/{demo}/close", headers={"X-CSRF-Token": csrf}).status_code == 401
+        closed = client.post(f"/offices/{demo}/close", headers={"X-CSRF-Token": csrf})
+        assert closed.status_code == 401
     # Signing out ends that session only: anna's other one goes on.
     assert _statuses(system, other_cookie, routes) == {200}
 
