@@ -130,7 +130,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def refused(_: Request, refusal: Refusal) -> JSONResponse:
         body = jsonable_encoder({"detail": refusal.detail, **refusal.extra})
-        return JSONResponse(body, status_code=refusal.status_code)
+        return JSONResponse(body, status_code=refusal.status_code, headers=refusal.headers)
 
     @app.exception_handler(RequestValidationError)
     async def readable_validation_error(_: Request, error: RequestValidationError) -> JSONResponse:
