@@ -18,6 +18,7 @@ from services.common.auth import (
     start_session,
 )
 from services.common.bus import Bus
+from services.common.clients import client_address
 from services.common.errors import Refusal
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger
@@ -60,7 +61,7 @@ def signin_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRoute
         responses={429: {"model": TooManyAttempts, "description": "Too many failed sign-ins"}},
     )
     async def login(body: SignIn, request: Request, response: Response) -> Session | JSONResponse:
-        client = request.client.host if request.client else "unknown"
+        client = client_address(request.scope)
         refused = await throttle.refusal(body.username, client)
         if refused is not None:
             return _too_many(refused)

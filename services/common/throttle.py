@@ -8,9 +8,9 @@ the right password too, or the refusal would tell a guesser when the guess was r
 A success forgets the account's failures, not the address's. An IPv6 address counts by
 its /64, which one subscriber usually holds whole.
 
-The client address is the connection's peer, or what a proxy on loopback says in
-``X-Forwarded-For`` (uvicorn trusts only 127.0.0.1 unless ``FORWARDED_ALLOW_IPS`` says
-otherwise; the queue processes' forwarder writes it from their own connection).
+The client address is ``clients.client_address``: the connection's peer, or what a
+trusted proxy (``BB_TRUSTED_PROXIES``: the queue processes' forwarder on loopback, the
+Ingress in Kubernetes) says in ``X-Forwarded-For``.
 
 The counts live in the NATS KV bucket ``bb_signin`` (entries lapse with the window),
 changed by compare-and-set, so every process that serves sign-in (every rooms replica)
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import ipaddress
 import json
 import math
 import time
@@ -50,19 +49,6 @@ class Throttled:
 
     limit: str
     retry_after: int
-
-
-def address_of(host: str) -> str:
-    """What one client is: its IPv4 address, or the /64 of its IPv6 address."""
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return host
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.IPv6Network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def _key(kind: str, value: str) -> str:
@@ -127,7 +113,7 @@ class SignInThrottle:
     def _keys(self, username: str, address: str) -> list[tuple[str, str]]:
         return [
             ("account", _key("account", _account(username))),
-            ("address", _key("address", address_of(address))),
+            ("address", _key("address", address)),
         ]
 
     async def _failures(self, key: str) -> list[float]:
