@@ -11,6 +11,7 @@ from pathlib import Path
 import uvicorn
 
 from services.common.logging import configure_logging, new_correlation_id
+from services.common.natsauth import secured_embedded_nats
 from services.common.natsserver import EmbeddedNats
 from services.common.settings import Settings
 
@@ -142,7 +143,8 @@ def _run(args: argparse.Namespace) -> int:
     log = get_logger("buergerbuero")
     nats = None
     if settings.uses_embedded_nats:
-        nats = EmbeddedNats(settings.data_dir / "nats", sync_always=settings.nats_sync_always)
+        # Never open: a user per service, and settings that tell each service its own.
+        nats, settings = secured_embedded_nats(settings)
         nats.start()
     base = settings.public_url or f"http://{settings.host}:{settings.port}"
     try:

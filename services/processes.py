@@ -88,6 +88,8 @@ class ProcessTree:
             "BB_QUEUE_REPLICA_COUNT": str(queue_processes),
             "PROMETHEUS_MULTIPROC_DIR": str(self.metrics_dir.resolve()),
         }
+        if settings.nats_credentials_dir:  # each service connects as its own NATS user
+            env["BB_NATS_CREDENTIALS_DIR"] = str(settings.nats_credentials_dir)
         # With BB_METRICS_PORT every process listens on it too (SO_REUSEPORT; each answers
         # with the sum of all processes) and none serves /metrics on another port.
         self.core = Child(

@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge
 
 from services.audit.canonical import LogEntry, is_logged
 from services.audit.ingest import APPENDED
+from services.audit.ownership import owned, refuse
 from services.audit.store import LogStore
 from services.common.bus import Bus
 from services.common.contracts import parse_event, registered_subjects
@@ -117,10 +118,16 @@ class GapFiller:
         reply = json.loads(msg.data)
         events = []
         for raw in reply.get("events", []):
-            subject = f"bb.{raw.get('service', service)}.{_snake(raw.get('type', ''))}"
+            # Only the service itself may answer on its read subject: what it tells about
+            # another service is refused, like a foreign event on its subject.
+            subject = f"bb.{service}.{_snake(str(raw.get('type', '')))}"
             event = parse_event(subject, json.dumps(raw).encode())
-            if event is not None:
-                events.append(event)
+            if event is None:
+                continue
+            if not owned(subject, event):
+                refuse(subject, event, "outbox", f"answered by {service}'s outbox")
+                continue
+            events.append(event)
         return events, int(reply.get("through", after))
 
 

@@ -21,6 +21,7 @@ from nats.js.errors import NotFoundError
 from prometheus_client import Counter, Gauge
 
 from services.audit.canonical import LogEntry, is_logged
+from services.audit.ownership import owned, refuse
 from services.audit.store import LogStore
 from services.common.bus import Bus
 from services.common.contracts import parse_event
@@ -52,6 +53,7 @@ class LogConsumer:
 
     def config(self) -> ConsumerConfig:
         return ConsumerConfig(
+            name=self.durable,  # the create request's subject carries it (natsaccess.py)
             durable_name=self.durable,
             ack_policy=AckPolicy.ALL,
             deliver_policy=DeliverPolicy.ALL,
@@ -146,6 +148,9 @@ class LogConsumer:
                 log.error("audit_unparsable_event", subject=msg.subject)
             if event is None:
                 UNKNOWN.inc()
+                continue
+            if not owned(msg.subject, event):
+                refuse(msg.subject, event, "bus", "not the subject's service or contract")
                 continue
             if is_logged(event):
                 entries.append(LogEntry.of(event))

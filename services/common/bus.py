@@ -40,6 +40,8 @@ from services.common import metrics
 from services.common.contracts import IntegrationEvent, parse_event
 from services.common.errors import RetryLater
 from services.common.logging import correlation, get_logger
+from services.common.natsaccess import inbox_prefix
+from services.common.natsauth import NatsCredentials
 
 log = get_logger(__name__)
 
@@ -69,9 +71,11 @@ class Bus:
         stream: str = "BB",
         max_age_days: int = 30,
         replicas: int = 1,
+        credentials: NatsCredentials | None = None,
     ):
         self.servers = [s.strip() for s in servers.split(",") if s.strip()]
         self.name = name
+        self.credentials = credentials
         self.stream = stream
         self.max_age_days = max_age_days
         self.replicas = replicas
@@ -90,9 +94,16 @@ class Bus:
         return self.nc is not None and self.nc.is_connected
 
     async def connect(self) -> None:
+        login: dict[str, Any] = {}
+        if self.credentials is not None:
+            login = {"user": self.credentials.user, "password": self.credentials.password}
         self.nc = await nats.connect(
             self.servers,
             name=self.name,
+            # Replies (JetStream acks, KV reads) arrive under this service's own prefix,
+            # the only inboxes its NATS user may subscribe to (services/common/natsaccess.py).
+            inbox_prefix=inbox_prefix(self.name),
+            **login,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             error_cb=self._on_error,
@@ -222,13 +233,20 @@ class Bus:
         self._tasks.append(asyncio.create_task(self._consume(durable, subjects, handle)))
 
     async def _consume(self, durable: str, subjects: list[str], handle: EventHandler) -> None:
+        # Named: the create request's subject then carries the name and (one subject) the
+        # filter, which is what a NATS user's permissions can pin (natsaccess.py).
+        filters: dict[str, Any] = (
+            {"filter_subject": subjects[0]} if len(subjects) == 1
+            else {"filter_subjects": subjects}
+        )
         config = ConsumerConfig(
+            name=durable,
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             ack_wait=30.0,
             max_deliver=-1,  # never given up on; see defer_limit
-            filter_subjects=subjects,
+            **filters,
         )
         sub = None
         try:

@@ -3,10 +3,15 @@
 JetStream is configured with ``sync_interval: always`` so that an acknowledged
 publish is on disk before the acknowledgement (the default flushes only every
 two minutes, and a crash of the server could lose acknowledged messages).
+
+With ``authorization`` (services/common/natsauth.py) only its users connect, each with
+its own permissions; ``buergerbuero up`` always starts it so. Without, it is open: for
+tests that connect to it directly, never for a running system.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -17,6 +22,7 @@ import sysconfig
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from services.common.logging import get_logger
 
@@ -44,10 +50,17 @@ def free_port(host: str = "127.0.0.1") -> int:
 class EmbeddedNats:
     """One nats-server child process with JetStream, its store under ``store_dir``."""
 
-    def __init__(self, store_dir: Path, port: int | None = None, sync_always: bool = True):
+    def __init__(
+        self,
+        store_dir: Path,
+        port: int | None = None,
+        sync_always: bool = True,
+        authorization: dict[str, Any] | None = None,
+    ):
         self.store_dir = Path(store_dir)
         self.port = port or free_port()
         self.sync_always = sync_always
+        self.authorization = authorization
         self.process: subprocess.Popen[bytes] | None = None
         self._log_path = self.store_dir / "nats-server.log"
 
@@ -58,8 +71,7 @@ class EmbeddedNats:
     def _write_config(self) -> Path:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         sync = "sync_interval: always\n" if self.sync_always else ""
-        config = self.store_dir / "nats-server.conf"
-        config.write_text(
+        text = (
             f'listen: "127.0.0.1:{self.port}"\n'
             f"jetstream {{\n"
             f'  store_dir: "{self.store_dir / "jetstream"}"\n'
@@ -68,6 +80,17 @@ class EmbeddedNats:
             f"  {sync}"
             f"}}\n"
         )
+        if self.authorization is not None:
+            # JSON is valid server configuration; quoted, "$..." is no variable.
+            text += f"authorization: {json.dumps(self.authorization, indent=1)}\n"
+        config = self.store_dir / "nats-server.conf"
+        # Written anew at each start, owner-only: it holds the users' password hashes.
+        partial = config.with_name(f".{config.name}.partial")
+        partial.unlink(missing_ok=True)
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        os.replace(partial, config)
         return config
 
     def start(self, timeout: float = 10.0) -> None:

@@ -12,6 +12,7 @@ from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.logging import get_logger
+from services.common.natsauth import credentials_for
 from services.common.outbox import OutboxRelay
 from services.common.settings import Settings
 from services.common.tokens import TokenSigner
@@ -53,6 +54,13 @@ class BaseService(ABC):
             stream=self.settings.stream_name,
             max_age_days=self.settings.stream_max_age_days,
             replicas=self.settings.nats_replicas,
+            # Its own NATS user, even beside other services in one process.
+            credentials=credentials_for(
+                self.name,
+                self.settings.nats_user,
+                self.settings.nats_password,
+                self.settings.nats_credentials_dir,
+            ),
         )
         await self.bus.connect()
         self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
 
     # None: start the embedded NATS server; otherwise a comma-separated URL list.
     nats_url: str | None = None
+    # How the services authenticate to NATS (services/common/natsauth.py): a directory with
+    # one <service>.json ({"user": …, "password": …}) per service, or one user and password
+    # for every service of this process; neither: without. The embedded server always makes
+    # its own (one user per service, new passwords at each start).
+    nats_credentials_dir: Path | None = None
+    nats_user: str | None = None
+    nats_password: str | None = None
     nats_sync_always: bool = True
     # Replicas of the stream and the KV buckets: 3 in a cluster of three NATS servers
     # (one may fail), 1 for a single server. Existing ones with fewer are raised, never lowered.
