@@ -5,6 +5,7 @@ import { setupDeviceCheck } from "./devicecheck.js";
 const header = document.getElementById("department");
 const departmentId = header.dataset.departmentId;
 const closedPanel = document.getElementById("closed");
+const fullPanel = document.getElementById("line-full");
 const knockPanel = document.getElementById("knock");
 const form = document.getElementById("knock-form");
 const errorBox = document.getElementById("knock-error");
@@ -19,6 +20,12 @@ function showClosed(opensAt) {
   show(knockPanel, false);
   show(closedPanel, true);
   slot(closedPanel, "next-opening").textContent = t("next_opening", { when: formatWhen(opensAt) });
+}
+
+/** The line holds as many as it may: no form, come back later. */
+function showLineFull() {
+  show(knockPanel, false);
+  show(fullPanel, true);
 }
 
 function render() {
@@ -40,6 +47,10 @@ function render() {
   }
   if (!department.open) {
     showClosed(department.opens_at);
+    return;
+  }
+  if (department.line_full) {
+    showLineFull();
     return;
   }
   show(knockPanel, true);
@@ -105,6 +116,19 @@ form.addEventListener("submit", async (event) => {
     if (error.status === 409 && "opens_at" in error.data) {
       showClosed(error.data.opens_at);
       focusHeading(document.getElementById("closed-heading"));
+      return;
+    }
+    if (error.status === 429 && error.data.reason === "line_full") {
+      showLineFull();
+      focusHeading(document.getElementById("line-full-heading"));
+      return;
+    }
+    if (error.status === 429 && error.data.reason === "too_many_knocks") {
+      fail(t("too_many_knocks", { n: error.data.retry_after_seconds }));
+      return;
+    }
+    if (error.status === 429 && error.data.reason === "too_many_waiting") {
+      fail(t("too_many_waiting"));
       return;
     }
     fail(error.message || t("error_generic"));

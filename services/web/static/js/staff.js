@@ -1,4 +1,6 @@
 // The staff dashboard: every department I serve, its live queue, and what I can do.
+// A line may be very long (a flood, a rush): the page holds and renders only its first
+// entries (as many as the server sends, 50 by default) and counts the rest.
 import {
   announce,
   api,
@@ -27,6 +29,7 @@ let staffId = "";
 let departments = new Map();
 const views = new Map(); // department id -> OfficeView
 let counter = 0;
+const SHOWN = 50; // entries of a line rendered; the server sends no more than this by default
 // Tickets this page admitted, and the consultations the stream named for tickets:
 // whichever arrives second takes the staff member into the conversation.
 const admitting = new Set();
@@ -95,7 +98,11 @@ class OfficeView {
     this.office = office;
     this.department = departments.get(office.id);
     this.name = locale === "en" ? office.name_en : office.name_de;
-    this.entries = new Map();
+    this.entries = new Map(); // the first of the line, at most this.capacity
+    this.capacity = SHOWN;
+    this.total = 0; // everyone waiting, shown or not
+    this.shared = []; // client addresses with several tickets: {client_tag, waiting}
+    this.refilling = null;
     this.node = officeTemplate.content.firstElementChild.cloneNode(true);
     const headingId = uid("office");
     slot(this.node, "name").textContent = this.name;
@@ -187,43 +194,124 @@ class OfficeView {
     show(this.node.querySelector('[data-action="close"]'), open);
     if (!open) {
       this.entries.clear();
+      this.total = 0;
+      this.shared = [];
       this.render();
     }
   }
 
   summary() {
-    return this.entries.size === 0 ? t("none_waiting") : t("waiting_count", { n: this.entries.size });
+    return this.total === 0 ? t("none_waiting") : t("waiting_count", { n: this.total });
   }
 
   snapshot(data) {
     if (data.open !== this.open) this.setOpen(data.open);
     this.entries.clear();
     for (const entry of data.waiting) this.entries.set(entry.ticket_id, entry);
+    this.total = data.total ?? data.waiting.length;
+    // The server sent the first of a longer line: that many are what this page shows.
+    this.capacity = data.waiting.length < this.total ? Math.max(data.waiting.length, 1) : SHOWN;
+    this.shared = data.shared_addresses || [];
     this.render();
   }
 
   knocked(entry) {
-    const wasIdle = this.entries.size === 0;
-    this.entries.set(entry.ticket_id, entry);
+    const wasIdle = this.total === 0;
+    this.total = entry.waiting ?? this.total + 1;
+    if (entry.client_tag) this.sameClient(entry.client_tag, entry.same_client);
+    const ordered = this.ordered();
+    const last = ordered[ordered.length - 1];
+    if (ordered.length < this.capacity || !last || compare(entry, last) < 0) {
+      this.entries.set(entry.ticket_id, entry);
+      if (this.entries.size > this.capacity) this.entries.delete(this.ordered().pop().ticket_id);
+      announce(t("knock_announce", { department: this.name, number: entry.number ?? "" }));
+    }
     this.render();
-    announce(t("knock_announce", { department: this.name, number: entry.number ?? "" }));
     if (wasIdle) notifyKnock({ id: this.office.id, name: this.name });
   }
 
   left(data) {
+    this.total = data.waiting ?? Math.max(this.total - 1, 0);
     const entry = this.entries.get(data.ticket_id);
-    if (!entry) return;
-    this.entries.delete(data.ticket_id);
+    if (entry) {
+      this.entries.delete(data.ticket_id);
+      announce(t("left_announce", { department: this.name, number: entry.number }));
+    }
     this.render();
-    announce(t("left_announce", { department: this.name, number: entry.number }));
+    if (this.entries.size < Math.min(this.capacity, this.total)) this.refill();
+  }
+
+  /** Those behind the shown part move up: fetch the line's first entries again (one
+   * request at a time, however many leave meanwhile). */
+  refill() {
+    if (this.refilling) {
+      this.refillAgain = true;
+      return;
+    }
+    this.refilling = api(`/departments/${this.office.id}/queue`)
+      .then((data) => this.snapshot(data))
+      .catch(() => {})
+      .finally(() => {
+        this.refilling = null;
+        if (this.refillAgain) {
+          this.refillAgain = false;
+          this.refill();
+        }
+      });
+  }
+
+  /** Tickets of one client address: how many there are now, on every shown entry. */
+  sameClient(tag, count) {
+    for (const entry of this.entries.values()) {
+      if (entry.client_tag === tag) entry.same_client = count;
+    }
+    const group = this.shared.find((g) => g.client_tag === tag);
+    if (group) group.waiting = count;
+    else this.shared.push({ client_tag: tag, waiting: count });
+    this.shared.sort((a, b) => b.waiting - a.waiting);
   }
 
   ordered() {
-    return [...this.entries.values()].sort((a, b) => {
-      const pa = a.priority === "appointment" ? 0 : 1;
-      const pb = b.priority === "appointment" ? 0 : 1;
-      return pa - pb || new Date(a.knocked_at) - new Date(b.knocked_at);
-    });
+    return [...this.entries.values()].sort(compare);
+  }
+
+  renderShared() {
+    const box = slot(this.node, "shared");
+    const groups = this.shared.filter((g) => g.waiting > 1);
+    const drawn = groups.map((g) => `${g.client_tag}:${g.waiting}`).join(" ");
+    if (drawn === this.sharedDrawn) return; // unchanged: keep the buttons (and the focus)
+    this.sharedDrawn = drawn;
+    show(box, groups.length > 0);
+    slot(box, "shared-list").replaceChildren(
+      ...groups.map((group) =>
+        el(
+          "li",
+          {},
+          el("span", { text: t("shared_group", { tag: group.client_tag, n: group.waiting }) }),
+          el("button", {
+            type: "button",
+            className: "danger small",
+            text: t("decline_group", { n: group.waiting }),
+            "aria-label": t("decline_group_label", { n: group.waiting, tag: group.client_tag }),
+            onclick: () => this.declineGroup(group),
+          }),
+        ),
+      ),
+    );
+  }
+
+  async declineGroup(group) {
+    if (!window.confirm(t("decline_group_confirm", { n: group.waiting }))) return;
+    try {
+      const done = await act(`/departments/${this.office.id}/queue/decline-client`, {
+        client_tag: group.client_tag,
+        reason: "other",
+      });
+      say(t("declined_many", { n: done.declined }));
+      this.refill();
+    } catch (error) {
+      say(error.message, "error");
+    }
   }
 
   render() {
@@ -238,10 +326,24 @@ class OfficeView {
         if (this.queue.children[index] !== li) this.queue.insertBefore(li, this.queue.children[index] || null);
       });
     }
-    this.queueHeading.textContent = t("waiting_heading", { n: this.entries.size });
-    this.node.querySelector('[data-action="admit-next"]').disabled = this.entries.size === 0;
+    this.queueHeading.textContent = t("waiting_heading", { n: this.total });
+    this.node.querySelector('[data-action="admit-next"]').disabled = this.total === 0;
     slot(this.node, "summary").textContent = this.summary();
+    const more = slot(this.node, "more");
+    const hidden = this.total - this.entries.size;
+    show(more, hidden > 0);
+    more.textContent = hidden > 0 ? t("more_waiting", { n: hidden, shown: this.entries.size }) : "";
+    for (const li of this.queue.querySelectorAll("li[data-ticket]")) this.markSameClient(li);
+    this.renderShared();
     this.tick();
+  }
+
+  markSameClient(li) {
+    const entry = this.entries.get(li.dataset.ticket);
+    const badge = slot(li, "same-client");
+    const shared = Boolean(entry?.client_tag) && entry.same_client > 1;
+    show(badge, shared);
+    badge.textContent = shared ? t("same_client", { n: entry.same_client }) : "";
   }
 
   tick() {
@@ -324,6 +426,13 @@ class OfficeView {
     });
     return li;
   }
+}
+
+/** The line's order: appointments first, then by knock time. */
+function compare(a, b) {
+  const pa = a.priority === "appointment" ? 0 : 1;
+  const pb = b.priority === "appointment" ? 0 : 1;
+  return pa - pb || new Date(a.knocked_at) - new Date(b.knocked_at);
 }
 
 /** One stream for every line I serve: each event names its department. */
