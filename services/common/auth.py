@@ -6,6 +6,8 @@ account change) is told in services/common/sessions.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import secrets
 import time
 from collections.abc import Iterator
@@ -142,7 +144,7 @@ def _session_claims(request: Request) -> Claims:
 
 def _renew_if_due(request: Request, claims: Claims) -> None:
     """Past half of its idle time a session gets a fresh token (sliding expiry), which
-    ``RenewedSessionCookie`` puts on the response."""
+    ``SessionResponses`` puts on the response."""
     settings: Settings = request.app.state.settings
     now = time.time()
     absolute_end = float(claims["auth_time"]) + settings.session_hours * 3600
@@ -158,24 +160,51 @@ def _renew_if_due(request: Request, claims: Claims) -> None:
     )
 
 
-class RenewedSessionCookie:
-    """Sends the renewed session cookie a request's check asked for (any response, also a
-    stream: the check runs before the response starts)."""
+class SessionResponses:
+    """What a staff session means for a response as a whole: the response carries the
+    renewed cookie its check asked for (also a stream: the check runs before it starts),
+    and a response still running when its session ends (a staff member's live stream,
+    an export) ends then, in whichever process serves it: to the application it looks
+    as if the client had gone."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, registry: SessionRegistry) -> None:
         self.app = app
+        self.registry = registry
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = finished = False
 
         async def send_with_cookie(message: Message) -> None:
-            if message["type"] == "http.response.start" and (cookie := scope.get(_RENEWED)):
-                message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie)]
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+                if cookie := scope.get(_RENEWED):
+                    message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                finished = True
             await send(message)
 
-        await self.app(scope, receive, send_with_cookie)
+        async def receive_until_ended() -> Message:
+            claims: Claims | None = scope.get(_CHECKED)
+            if claims is None or not self.registry.enforced:
+                return await receive()  # e.g. a request's body, read before its check
+            ending = self.registry.ending(claims)
+            asking = asyncio.ensure_future(receive())
+            waiting = asyncio.ensure_future(ending.wait())
+            await asyncio.wait({asking, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if asking.done():
+                return asking.result()
+            asking.cancel()
+            return {"type": "http.disconnect"}
+
+        await self.app(scope, receive_until_ended, send_with_cookie)
+        if started and not finished:  # ended by its session: close the response properly
+            with contextlib.suppress(OSError, RuntimeError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def current_staff(request: Request) -> StaffIdentity:

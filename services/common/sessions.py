@@ -34,6 +34,7 @@ import base64
 import contextlib
 import dataclasses
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any
 
@@ -54,6 +55,15 @@ VOID = "void."
 LOAD_WAIT = 15.0  # seconds a starting process may take to read the bucket once
 WRITE_WAIT = 2.0  # seconds a request waits for NATS before the write is retried behind it
 RETRY_SECONDS = 1.0
+
+
+class SessionEnding(asyncio.Event):
+    """Set when one session ends before its time (what a long response of it waits on)."""
+
+    def __init__(self, subject: str, auth_time: float) -> None:
+        super().__init__()
+        self.subject = subject
+        self.auth_time = auth_time
 
 
 class SessionEnded(Exception):
@@ -128,6 +138,10 @@ class SessionRegistry:
         self._void_before: dict[str, float] = {}  # staff id -> sessions before this are void
         self._loaded = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        # The sessions of responses still running (streams): sid -> its ending.
+        self._endings: weakref.WeakValueDictionary[str, SessionEnding] = (
+            weakref.WeakValueDictionary()
+        )
 
     async def start(self, buses: Mapping[str, Bus]) -> None:
         """Follow the bucket through one of this process's NATS connections (the rooms
@@ -169,11 +183,25 @@ class SessionRegistry:
         if void_before is not None and float(claims["auth_time"]) < void_before:
             raise SessionEnded("account changed")
 
+    def ending(self, claims: Claims) -> SessionEnding:
+        """What a response of this session may wait on: set when the session ends (keep
+        it while waiting; it is forgotten when nothing holds it)."""
+        sid = str(claims["sid"])
+        ending = self._endings.get(sid)
+        if ending is None:
+            ending = SessionEnding(claims.subject, float(claims["auth_time"]))
+            self._endings[sid] = ending
+            try:
+                self.check(claims)
+            except (SessionEnded, SessionsUnknown):
+                ending.set()
+        return ending
+
     async def end(self, claims: Claims) -> None:
         """Sign-out: at once here, in every other process as soon as NATS has it."""
         sid = str(claims["sid"])
         lapses = float(claims["auth_time"]) + self.lifetime
-        self._ended[sid] = lapses
+        self._ended_seen(sid, lapses)
         if self._bucket is not None:
             await self._write(self._bucket, ENDED + sid, repr(lapses).encode())
 
@@ -227,15 +255,23 @@ class SessionRegistry:
     def _seen(self, key: str, value: bytes) -> None:
         try:
             if key.startswith(ENDED):
-                self._ended[key[len(ENDED):]] = float(value)
+                self._ended_seen(key[len(ENDED):], float(value))
             elif key.startswith(VOID):
                 self._void_seen(_staff_id(key[len(VOID):]), float(value))
         except ValueError:
             log.warning("session_entry_unreadable", key=key)
         self._forget_lapsed()
 
+    def _ended_seen(self, sid: str, lapses: float) -> None:
+        self._ended[sid] = lapses
+        if (ending := self._endings.get(sid)) is not None:
+            ending.set()
+
     def _void_seen(self, staff_id: str, at: float) -> None:
         self._void_before[staff_id] = max(at, self._void_before.get(staff_id, at))
+        for ending in list(self._endings.values()):
+            if ending.subject == staff_id and ending.auth_time < at:
+                ending.set()
 
     def _forget_lapsed(self) -> None:
         """Endings of sessions that would have expired anyway are no longer needed."""

@@ -45,6 +45,10 @@ class Session(BaseModel):
         description="When the session ends unless it is used (Unix seconds); any request "
         "after half of its idle time renews it, up to the session's absolute end."
     )
+    idle_seconds: int = Field(
+        description="How long the session lasts unused; an open staff page asks /auth/me "
+        "well within it, so an open page keeps its session."
+    )
 
 
 class TooManyAttempts(BaseModel):
@@ -78,6 +82,7 @@ def signin_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRoute
             roles=sorted(identity.roles),
             csrf_token=csrf,
             expires_at=_expiry(settings),
+            idle_seconds=round(settings.session_idle_minutes * 60),
         )
 
     @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -93,6 +98,7 @@ def signin_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRoute
             roles=sorted(staff.roles),
             csrf_token=str(claims["csrf"]),
             expires_at=claims.expires_at,
+            idle_seconds=round(request.app.state.settings.session_idle_minutes * 60),
         )
 
     return router

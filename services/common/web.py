@@ -23,7 +23,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
-from services.common.auth import RenewedSessionCookie
+from services.common.auth import SessionResponses
 from services.common.errors import Refusal
 from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
@@ -88,7 +88,7 @@ def create_app(
             app.include_router(router)
     _add_operations(app, services)
     _add_error_handlers(app)
-    app.add_middleware(RenewedSessionCookie)
+    app.add_middleware(SessionResponses, registry=app.state.sessions)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
     app.add_middleware(OperatorAccess, port=settings.metrics_port, token=settings.metrics_token)
     app.add_middleware(RequestContext)  # outermost: a refused body is logged and counted too

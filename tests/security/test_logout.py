@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -49,6 +50,28 @@ def _statuses(system: SystemProcess, cookie: str, paths: list[str]) -> set[int]:
         with _fresh(system, cookie) as client:
             found |= {client.get(path).status_code for path in paths}
     return found
+
+
+class LiveStream:
+    """A staff member's live stream on its own connection, read until the server ends it."""
+
+    def __init__(self, system: SystemProcess, cookie: str, path: str) -> None:
+        self.lines: list[str] = []
+        self.ended = threading.Event()
+        url = f"{system.base}/api/v1{path}"
+        self._thread = threading.Thread(target=self._read, args=(url, cookie), daemon=True)
+        self._thread.start()
+
+    def _read(self, url: str, cookie: str) -> None:
+        try:
+            with httpx.Client(timeout=httpx.Timeout(10, read=None)) as client, client.stream(
+                "GET", url, headers={"Cookie": f"bb_session={cookie}"}
+            ) as response:
+                for line in response.iter_lines():
+                    self.lines.append(line)
+        except httpx.HTTPError:
+            pass
+        self.ended.set()
 
 
 def _staff_cli(system: SystemProcess, *args: str) -> None:
@@ -94,15 +117,32 @@ def test_after_sign_out_the_same_cookie_is_refused_everywhere(any_system: System
     assert _statuses(system, other_cookie, routes) == {200}
 
 
+def test_a_live_stream_ends_with_its_session(any_system: SystemProcess) -> None:
+    system = any_system
+    cookie, csrf = _session(system, "anna")
+    other_cookie, _ = _session(system, "anna")
+    stream = LiveStream(system, cookie, "/departments/queues/stream")
+    other = LiveStream(system, other_cookie, "/departments/queues/stream")
+    eventually(lambda: "event: snapshot" in stream.lines and "event: snapshot" in other.lines)
+
+    with _fresh(system, cookie) as client:  # signed out elsewhere (the copied cookie's owner)
+        assert client.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+    assert stream.ended.wait(10), "the stream of a session that ended goes on"
+    assert not other.ended.is_set()  # anna's other session streams on
+
+
 def test_a_password_change_ends_every_session_of_the_account(tree: SystemProcess) -> None:
     with _fresh(tree) as anyone:
         demo = department_id(anyone, "demo")
     routes = ["/auth/me", f"/departments/{demo}/queue"]
     sessions = [_session(tree, "anna")[0] for _ in range(2)]
     bens, _ = _session(tree, "ben")
+    stream = LiveStream(tree, sessions[0], "/departments/queues/stream")
+    eventually(lambda: "event: snapshot" in stream.lines)
 
     _staff_cli(tree, "password", "anna", "--password", NEW_PASSWORD)
 
+    assert stream.ended.wait(10), "the stream of a voided session goes on"
     for cookie in sessions:
         eventually(lambda cookie=cookie: _statuses(tree, cookie, routes) == {401}, timeout=10)
     assert _sign_in(tree, "anna").status_code == 401  # the old password

@@ -5,10 +5,27 @@ const form = document.getElementById("login-form");
 const errorBox = document.getElementById("login-error");
 const username = document.getElementById("username");
 const password = document.getElementById("password");
+const submit = form.querySelector("button[type=submit]");
 
-if (new URLSearchParams(window.location.search).has("signed_out")) {
-  show(document.getElementById("signed-out"), true);
-  window.history.replaceState(null, "", window.location.pathname);
+const query = new URLSearchParams(window.location.search);
+for (const [flag, id] of [["signed_out", "signed-out"], ["expired", "session-expired"]]) {
+  if (query.has(flag)) {
+    show(document.getElementById(id), true);
+    window.history.replaceState(null, "", window.location.pathname);
+  }
+}
+
+function failed(error) {
+  if (error.status === 401) return t("wrong");
+  if (error.status === 429) {
+    // Too many failed sign-ins: the server says how long to wait; so does the button.
+    const seconds = Number(error.data.retry_after_seconds) || 60;
+    const minutes = Math.max(1, Math.round(seconds / 60));
+    submit.disabled = true;
+    window.setTimeout(() => { submit.disabled = false; }, seconds * 1000);
+    return minutes === 1 ? t("too_many_one") : t("too_many", { minutes });
+  }
+  return error.message || t("error_generic");
 }
 
 form.addEventListener("submit", async (event) => {
@@ -26,7 +43,7 @@ form.addEventListener("submit", async (event) => {
     const roles = session.roles || [];
     window.location.assign(roles.includes("dpo") && !roles.includes("staff") ? "/dpo" : "/staff");
   } catch (error) {
-    errorBox.textContent = error.status === 401 ? t("wrong") : error.message || t("error_generic");
+    errorBox.textContent = failed(error);
     show(errorBox, true);
     password.value = "";
     password.focus();

@@ -1,6 +1,8 @@
 // The signed-in staff member: who it is, the CSRF token for changes, signing out.
 import { api, show } from "./common.js";
 
+const SIGN_IN = "/staff/login";
+
 export async function requireStaff() {
   try {
     const me = await api("/auth/me");
@@ -16,16 +18,32 @@ export async function requireStaff() {
         try {
           await api("/auth/logout", { method: "POST", csrf: me.csrf_token });
         } finally {
-          window.location.assign("/staff/login?signed_out=1");
+          window.location.assign(`${SIGN_IN}?signed_out=1`);
         }
       });
     }
+    keepSessionOpen(me.idle_seconds);
     return me;
   } catch (error) {
     if (error.status === 401 || error.status === 403) {
-      window.location.assign("/staff/login");
+      window.location.assign(SIGN_IN);
       return new Promise(() => {});
     }
     throw error;
   }
+}
+
+// A session ends when unused for its idle time; an open staff page keeps it (the server
+// renews the cookie), and notices within a minute when it has ended elsewhere (signed
+// out on another device, password changed, account disabled).
+function keepSessionOpen(idleSeconds) {
+  if (!idleSeconds) return;
+  const every = Math.min(60, Math.max(1, idleSeconds / 3)) * 1000;
+  window.setInterval(async () => {
+    try {
+      await api("/auth/me");
+    } catch (error) {
+      if (error.status === 401) window.location.assign(`${SIGN_IN}?expired=1`);
+    }
+  }, every);
 }
