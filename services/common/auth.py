@@ -194,11 +194,14 @@ class SessionResponses:
             ending = self.registry.ending(claims)
             asking = asyncio.ensure_future(receive())
             waiting = asyncio.ensure_future(ending.wait())
-            await asyncio.wait({asking, waiting}, return_when=asyncio.FIRST_COMPLETED)
-            waiting.cancel()
-            if asking.done():
+            try:
+                await asyncio.wait({asking, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the caller gives up: no receive left behind to take a message
+                waiting.cancel()
+                if not asking.done():
+                    asking.cancel()
+            if asking.done() and not asking.cancelled():
                 return asking.result()
-            asking.cancel()
             return {"type": "http.disconnect"}
 
         await self.app(scope, receive_until_ended, send_with_cookie)
