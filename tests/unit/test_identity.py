@@ -67,3 +67,39 @@ def test_invalid_accounts_are_refused(username: str, password: str, roles: list[
     with pytest.raises(AccountError, match=message):
         accounts.add(username, "Someone", password, roles)
     assert accounts.list() == []
+
+
+def test_a_password_change_and_disabling_are_changes_that_end_sessions() -> None:
+    accounts = LocalAccounts()
+    accounts.add("anna", "Anna Schmidt", PASSWORD, ["staff"])
+    _, start = accounts.changes_after(0)
+
+    accounts.change_password("anna", "another long password")
+    assert accounts.authenticate("anna", PASSWORD) is None
+    assert accounts.authenticate("anna", "another long password") is not None
+    accounts.set_active("anna", False)
+    assert accounts.authenticate("anna", "another long password") is None
+    assert not accounts.is_active("anna")
+    accounts.set_active("anna", True)
+    assert accounts.authenticate("anna", "another long password") is not None
+
+    changes, end = accounts.changes_after(start)
+    assert [(c.staff_id, c.kind) for c in changes] == [
+        ("anna", "PasswordChanged"), ("anna", "Disabled")  # enabling ends no session
+    ]
+    assert changes[0].at <= changes[1].at and end > changes[1].position
+    assert accounts.changes_after(end) == ([], end)
+
+
+@pytest.mark.parametrize("change", [
+    lambda a: a.change_password("nobody", PASSWORD),
+    lambda a: a.set_active("nobody", False),
+])
+def test_changing_an_unknown_account_is_refused(change) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(AccountError, match="no account 'nobody'"):
+        change(LocalAccounts())
+
+
+def test_a_short_new_password_is_refused(accounts: LocalAccounts) -> None:
+    with pytest.raises(AccountError, match="10 characters"):
+        accounts.change_password("anna", "short")
