@@ -20,12 +20,20 @@ Baselines in the same run, on the same machine and with the same client: a
 no-op FastAPI endpoint on uvicorn (requests per second) and raw JetStream
 publishes (nats-py against the same embedded nats-server binary and setting).
 
+Every knock comes from a citizen of its own: a distinct X-Forwarded-For, as behind
+the Ingress (the server believes it from loopback, ``BB_TRUSTED_PROXIES``). With
+``--limits on`` (the default) the server checks the flood limits on every knock and
+stream (knocks per client per minute in NATS, waiting tickets per client, streams per
+ticket, the line limit raised to hold the benchmark's line); ``--limits off`` turns
+them off, to measure what they cost.
+
 The client is the small asyncio HTTP/1.1 client in ``bench/loadclient.py``
 (keep-alive, chunked SSE) rather than httpx, which is only used for the few
 setup calls.
 
     .venv/bin/python bench/knock_admit.py            # full run (about 5 minutes)
     .venv/bin/python bench/knock_admit.py --quick    # smoke run (about 40 seconds)
+    .venv/bin/python bench/knock_admit.py --phases ab --limits off   # what the limits cost
 
 Figures only: nothing here asserts timings. Targets are printed with PASS/MISS.
 """
@@ -48,6 +56,7 @@ from typing import Any
 
 import httpx
 from figures import line, mib, summary, verdict
+from limits import LIMITS, Headers, citizen_headers
 from loadclient import HOST, EventStream, HttpError, OnEvent, Pool
 from processes import (
     Child,
@@ -91,7 +100,13 @@ class Run:
 
 
 async def closed_loop(
-    pool: Pool, method: str, path: str, body: Callable[[], bytes], concurrency: int, seconds: float
+    pool: Pool,
+    method: str,
+    path: str,
+    body: Callable[[], bytes],
+    concurrency: int,
+    seconds: float,
+    headers: Headers | None = None,
 ) -> tuple[Run, float]:
     """``concurrency`` clients, each sending the next request when the last is answered."""
     run = Run()
@@ -102,7 +117,7 @@ async def closed_loop(
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             try:
-                response = await pool.request(method, path, body())
+                response = await pool.request(method, path, body(), headers and headers())
             except (OSError, asyncio.IncompleteReadError, HttpError):
                 run.errors += 1
                 await asyncio.sleep(0.01)
@@ -124,6 +139,7 @@ async def open_loop(
     rate: float,
     seconds: float,
     max_in_flight: int = 1000,
+    headers: Headers | None = None,
 ) -> tuple[Run, float, int]:
     """Requests sent on a fixed schedule, whether or not earlier ones were answered."""
     run = Run()
@@ -133,7 +149,7 @@ async def open_loop(
     async def one() -> None:
         t0 = time.perf_counter()
         try:
-            response = await pool.request("POST", path, body())
+            response = await pool.request("POST", path, body(), headers and headers())
         except (OSError, asyncio.IncompleteReadError, HttpError):
             run.errors += 1
             return
@@ -199,7 +215,7 @@ async def noop_baseline(args: argparse.Namespace, workdir: Path) -> dict[str, An
         await wait_until(healthy, 30, "the no-op server")
         cpu0 = cpu_seconds_of_tree(child.pid)
         run, elapsed = await closed_loop(
-            pool, "POST", "/noop", knock_body, args.citizens, args.duration
+            pool, "POST", "/noop", knock_body, args.citizens, args.duration, citizen_headers()
         )
         cpu = cpu_seconds_of_tree(child.pid) - cpu0
     finally:
@@ -321,6 +337,7 @@ class Bench:
         self.tickets: list[Sent] = []  # every ticket knocked, in order
         self.taken: set[str] = set()  # tickets admitted or streamed already
         self.results: dict[str, Any] = {}
+        self.citizen = citizen_headers()
 
     @property
     def knock_path(self) -> str:
@@ -339,7 +356,9 @@ class Bench:
         ]
 
     async def start(self) -> None:
-        self.child = Child(self.server_argv(), self.workdir / "server.log")
+        self.child = Child(
+            self.server_argv(), self.workdir / "server.log", env=LIMITS[self.args.limits]
+        )
 
         async def ready() -> bool:
             return (await self.pool.request("GET", "/readyz")).status == 200
@@ -429,7 +448,7 @@ class Bench:
         assert self.child
         cpu0 = cpu_seconds_of_tree(self.child.pid)
         run, elapsed = await closed_loop(
-            self.pool, "POST", self.knock_path, knock_body, a.citizens, a.duration
+            self.pool, "POST", self.knock_path, knock_body, a.citizens, a.duration, self.citizen
         )
         cpu = cpu_seconds_of_tree(self.child.pid) - cpu0
         ok = run.ok()
@@ -469,7 +488,7 @@ class Bench:
         idle_after = await self.quiesce()
         waiting = await self.waiting_count()
         run, elapsed, skipped = await open_loop(
-            self.pool, self.knock_path, knock_body, rate, seconds
+            self.pool, self.knock_path, knock_body, rate, seconds, headers=self.citizen
         )
         ok = run.ok()
         self.tickets += ok
@@ -602,7 +621,13 @@ class Bench:
             print(f"      knocking {missing} more citizens to have {n} waiting")
             while missing > 0:
                 run, _ = await closed_loop(
-                    self.pool, "POST", self.knock_path, knock_body, self.args.citizens, 2.0
+                    self.pool,
+                    "POST",
+                    self.knock_path,
+                    knock_body,
+                    self.args.citizens,
+                    2.0,
+                    self.citizen,
                 )
                 self.tickets += run.ok()
                 missing -= len(run.ok())
@@ -636,7 +661,9 @@ class Bench:
         sent: list[Sent] = []
         for _ in range(k):
             t0 = time.perf_counter()
-            response = await self.pool.request("POST", self.knock_path, knock_body())
+            response = await self.pool.request(
+                "POST", self.knock_path, knock_body(), self.citizen()
+            )
             s = Sent(t0, time.perf_counter(), response.status)
             if response.status == 201:
                 data = response.json()
@@ -691,6 +718,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="which of (a) knocks, (b) fixed rates, (c) admits, (d) memory to run; "
         "(a) always runs; the summary needs all four",
     )
+    parser.add_argument(
+        "--limits",
+        choices=sorted(LIMITS),
+        default="on",
+        help="the server's flood limits on (the defaults; every knock from its own address) "
+        "or off",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--keep", action="store_true", help="keep the data directory and logs")
     parser.add_argument("--serve-noop", type=int, help=argparse.SUPPRESS)
@@ -712,7 +746,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         f"Bürgerbüro knock/admit benchmark{' (quick)' if args.quick else ''}: "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, fd limit {limit}, "
         f"revision {revision()}, work dir {workdir}, queue processes "
-        f"{'up default' if args.queue_processes is None else args.queue_processes}"
+        f"{'up default' if args.queue_processes is None else args.queue_processes}, "
+        f"limits {args.limits}"
     )
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
