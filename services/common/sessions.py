@@ -126,6 +126,10 @@ async def raise_void_marker(bucket: KeyValue, staff_id: str, at: float) -> None:
     raise RuntimeError(f"could not raise {key}")
 
 
+def _reconnections(bus: Bus) -> int:
+    return int(bus.nc.stats["reconnects"]) if bus.nc is not None else 0
+
+
 class SessionRegistry:
     """This process's view of ``bb_sessions``: which sessions ended before their time."""
 
@@ -152,7 +156,7 @@ class SessionRegistry:
         self.enforced = True
         async with asyncio.timeout(LOAD_WAIT):
             self._bucket = await self._open(bus)
-            self._spawn(self._follow(self._bucket))
+            self._spawn(self._follow(self._bucket, bus))
             await self._loaded.wait()
 
     async def _open(self, bus: Bus) -> KeyValue:
@@ -237,15 +241,28 @@ class SessionRegistry:
 
         self._spawn(keep_trying())
 
-    async def _follow(self, bucket: KeyValue) -> None:
+    async def _follow(self, bucket: KeyValue, bus: Bus) -> None:
+        """Watch the bucket; after every reconnection to NATS watch it anew (a watch does
+        not survive a restart of the server: it would wait for good), from what the
+        bucket holds, so nothing written meanwhile is missed."""
         while True:
             try:
+                connection = _reconnections(bus)
                 watcher = await bucket.watchall()
-                async for entry in watcher:
-                    if entry is None:  # everything stored so far has been seen
-                        self._loaded.set()
-                    elif entry.operation is None and entry.value:
-                        self._seen(entry.key, entry.value)
+                try:
+                    while _reconnections(bus) == connection:
+                        try:
+                            entry = await watcher.updates(timeout=RETRY_SECONDS)
+                        except nats.errors.TimeoutError:
+                            continue
+                        if entry is None:  # everything stored so far has been seen
+                            self._loaded.set()
+                        elif entry.operation is None and entry.value:
+                            self._seen(entry.key, entry.value)
+                finally:
+                    with contextlib.suppress(Exception):
+                        await watcher.stop()
+                log.info("session_watch_renewed")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # NATS away: what was seen applies; watch again

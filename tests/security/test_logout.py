@@ -16,6 +16,7 @@ import time
 import httpx
 import pytest
 
+from services.common.natsserver import EmbeddedNats
 from tests.conftest import ROOT, SystemProcess
 from tests.helpers import DEMO_PASSWORD, department_id, eventually
 
@@ -196,3 +197,24 @@ def test_an_idle_session_expires_and_a_used_one_is_renewed(system_factory) -> No
     # The first token too, of course.
     with _fresh(system, first) as client:
         assert client.get("/auth/me").status_code == 401
+
+
+def test_sign_out_reaches_every_process_after_nats_was_restarted(
+    tree: SystemProcess, nats_server: EmbeddedNats
+) -> None:
+    """The processes' watches of the sessions' bucket survive a restart of NATS."""
+    with _fresh(tree) as anyone:
+        demo = department_id(anyone, "demo")
+    routes = ["/auth/me", f"/departments/{demo}/queue"]
+    cookie, csrf = _session(tree, "anna")
+
+    nats_server.restart()
+    eventually(lambda: httpx.get(f"{tree.base}/readyz", timeout=5).status_code == 200, timeout=30)
+    assert _statuses(tree, cookie, routes) == {200}  # what was watched still applies
+
+    def signed_out() -> bool:
+        with _fresh(tree, cookie) as client:
+            return client.post("/auth/logout", headers={"X-CSRF-Token": csrf}).status_code == 204
+
+    eventually(signed_out, timeout=30)
+    eventually(lambda: _statuses(tree, cookie, routes) == {401}, timeout=10)
