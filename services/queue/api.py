@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import anyio
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from services.common.auth import verify_capability
 from services.common.clients import client_address
@@ -135,26 +136,38 @@ def event_stream(
     on_close: Callable[[], Awaitable[None]] | None = None,
 ) -> StreamingResponse:
     """Server-sent events, encoded here: a stream is one small generator, nothing more
-    (thousands of citizens keep one open while they wait). ``on_close`` runs when it ends,
-    however it ends."""
+    (thousands of citizens keep one open while they wait). ``on_close`` runs when the
+    response ends, however it ends (also when the client left before it began)."""
 
     async def encode() -> AsyncIterator[bytes]:
-        try:
-            async for name, data in messages:
-                if name == "ping":
-                    yield b": ping\n\n"
-                else:
-                    yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-        finally:
-            if on_close is not None:
-                with anyio.CancelScope(shield=True):  # a client gone cancels the stream
-                    await on_close()
+        async for name, data in messages:
+            if name == "ping":
+                yield b": ping\n\n"
+            else:
+                yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
-    return StreamingResponse(
+    return _EventStream(
         encode(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        on_close=on_close,
     )
+
+
+class _EventStream(StreamingResponse):
+    def __init__(
+        self, *args: Any, on_close: Callable[[], Awaitable[None]] | None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            if self.on_close is not None:
+                with anyio.CancelScope(shield=True):  # a client gone cancels the response
+                    await self.on_close()
 
 
 # -- the public side --------------------------------------------------------------------------
