@@ -3,7 +3,11 @@
 * ``SharedRateLimit``: at most ``limit`` hits per key in a sliding window. A KV bucket
   (in memory) whose messages live ``window`` seconds, where a key keeps at most ``limit``
   of them and the server refuses one more (discard-new per subject): counting and
-  checking are one publish, atomic across processes, no read before.
+  checking are one publish, atomic across processes, no read before. A key's first hit
+  in a window, as far as this process knows (its own hits, and others' it is told of
+  with ``seen``), is counted without waiting for the answer: most keys (citizens) come
+  once, and the wait is most of the cost. So at most one hit per process and key passes
+  unchecked, and a key gets at most ``limit`` + processes - 1 hits in a window.
 * ``SharedSlots``: at most ``limit`` holders of a key at once (e.g. open live streams
   per ticket). Slot n of a key is the KV entry ``<key>.<n>``, taken by creating it,
   renewed by compare-and-set every third of its lease, deleted when given back; the
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 import time
 import uuid
@@ -37,6 +42,7 @@ log = get_logger(__name__)
 NATS_WAIT = 1.0  # seconds a request waits for NATS before this process decides alone
 MAXIMUM_PER_SUBJECT = 10077  # JetStream's error code: the key holds its limit already
 NATS_TROUBLE = (nats.errors.Error, TimeoutError, OSError)
+LAST_KEPT = 100_000  # keys whose latest hit is remembered before lapsed ones are dropped
 
 
 class SharedRateLimit:
@@ -46,6 +52,12 @@ class SharedRateLimit:
         self.window = window_seconds
         self._bus: Bus | None = None
         self._local: dict[str, deque[float]] = defaultdict(deque)  # while NATS is away
+        self._last: dict[str, float] = {}  # key -> its latest hit known here (time.time())
+
+    def seen(self, key: str, at: float) -> None:
+        """A hit of ``key`` at another process (told by what it stored)."""
+        if at > self._last.get(key, 0.0):
+            self._last[key] = at
 
     @property
     def stream(self) -> str:
@@ -86,19 +98,36 @@ class SharedRateLimit:
         until it would be (the hit is then not counted)."""
         if self.limit <= 0:
             return 0
-        if self._bus is not None and self._bus.connected:
+        if self._bus is not None and self._bus.nc is not None and self._bus.connected:
             subject = f"$KV.{self.bucket}.{key}"
-            try:
-                await asyncio.wait_for(self._bus.js.publish(subject, b""), NATS_WAIT)
-                return 0
-            except APIError as error:
-                if error.err_code != MAXIMUM_PER_SUBJECT:
+            now = time.time()
+            last = self._last.get(key)
+            self._last[key] = now
+            if last is None or last <= now - self.window:
+                self._forget_lapsed(now)
+                try:  # counted in order before any later hit of this process is checked
+                    await self._bus.nc.publish(subject, b"")
+                    return 0
+                except NATS_TROUBLE as error:
                     log.warning("rate_limit_unavailable", bucket=self.bucket, error=repr(error))
                     return self._hit_locally(key)
-                return await self._until_room(subject)
+            try:
+                # The stream's acknowledgement read raw: this runs on every knock, and the
+                # client's parsing of it costs as much again as the request itself.
+                reply = await self._bus.nc.request(subject, b"", timeout=NATS_WAIT)
             except NATS_TROUBLE as error:
                 log.warning("rate_limit_unavailable", bucket=self.bucket, error=repr(error))
+                return self._hit_locally(key)
+            if b'"error"' not in reply.data:
+                return 0
+            if json.loads(reply.data)["error"].get("err_code") == MAXIMUM_PER_SUBJECT:
+                return await self._until_room(subject)
+            log.warning("rate_limit_unavailable", bucket=self.bucket, error=reply.data[:200])
         return self._hit_locally(key)
+
+    def _forget_lapsed(self, now: float) -> None:
+        if len(self._last) > LAST_KEPT:
+            self._last = {k: t for k, t in self._last.items() if t > now - self.window}
 
     async def _until_room(self, subject: str) -> int:
         """When the oldest counted hit leaves the window."""

@@ -49,10 +49,11 @@ class KnockLimits:
 
     # -- who knocked from where (fed with the visit data) -------------------------------------
 
-    def seen(self, ticket_id: UUID, visit: dict[str, object]) -> None:
+    def seen(self, ticket_id: UUID, visit: dict[str, object], stored: float) -> None:
         client, department = visit.get("client"), visit.get("department")
         if not isinstance(client, str) or not isinstance(department, str):
             return
+        self.rate.seen(client, stored)
         self._client_of[ticket_id] = client
         self._tickets_of.setdefault(client, {})[ticket_id] = UUID(department)
 

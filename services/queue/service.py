@@ -255,7 +255,7 @@ class QueueService(BaseService):
 
     def _keep_visit(self, ticket_id: UUID, stored: float, data: dict[str, Any]) -> None:
         self._visit_cache[ticket_id] = (stored, data)
-        self.limits.seen(ticket_id, data)  # which client knocked where
+        self.limits.seen(ticket_id, data, stored)  # which client knocked where, and when
 
     def _drop_visit(self, ticket_id: UUID) -> None:
         self._visit_cache.pop(ticket_id, None)
