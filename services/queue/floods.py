@@ -4,16 +4,18 @@ Before a knock is taken:
 
 * the department's line holds fewer than ``line_limit`` (500) waiting;
 * the client has knocked fewer than ``knocks_per_client_per_minute`` (10) times in the
-  last minute: counted in NATS (``SharedRateLimit``), exact across all queue processes;
+  last minute: counted in NATS (``SharedRateLimit``) for all queue processes together;
+  only a client's first knock in a minute at a process is counted without being checked
+  first, so a client gets at most the limit plus the processes less one;
 * the client has fewer than ``waiting_tickets_per_client`` (3) tickets waiting in it.
 
 The last two know the client by a pseudonymous tag of its address (services/common/
 clients.py), kept with what the citizen typed in the ``bb_visits`` bucket and followed by
-every queue process like the rest of it; the counts of waiting tickets and of the line
-come from the waiting rooms every process holds. So they hold across processes up to
-the moment a knock at one process takes to reach the others (milliseconds): knocks racing
-within it at different processes may pass the same check, at most one per process, and
-the per-minute limit, which is exact, bounds them all.
+every queue process like the rest of it (which also tells each process of the client's
+knocks elsewhere); the counts of waiting tickets and of the line come from the waiting
+rooms every process holds. So those hold across processes up to the moment a knock at
+one process takes to reach the others (milliseconds): knocks racing within it at
+different processes may pass the same check, and the per-minute count bounds them all.
 
 Staff see which waiting tickets share an address (the tag, never the address) and may
 decline them together.
