@@ -173,3 +173,11 @@ def _lease_key(service: str) -> list[str]:
         f"{JS_API}.DIRECT.GET.{stream}.{key}",
         key,
     ]
+
+
+if __name__ == "__main__":  # the permissions of deploy/k8s/nats/values.yaml, as JSON (YAML)
+    import json
+    import sys
+
+    for name in sys.argv[1:] or SERVICES:
+        print(f"# {name}\n{json.dumps(permissions(name), indent=2)}")
