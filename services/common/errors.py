@@ -38,3 +38,15 @@ class RetryLater(Exception):
     acknowledgement and logs ``event_deferred``, not a failure. Deferred too often, it
     is logged as a failure all the same (see ``Bus.defer_limit``).
     """
+
+
+# Which HTTP status answers a domain exception: one table per service
+# (``BaseService.refusals``), installed as exception handlers by ``create_app``. The
+# exception's message is the answer's ``detail`` (written for a person); its ``extra``
+# attribute, a dict where present, adds fields (e.g. ``opens_at``, ``nearest``).
+StatusTable = dict[type[Exception], int]
+
+
+def refusal_from(error: Exception, status_code: int) -> Refusal:
+    extra = getattr(error, "extra", None)
+    return Refusal(status_code, str(error), **(extra if isinstance(extra, dict) else {}))

@@ -10,11 +10,14 @@ from fastapi import APIRouter
 
 from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
+from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.logging import get_logger
 from services.common.natsauth import credentials_for
 from services.common.outbox import OutboxRelay
+from services.common.reactions import Reaction, wire
 from services.common.settings import Settings
+from services.common.tasks import BackgroundTasks
 from services.common.tokens import TokenSigner
 
 log = get_logger(__name__)
@@ -24,6 +27,8 @@ class BaseService(ABC):
     """A service: a name, an application on its own store, routers and event handlers."""
 
     name: ClassVar[str]
+    # Domain exceptions and the HTTP status that answers each (the most specific wins).
+    refusals: ClassVar[StatusTable] = {}
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -31,6 +36,7 @@ class BaseService(ABC):
         self.app = self.create_application(store_env(settings, self.name))
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
+        self.tasks = BackgroundTasks()  # started in on_started, stopped first in stop
 
     @abstractmethod
     def create_application(self, env: dict[str, str]) -> ServiceApplication: ...
@@ -42,7 +48,14 @@ class BaseService(ABC):
     def routers(self) -> list[APIRouter]: ...
 
     async def subscribe(self, bus: Bus) -> None:
-        """Register durable consumers and live watches. Override where needed."""
+        """Deprecated: open what the reactions need in ``prepare``, list them in ``reactions``."""
+
+    async def prepare(self, bus: Bus) -> None:
+        """Open what the reactions need (KV buckets, live hubs). Override where needed."""
+
+    def reactions(self) -> list[Reaction]:
+        """What this service reacts to, in one table (services/common/reactions.py)."""
+        return []
 
     async def on_started(self) -> None:
         """Background work after the bus is up (clocks, seeding). Override where needed."""
@@ -66,11 +79,14 @@ class BaseService(ABC):
         self.relay = OutboxRelay(self.app, self.bus, self.to_contract, self.name)
         self.relay.start()
         await self.relay.serve_reads()
+        await self.prepare(self.bus)
         await self.subscribe(self.bus)
+        wire(self.reactions(), self.bus, self.app, self.settings.stream_name)
         await self.on_started()
         log.info("service_started", service=self.name)
 
     async def stop(self) -> None:
+        await self.tasks.stop()
         if self.relay:
             await self.relay.stop()
         if self.bus:

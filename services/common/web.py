@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.common import metrics
 from services.common.auth import SessionResponses
-from services.common.errors import Refusal
+from services.common.errors import Refusal, StatusTable, refusal_from
 from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
 from services.common.operator_access import OperatorAccess
@@ -88,6 +88,8 @@ def create_app(
             app.include_router(router)
     _add_operations(app, services)
     _add_error_handlers(app)
+    for service in services:
+        _add_refusals(app, service.refusals)
     app.add_middleware(SessionResponses, registry=app.state.sessions)
     app.add_middleware(BodySizeLimit, default_limit=settings.max_body_bytes)
     app.add_middleware(OperatorAccess, port=settings.metrics_port, token=settings.metrics_token)
@@ -139,6 +141,20 @@ def _add_error_handlers(app: FastAPI) -> None:
             {"detail": " ".join(problems), "errors": problems},
             status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
+
+
+def _add_refusals(app: FastAPI, table: StatusTable) -> None:
+    """One handler per domain exception a service names (Starlette picks by the MRO)."""
+    for exception_class, status_code in table.items():
+
+        async def refused(
+            _: Request, error: Exception, status_code: int = status_code
+        ) -> JSONResponse:
+            refusal = refusal_from(error, status_code)
+            body = jsonable_encoder({"detail": refusal.detail, **refusal.extra})
+            return JSONResponse(body, status_code=status_code)
+
+        app.add_exception_handler(exception_class, refused)
 
 
 def _describe(error: object) -> str:

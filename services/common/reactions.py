@@ -1,0 +1,69 @@
+"""What a service reacts to, declared in one table.
+
+Each service lists its reactions in ``BaseService.reactions()``; ``BaseService.start``
+wires them. Three kinds, one line each:
+
+- ``IntoApplication``: other services' events into the application's ``policy``,
+  exactly once (the tracking record is committed with what the policy changed).
+- ``Durable``: a durable consumer with a handler of its own, at least once; the handler
+  must be idempotent (e.g. writing a key that a redelivery writes again).
+- ``Live``: every event as it is stored, at most once, for views that also catch up
+  from the store (waiting rooms, live streams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from eventsourcing.persistence import Tracking
+
+from services.common.bus import Bus, EventHandler, LiveHandler
+from services.common.contracts import IntegrationEvent
+from services.common.eventstore import ServiceApplication
+
+
+@dataclass(frozen=True)
+class IntoApplication:
+    durable: str
+    subjects: Sequence[str]
+
+
+@dataclass(frozen=True)
+class Durable:
+    durable: str
+    subjects: Sequence[str]
+    handle: EventHandler
+
+
+@dataclass(frozen=True)
+class Live:
+    subject: str
+    handle: LiveHandler
+
+
+Reaction = IntoApplication | Durable | Live
+
+
+def wire(reactions: Sequence[Reaction], bus: Bus, app: ServiceApplication, stream: str) -> None:
+    for reaction in reactions:
+        match reaction:
+            case IntoApplication(durable, subjects):
+                bus.consume(durable, list(subjects), into_application(app, stream, durable))
+            case Durable(durable, subjects, handle):
+                bus.consume(durable, list(subjects), handle)
+            case Live(subject, handle):
+                bus.watch(subject, handle)
+
+
+def into_application(
+    app: ServiceApplication, stream: str, durable: str
+) -> Callable[[IntegrationEvent, int], Awaitable[None]]:
+    """Each event through the application's policy, with its tracking record."""
+
+    async def handle(event: IntegrationEvent, sequence: int) -> None:
+        tracking = Tracking(f"{stream}/{durable}", sequence)
+        await asyncio.to_thread(app.handle_upstream, event, tracking)
+
+    return handle
