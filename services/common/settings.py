@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,6 +62,20 @@ class Settings(BaseSettings):
 
     # How long what a citizen types (display name, topic, language) is kept.
     visit_data_ttl_seconds: int = 12 * 3600
+
+    # Booking: a citizen's name, e-mail and topic are erased this long after the appointment
+    # is over (services/booking/personal.py).
+    booking_personal_retention_days: int = Field(default=3, ge=0)
+    # Booking mail (services/booking/mail.py): no SMTP host writes each mail as an .eml file
+    # under data_dir/mail/. Security "starttls" (port 587 by default), "tls" (implicit, 465)
+    # or "none" (25). Reminders this many minutes before the appointment.
+    booking_smtp_host: str | None = None
+    booking_smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    booking_smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    booking_smtp_username: str | None = None
+    booking_smtp_password: str | None = None
+    booking_mail_from: str = "Buergerbuero <noreply@buergerbuero.invalid>"
+    booking_mail_reminder_minutes: list[int] = Field(default_factory=lambda: [24 * 60, 60])
 
     # Queue replicas on one store issue ticket numbers in residue classes: replica `index`
     # of `count` only numbers n with n % count == (index + 1) % count (count 1: 1, 2, 3, …).
