@@ -6,7 +6,7 @@
 * ``RtpCounter``: a subscriber that neither depacketises nor decodes: it counts RTP
   packets, sequence gaps (loss) and marker bits (frames), so that one client
   process can hold hundreds of subscribers;
-* servers in a child process: ``forward`` (services.media.MediaRoom) and ``relay``
+* servers in a child process: ``forward`` (services.media.sfu.ForwardingRoom) and ``relay``
   (aiortc's MediaRelay: one decode, one VP8 encode per subscriber);
 * line-delimited JSON signalling over TCP.
 """
@@ -25,8 +25,8 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
-from services.media import MediaRoom, loopback_host_candidates, rtc_configuration
-from services.media.events import Answer, Disconnected
+from services.media.sfu import ForwardingRoom, loopback_host_candidates, rtc_configuration
+from services.media.sfu.events import Answer, Disconnected
 
 WIDTH, HEIGHT = 640, 480
 NUMBER_BITS = 16
@@ -169,7 +169,7 @@ async def read_json(reader: asyncio.StreamReader) -> dict | None:
 
 class ForwardServer:
     def __init__(self) -> None:
-        self.room = MediaRoom("bench")
+        self.room = ForwardingRoom("bench")
 
     async def serve(self, join: dict, reader: asyncio.StreamReader, writer) -> None:
         participant_id = join["id"]

@@ -13,7 +13,7 @@ process. One run measures, side by side (peers in bench/media_bench_peers.py):
    the publisher sends; the last step that held is the measured capacity, and the
    server CPU per added subscriber is the slope over the steps that held.
 
-Servers: ``forward`` = services.media.MediaRoom (no decoding, no encoding);
+Servers: ``forward`` = services.media.sfu.ForwardingRoom (no decoding, no encoding);
 ``relay`` = aiortc's MediaRelay with one RTCRtpSender, hence one VP8 encoder, per
 subscriber.
 
@@ -44,7 +44,7 @@ from media_bench_peers import (
     start_server,
 )
 
-from services.media import loopback_host_candidates, rtc_configuration
+from services.media.sfu import loopback_host_candidates, rtc_configuration
 
 WARM_UP_SECONDS = 3.0
 LOSS_LIMIT = 0.01

@@ -1,50 +1,6 @@
-"""Media service: consultation rooms that forward encoded media between peers."""
+"""Media service: each consultation's media room, hosted on one replica.
 
-from .events import (
-    Answer,
-    Disconnected,
-    MediaRoomClosed,
-    MediaRoomClosedError,
-    MediaRoomError,
-    NegotiationCollision,
-    NoOfferPending,
-    Offer,
-    ParticipantAlreadyJoined,
-    ParticipantMessage,
-    PeerConnected,
-    PeerDisconnected,
-    PeerJoined,
-    RoomEvent,
-    TrackPublished,
-    TrackUnpublished,
-    UnknownParticipant,
-)
-from .ice import loopback_host_candidates, rtc_configuration
-from .sfu import MediaRoom
-from .tracks import TrackInfo, TrackSource, parse_track_id
-
-__all__ = [
-    "Answer",
-    "Disconnected",
-    "MediaRoom",
-    "MediaRoomClosed",
-    "MediaRoomClosedError",
-    "MediaRoomError",
-    "NegotiationCollision",
-    "NoOfferPending",
-    "Offer",
-    "ParticipantAlreadyJoined",
-    "ParticipantMessage",
-    "PeerConnected",
-    "PeerDisconnected",
-    "PeerJoined",
-    "RoomEvent",
-    "TrackInfo",
-    "TrackPublished",
-    "TrackSource",
-    "TrackUnpublished",
-    "UnknownParticipant",
-    "loopback_host_candidates",
-    "parse_track_id",
-    "rtc_configuration",
-]
+The service (domain, application, service, api, signalling, hosting, registry,
+revocation, ice, telemetry) records and follows rooms; the forwarding itself is the
+library in ``sfu/``.
+"""

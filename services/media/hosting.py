@@ -18,14 +18,14 @@ from aiortc import RTCConfiguration
 from services.common.logging import get_logger, new_correlation_id
 from services.media.application import MediaRooms
 from services.media.domain import MediaRoom as RoomRecord
-from services.media.events import (
-    PeerConnected,
-    PeerDisconnected,
+from services.media.sfu import ForwardingRoom
+from services.media.sfu.events import (
+    ParticipantConnected,
+    ParticipantLeft,
     RoomEvent,
-    TrackPublished,
-    TrackUnpublished,
+    TrackEnded,
+    TrackStarted,
 )
-from services.media.sfu import MediaRoom
 
 log = get_logger(__name__)
 
@@ -44,7 +44,7 @@ class RoomRecorder:
         self._task = asyncio.create_task(self._run())
 
     def record(self, consultation_id: UUID, event: RoomEvent) -> None:
-        if isinstance(event, PeerConnected | TrackPublished | TrackUnpublished | PeerDisconnected):
+        if isinstance(event, ParticipantConnected | TrackStarted | TrackEnded | ParticipantLeft):
             self._queue.put_nowait((consultation_id, event))
 
     async def drain(self) -> None:
@@ -73,16 +73,16 @@ class RoomRecorder:
         correlation_id = new_correlation_id()
 
         def change(room: RoomRecord) -> None:
-            if isinstance(event, PeerConnected):
+            if isinstance(event, ParticipantConnected):
                 room.connect_peer(event.participant_id, event.role, correlation_id)
-            elif isinstance(event, TrackPublished):
+            elif isinstance(event, TrackStarted):
                 info = event.track
                 room.publish_track(
                     info.publisher_id, info.track_id, str(info.source), correlation_id
                 )
-            elif isinstance(event, TrackUnpublished):
+            elif isinstance(event, TrackEnded):
                 room.unpublish_track(event.track.track_id, correlation_id)
-            elif isinstance(event, PeerDisconnected):
+            elif isinstance(event, ParticipantLeft):
                 room.disconnect_peer(event.participant_id, event.reason, correlation_id)
 
         self.app.change_room(consultation_id, change)
@@ -96,13 +96,13 @@ class HostedRooms:
     ) -> None:
         self._configuration = configuration
         self._recorder = recorder
-        self.rooms: dict[UUID, MediaRoom] = {}
+        self.rooms: dict[UUID, ForwardingRoom] = {}
         self._listeners: dict[UUID, set[RoomListener]] = {}
 
-    def open(self, consultation_id: UUID) -> MediaRoom:
+    def open(self, consultation_id: UUID) -> ForwardingRoom:
         room = self.rooms.get(consultation_id)
         if room is None or room.closed:
-            room = MediaRoom(
+            room = ForwardingRoom(
                 str(consultation_id),
                 configuration=self._configuration(),
                 on_event=lambda event: self._on_event(consultation_id, event),

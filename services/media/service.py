@@ -3,9 +3,9 @@
 Rooms follow consultations: a durable consumer of the rooms service's
 ConsultationOpened assigns each new consultation's media room to the
 least-loaded live replica and records MediaRoomOpened; ConsultationEnded
-records MediaRoomClosed, releases the assignment and disconnects everyone.
+records RoomClosed, releases the assignment and disconnects everyone.
 The hosting replica also reacts at once to the live ConsultationEnded and to
-MediaRoomClosed (e.g. written by another replica that noticed a loss).
+RoomClosed (e.g. written by another replica that noticed a loss).
 """
 
 from __future__ import annotations
@@ -26,14 +26,14 @@ from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
 from services.common.service import BaseService
 from services.common.settings import Settings
-from services.media.aiortc_internals import install_encoded_frame_passthrough
 from services.media.application import MediaRooms, to_contract
 from services.media.domain import CONSULTATION_ENDED, REPLICA_LOST
 from services.media.hosting import HostedRooms, RoomRecorder
-from services.media.ice import add_loopback_host_candidate, server_configuration
+from services.media.ice import server_configuration
 from services.media.registry import Assignment, NoLiveReplica, ReplicaRegistry
 from services.media.revocation import Revocations
-from services.media.sfu import MediaRoom
+from services.media.sfu import ForwardingRoom, add_loopback_host_candidate
+from services.media.sfu.aiortc_internals import install_encoded_frame_passthrough
 from services.media.signalling import REASON_MOVED, CloseCode, Refused
 from services.media.telemetry import StatsSampler
 
@@ -121,7 +121,7 @@ class MediaService(BaseService):
         assert self.registry is not None
         return await self.registry.assignment(str(consultation_id))
 
-    async def live_room(self, consultation_id: UUID) -> MediaRoom:
+    async def live_room(self, consultation_id: UUID) -> ForwardingRoom:
         """The hosted room a participant joins, or Refused with where to go instead."""
         assignment = await self.assignment(consultation_id)
         record = await asyncio.to_thread(self.media.room, consultation_id)

@@ -32,20 +32,20 @@ from starlette.websockets import WebSocketState
 
 from services.common.logging import get_logger
 from services.common.tokens import TokenError, TokenExpired, TokenSigner, derived_from
-from services.media.events import (
+from services.media.sfu import ForwardingRoom
+from services.media.sfu.events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
     Answer,
     Disconnected,
-    MediaRoomError,
     NegotiationCollision,
     Offer,
     ParticipantAlreadyJoined,
-    PeerConnected,
-    PeerDisconnected,
+    ParticipantConnected,
+    ParticipantLeft,
+    RoomError,
     RoomEvent,
 )
-from services.media.sfu import MediaRoom
 
 log = get_logger(__name__)
 
@@ -163,7 +163,7 @@ class SignallingSession:
     """Relays one admitted participant's signalling between its socket and the room."""
 
     def __init__(
-        self, websocket: WebSocket, room: MediaRoom, admitted: Admitted, listen: Listen
+        self, websocket: WebSocket, room: ForwardingRoom, admitted: Admitted, listen: Listen
     ) -> None:
         self.websocket = websocket
         self.room = room
@@ -258,7 +258,7 @@ class SignallingSession:
                     continue
                 try:
                     await handler(message)
-                except MediaRoomError as error:
+                except RoomError as error:
                     if self._ended or self.room.closed:
                         return
                     await self.send({"type": "error", "detail": type(error).__name__})
@@ -286,7 +286,7 @@ class SignallingSession:
         await self.send({"type": "pong"})
 
     def _on_room_event(self, event: RoomEvent) -> None:
-        if isinstance(event, PeerConnected | PeerDisconnected):
+        if isinstance(event, ParticipantConnected | ParticipantLeft):
             participants = [
                 {"participant_id": pid, "role": role}
                 for pid, role in self.room.participants().items()

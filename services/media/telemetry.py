@@ -1,10 +1,10 @@
 """Prometheus metrics of the media service (the default registry, served at /metrics).
 
-Counted where it happens (forwarding.py): frames and payload bytes in and out
-by kind, frames dropped, keyframe requests. Sampled every few seconds from the
-hosted rooms (``StatsSampler``): rooms, peers, tracks by kind and source, and
-from aiortc's ``getStats()``: packets received and lost in both directions and
-the round-trip time reported by the participants' receivers.
+Forwarding counts its own frames, bytes and keyframe requests (sfu/telemetry.py).
+Sampled every few seconds from the hosted rooms (``StatsSampler``): rooms, peers,
+tracks by kind and source, and from aiortc's ``getStats()``: packets received and
+lost in both directions and the round-trip time reported by the participants'
+receivers.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from services.common.logging import get_logger
 
 if TYPE_CHECKING:
-    from services.media.sfu import MediaRoom
+    from services.media.sfu import ForwardingRoom
 
 log = get_logger(__name__)
 
@@ -31,28 +31,6 @@ PEERS = Gauge(
 )
 TRACKS = Gauge(
     "bb_media_tracks", "Published tracks", ["kind", "source"], multiprocess_mode="livesum"
-)
-FRAMES_RECEIVED = Counter(
-    "bb_media_frames_received_total", "Encoded frames received from publishers", ["kind"]
-)
-FRAMES_FORWARDED = Counter(
-    "bb_media_frames_forwarded_total", "Encoded frames forwarded to subscribers", ["kind"]
-)
-FRAMES_DROPPED = Counter(
-    "bb_media_frames_dropped_total",
-    "Frames not forwarded (waiting for a keyframe, subscriber too slow)",
-    ["kind"],
-)
-BYTES_RECEIVED = Counter(
-    "bb_media_received_bytes_total", "Media payload bytes received from publishers", ["kind"]
-)
-BYTES_SENT = Counter(
-    "bb_media_sent_bytes_total", "Media payload bytes forwarded to subscribers", ["kind"]
-)
-KEYFRAME_REQUESTS = Counter(
-    "bb_media_keyframe_requests_total",
-    "Keyframe requests: from subscribers (PLI/FIR or the room's own), and sent to publishers",
-    ["direction"],
 )
 PACKETS_RECEIVED = Counter(
     "bb_media_packets_received_total",
@@ -73,7 +51,7 @@ ROUND_TRIP = Histogram(
 KINDS = ("audio", "video")
 SOURCES = {"audio": ("audio",), "video": ("camera", "screen")}
 
-Rooms = Callable[[], Iterable["MediaRoom"]]
+Rooms = Callable[[], Iterable["ForwardingRoom"]]
 
 
 class StatsSampler:

@@ -4,8 +4,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import pytest
 
-from services.media import MediaRoom, RoomEvent, TrackSource, loopback_host_candidates
-from services.media.testing import RoomClient, SolidColourVideoTrack, ToneAudioTrack, Yuv
+from services.media.sfu import ForwardingRoom, RoomEvent, TrackSource, loopback_host_candidates
+from tests.media.peers import RoomClient, SolidColourVideoTrack, ToneAudioTrack, Yuv
 
 JoinClient = Callable[[str, str, Yuv | None, float | None], Awaitable[RoomClient]]
 
@@ -22,14 +22,14 @@ def room_events() -> list[RoomEvent]:
 
 
 @pytest.fixture
-async def room(room_events: list[RoomEvent]) -> AsyncIterator[MediaRoom]:
-    media_room = MediaRoom("consultation-1", on_event=room_events.append)
+async def room(room_events: list[RoomEvent]) -> AsyncIterator[ForwardingRoom]:
+    media_room = ForwardingRoom("consultation-1", on_event=room_events.append)
     yield media_room
     await media_room.close()
 
 
 @pytest.fixture
-async def join_client(room: MediaRoom) -> AsyncIterator[JoinClient]:
+async def join_client(room: ForwardingRoom) -> AsyncIterator[JoinClient]:
     """join_client(participant_id, role, camera colour, tone Hz) -> joined RoomClient."""
     clients: list[RoomClient] = []
 

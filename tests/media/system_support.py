@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import nats
 
-from services.media import TrackSource
-from services.media.socket_client import SocketClient
-from services.media.testing import SolidColourVideoTrack, ToneAudioTrack, Yuv
+from services.media.sfu import TrackSource
 from tests.helpers import StaffClient, eventually, knock, open_department
+from tests.media.peers import SolidColourVideoTrack, ToneAudioTrack, Yuv
+from tests.media.socket_client import SocketClient
 
 
 def bearer(token: str) -> dict[str, str]:

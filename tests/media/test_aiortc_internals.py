@@ -9,8 +9,8 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.mediastreams import MediaStreamTrack
 
-from services.media import aiortc_internals
-from services.media.aiortc_internals import (
+from services.media.sfu import aiortc_internals
+from services.media.sfu.aiortc_internals import (
     UnsupportedAiortc,
     check_aiortc_internals,
     install_encoded_frame_passthrough,
@@ -21,8 +21,8 @@ from services.media.aiortc_internals import (
     set_sender_stream_id,
     set_track_id,
 )
-from services.media.ice import rtc_configuration
-from services.media.testing import GREEN, RED, SolidColourVideoTrack, eventually
+from services.media.sfu.ice import rtc_configuration
+from tests.media.peers import GREEN, RED, SolidColourVideoTrack, eventually
 
 
 def test_the_installed_aiortc_is_the_pinned_one() -> None:

@@ -5,18 +5,18 @@ import asyncio
 import av
 import pytest
 
-from services.media.forwarding import (
+from services.media.sfu.forwarding import (
     MAX_QUEUED_VIDEO_FRAMES,
     ForwardedTrack,
     KeyframeRequester,
 )
-from services.media.tracks import (
+from services.media.sfu.tracks import (
     InvalidParticipantId,
     TrackSource,
     check_participant_id,
     make_track_info,
-    parse_track_id,
 )
+from tests.media.peers import parse_track_id
 
 
 def video_packet(keyframe: bool) -> av.Packet:

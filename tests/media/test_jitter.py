@@ -2,7 +2,7 @@
 
 from aiortc.rtp import RtpPacket
 
-from services.media.jitter import ForwardingJitterBuffer
+from services.media.sfu.jitter import ForwardingJitterBuffer
 
 
 def packet(sequence_number: int, timestamp: int, data: bytes, marker: bool = False) -> RtpPacket:

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from services.media import MediaRoom, TrackSource
-from services.media.testing import RED, RoomClient, SolidColourVideoTrack, ToneAudioTrack
+from services.media.sfu import ForwardingRoom, TrackSource
+from tests.media.peers import RED, RoomClient, SolidColourVideoTrack, ToneAudioTrack
 
 SOAK_SECONDS = float(os.environ.get("MEDIA_SOAK_SECONDS", "0"))
 ALLOWED_GROWTH_MB = 20  # an undrained 640x480 track grows ~14 MB per second
@@ -23,14 +23,14 @@ def resident_mb() -> float:
     return resident_pages * resource.getpagesize() / 2**20
 
 
-def queued_frames(room: MediaRoom, participant_id: str) -> list[int]:
+def queued_frames(room: ForwardingRoom, participant_id: str) -> list[int]:
     """Frames waiting in the room's received tracks (aiortc's unbounded queues)."""
     receivers = room._participants[participant_id].pc.getReceivers()
     return [r.track._queue.qsize() for r in receivers if r.track is not None]
 
 
 @pytest.mark.skipif(SOAK_SECONDS <= 0, reason="set MEDIA_SOAK_SECONDS to run")
-async def test_memory_stays_flat_with_unconsumed_tracks(room: MediaRoom) -> None:
+async def test_memory_stays_flat_with_unconsumed_tracks(room: ForwardingRoom) -> None:
     citizen = RoomClient(room, "citizen", "citizen")
     citizen.publish(SolidColourVideoTrack(RED, 640, 480), TrackSource.CAMERA)
     citizen.publish(ToneAudioTrack(440.0), TrackSource.AUDIO)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 
 from services.common.natsserver import EmbeddedNats
-from services.media import TrackSource
-from services.media.testing import GREEN, RED, eventually
+from services.media.sfu import TrackSource
+from tests.media.peers import GREEN, RED, eventually
 from tests.media.system_support import join_over_socket, open_consultation, where_is_the_room
 
 

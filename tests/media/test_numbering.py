@@ -16,9 +16,9 @@ import re
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpHeaderExtensionParameters
 
-from services.media import MediaRoom, TrackSource
-from services.media.numbering import SessionNumbering
-from services.media.testing import (
+from services.media.sfu import ForwardingRoom, TrackSource
+from services.media.sfu.numbering import SessionNumbering
+from tests.media.peers import (
     GREEN,
     RED,
     RoomClient,
@@ -79,7 +79,7 @@ def numbering_of(media: aiortc_sdp.MediaDescription) -> dict[str, object]:
 class BrowserLikeClient(RoomClient):
     """Offers with a browser's numbering; refuses offers the way Chromium does."""
 
-    def __init__(self, room: MediaRoom, participant_id: str, role: str) -> None:
+    def __init__(self, room: ForwardingRoom, participant_id: str, role: str) -> None:
         super().__init__(room, participant_id, role)
         self.room_offers: list[str] = []
         self.refusals: list[str] = []

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from services.common.natsserver import EmbeddedNats
-from services.media import TrackSource
+from services.media.sfu import TrackSource
 from services.media.signalling import CloseCode
-from services.media.socket_client import SocketClient
-from services.media.testing import GREEN, RED, eventually
 from tests.conftest import SystemProcess
+from tests.media.peers import GREEN, RED, eventually
+from tests.media.socket_client import SocketClient
 from tests.media.system_support import (
     Consultation,
     EventTap,

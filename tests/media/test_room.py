@@ -7,22 +7,22 @@ import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.codecs import vpx
 
-from services.media import (
+from services.media.sfu import (
     Answer,
-    MediaRoom,
-    MediaRoomClosed,
-    MediaRoomClosedError,
+    ForwardingRoom,
     NegotiationCollision,
     NoOfferPending,
     Offer,
     ParticipantAlreadyJoined,
-    PeerDisconnected,
+    ParticipantLeft,
+    RoomClosed,
+    RoomClosedError,
+    TrackEnded,
     TrackSource,
-    TrackUnpublished,
     rtc_configuration,
 )
-from services.media.jitter import ForwardingJitterBuffer
-from services.media.testing import (
+from services.media.sfu.jitter import ForwardingJitterBuffer
+from tests.media.peers import (
     BLUE,
     GREEN,
     RED,
@@ -70,20 +70,22 @@ async def join_everyone(join_client) -> dict[str, RoomClient]:
     return clients
 
 
-async def test_three_participants_see_and_hear_each_other(room: MediaRoom, join_client) -> None:
+async def test_three_participants_see_and_hear_each_other(
+    room: ForwardingRoom, join_client
+) -> None:
     clients = await join_everyone(join_client)
 
     for client in clients.values():
         await eventually(lambda client=client: sees_and_hears_everyone_else(client))
 
-    for participant_id in clients:
-        labels = {(t.publisher_id, t.source) for t in room.tracks_for(participant_id).values()}
+    for participant_id, client in clients.items():
+        labels = {(t.publisher_id, t.source) for t in client.announced.values()}
         others = set(PARTICIPANTS) - {participant_id}
         assert labels == {(o, s) for o in others for s in (TrackSource.AUDIO, TrackSource.CAMERA)}
 
 
 async def test_the_room_neither_decodes_nor_encodes(
-    room: MediaRoom, join_client, monkeypatch: pytest.MonkeyPatch
+    room: ForwardingRoom, join_client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = {"encode": 0, "decode": 0}
     encode, decode = vpx.Vp8Encoder.encode, vpx.Vp8Decoder.decode
@@ -113,7 +115,7 @@ async def test_the_room_neither_decodes_nor_encodes(
 
 
 async def test_screen_share_appears_and_disappears(
-    room: MediaRoom, join_client, room_events
+    room: ForwardingRoom, join_client, room_events
 ) -> None:
     citizen = await join_client("citizen", "citizen", RED, 440.0)
     staff = await join_client("staff", "staff", GREEN, 660.0)
@@ -131,8 +133,8 @@ async def test_screen_share_appears_and_disappears(
     assert citizen.live_track("staff", TrackSource.SCREEN) is None
     assert sees(citizen, "staff", GREEN)
     sources = [(type(e).__name__, e.track.source) for e in room_events if hasattr(e, "track")]
-    assert ("TrackPublished", TrackSource.SCREEN) in sources
-    assert ("TrackUnpublished", TrackSource.SCREEN) in sources
+    assert ("TrackStarted", TrackSource.SCREEN) in sources
+    assert ("TrackEnded", TrackSource.SCREEN) in sources
 
 
 def _screen_colour(client: RoomClient, publisher_id: str) -> Yuv | None:
@@ -142,7 +144,7 @@ def _screen_colour(client: RoomClient, publisher_id: str) -> Yuv | None:
     return YELLOW if screen.colour.close_to(YELLOW) else screen.colour
 
 
-async def test_late_joiner_decodes_video_within_a_second(room: MediaRoom, join_client) -> None:
+async def test_late_joiner_decodes_video_within_a_second(room: ForwardingRoom, join_client) -> None:
     citizen = await join_client("citizen", "citizen", RED, 440.0)
     staff = await join_client("staff", "staff", GREEN, 660.0)
     await eventually(lambda: sees(citizen, "staff", GREEN) and sees(staff, "citizen", RED))
@@ -176,7 +178,7 @@ def _count_keyframe_requests(client: RoomClient) -> list[int]:
 
 
 async def test_subscriber_keyframe_request_reaches_the_publisher(
-    room: MediaRoom, join_client
+    room: ForwardingRoom, join_client
 ) -> None:
     citizen = await join_client("citizen", "citizen", RED, None)
     staff = await join_client("staff", "staff", GREEN, None)
@@ -192,12 +194,12 @@ async def test_subscriber_keyframe_request_reaches_the_publisher(
     await eventually(lambda: requests[0] > before, within=3)
 
 
-def room_keyframe_interval(room: MediaRoom) -> float:
+def room_keyframe_interval(room: ForwardingRoom) -> float:
     return room._keyframe_interval
 
 
 async def test_leaving_ends_the_tracks_at_the_others(
-    room: MediaRoom, join_client, room_events
+    room: ForwardingRoom, join_client, room_events
 ) -> None:
     clients = await join_everyone(join_client)
     for client in clients.values():
@@ -215,15 +217,15 @@ async def test_leaving_ends_the_tracks_at_the_others(
     for track in from_interpreter:
         await eventually(track.ended.is_set)
     assert "interpreter" not in room.participants()
-    assert PeerDisconnected(room.room_id, "interpreter", "left") in room_events
-    unpublished = [e for e in room_events if isinstance(e, TrackUnpublished)]
+    assert ParticipantLeft(room.room_id, "interpreter", "left") in room_events
+    unpublished = [e for e in room_events if isinstance(e, TrackEnded)]
     assert {e.track.publisher_id for e in unpublished} == {"interpreter"}
     await asyncio.sleep(0.3)
     assert sees(clients["citizen"], "staff", GREEN) and sees(clients["staff"], "citizen", RED)
 
 
 async def test_closing_the_room_disconnects_everyone(
-    room: MediaRoom, join_client, room_events
+    room: ForwardingRoom, join_client, room_events
 ) -> None:
     clients = await join_everyone(join_client)
     for client in clients.values():
@@ -236,14 +238,14 @@ async def test_closing_the_room_disconnects_everyone(
         for track in client.received.values():
             await eventually(track.ended.is_set)
     assert room.closed and room.participants() == {}
-    assert room_events[-1] == MediaRoomClosed(room.room_id)
+    assert room_events[-1] == RoomClosed(room.room_id)
     late = RoomClient(room, "late", "citizen")
-    with pytest.raises(MediaRoomClosedError):
+    with pytest.raises(RoomClosedError):
         await late.join()
     await late.close()
 
 
-async def test_an_unconsumed_track_is_drained(room: MediaRoom, join_client) -> None:
+async def test_an_unconsumed_track_is_drained(room: ForwardingRoom, join_client) -> None:
     """A publisher alone in the room: nobody subscribes, nothing piles up."""
     citizen = await join_client("citizen", "citizen", RED, 440.0)
     await eventually(lambda: room.stats()["frames_received"] > 60)
@@ -257,7 +259,7 @@ async def test_an_unconsumed_track_is_drained(room: MediaRoom, join_client) -> N
     assert citizen.received == {}
 
 
-async def test_signalling_mistakes_are_refused(room: MediaRoom, join_client) -> None:
+async def test_signalling_mistakes_are_refused(room: ForwardingRoom, join_client) -> None:
     await join_client("citizen", "citizen", RED, None)
     duplicate = RoomClient(room, "citizen", "citizen")
     with pytest.raises(ParticipantAlreadyJoined):
@@ -272,7 +274,7 @@ async def test_signalling_mistakes_are_refused(room: MediaRoom, join_client) -> 
 
 
 async def test_an_offer_while_the_rooms_offer_is_unanswered_collides(
-    room: MediaRoom, join_client
+    room: ForwardingRoom, join_client
 ) -> None:
     pc = RTCPeerConnection(rtc_configuration())
     pc.addTransceiver(SolidColourVideoTrack(RED), direction="sendonly")

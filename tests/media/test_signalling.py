@@ -14,11 +14,11 @@ import websockets
 
 from services.common.natsserver import EmbeddedNats
 from services.common.tokens import TokenSigner
-from services.media import TrackSource
+from services.media.sfu import TrackSource
 from services.media.signalling import CloseCode
-from services.media.socket_client import SocketClient
-from services.media.testing import BLUE, GREEN, RED, YELLOW, SolidColourVideoTrack, eventually
 from tests.conftest import SystemProcess
+from tests.media.peers import BLUE, GREEN, RED, YELLOW, SolidColourVideoTrack, eventually
+from tests.media.socket_client import SocketClient
 from tests.media.system_support import (
     EventTap,
     bearer,

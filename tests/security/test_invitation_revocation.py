@@ -14,12 +14,12 @@ import pytest
 import websockets
 
 from services.common.tokens import DERIVED_FROM, TokenRevoked, TokenSigner, verify_revocable
-from services.media import TrackSource, loopback_host_candidates
+from services.media.sfu import TrackSource, loopback_host_candidates
 from services.media.signalling import CloseCode
-from services.media.socket_client import SocketClient
-from services.media.testing import BLUE, GREEN, RED, eventually
 from tests.conftest import SystemProcess
 from tests.helpers import StaffClient
+from tests.media.peers import BLUE, GREEN, RED, eventually
+from tests.media.socket_client import SocketClient
 from tests.media.system_support import bearer, join_over_socket, open_consultation
 
 WITHDRAWN = "invitation withdrawn"

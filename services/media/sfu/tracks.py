@@ -79,8 +79,3 @@ def make_track_info(
         source=source,
     )
 
-
-def parse_track_id(track_id: str) -> tuple[TrackSource, str]:
-    """(source, publisher participant id) of a forwarded track's id."""
-    source, _serial, publisher_id = track_id.split(".", 2)
-    return TrackSource(source), publisher_id

@@ -195,10 +195,6 @@ def install_encoded_frame_passthrough() -> None:
         rtcrtpreceiver.decoder_worker = _dispatching_worker
 
 
-def passthrough_installed() -> bool:
-    return rtcrtpreceiver.decoder_worker is _dispatching_worker
-
-
 def receive_encoded_frames(track: MediaStreamTrack) -> None:
     """Make the receiver of this remote track hand out ``av.Packet``s.
 

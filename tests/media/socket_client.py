@@ -1,9 +1,9 @@
 """An aiortc participant that joins over the signalling WebSocket, as a browser would.
 
-For tests and benchmarks against a running system: it sends the participant
+For tests against a running system: it sends the participant
 token as the first message, publishes the given tracks, answers the room's
 offers, re-offers its own changes (rolling back on a collision), and keeps
-every received track consumed and summarised (``testing.ReceivedTrack``).
+every received track consumed and summarised (``peers.ReceivedTrack``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,8 @@ import websockets
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
-from .ice import rtc_configuration
-from .testing import ReceivedTrack, _consume
-from .tracks import TrackSource, parse_track_id
+from services.media.sfu import TrackSource, rtc_configuration
+from tests.media.peers import ReceivedTrack, _consume, parse_track_id
 
 
 class SocketClosed(Exception):

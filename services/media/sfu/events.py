@@ -1,8 +1,8 @@
-"""What a MediaRoom tells the outside world.
+"""What a ForwardingRoom tells the outside world.
 
 Room events go to the ``on_event`` callback (for domain events, metrics, logs).
 Participant messages go, in order, to the one participant they concern, through
-``MediaRoom.messages(participant_id)``; the signalling layer relays them as they
+``ForwardingRoom.messages(participant_id)``; the signalling layer relays them as they
 come.
 """
 
@@ -17,23 +17,23 @@ REASON_CONNECTION_FAILED = "connection failed"
 REASON_ROOM_CLOSED = "room closed"
 
 
-class MediaRoomError(Exception):
+class RoomError(Exception):
     pass
 
 
-class MediaRoomClosedError(MediaRoomError):
+class RoomClosedError(RoomError):
     pass
 
 
-class UnknownParticipant(MediaRoomError):
+class UnknownParticipant(RoomError):
     pass
 
 
-class ParticipantAlreadyJoined(MediaRoomError):
+class ParticipantAlreadyJoined(RoomError):
     pass
 
 
-class NegotiationCollision(MediaRoomError):
+class NegotiationCollision(RoomError):
     """The participant offered while an offer of the room was still unanswered.
 
     The room is the impolite peer: the participant must roll back its offer,
@@ -41,7 +41,7 @@ class NegotiationCollision(MediaRoomError):
     """
 
 
-class NoOfferPending(MediaRoomError):
+class NoOfferPending(RoomError):
     """An answer arrived although the room had no offer outstanding."""
 
 
@@ -49,50 +49,50 @@ class NoOfferPending(MediaRoomError):
 
 
 @dataclass(frozen=True)
-class PeerJoined:
+class ParticipantJoined:
     room_id: str
     participant_id: str
     role: str
 
 
 @dataclass(frozen=True)
-class PeerConnected:
+class ParticipantConnected:
     room_id: str
     participant_id: str
     role: str = ""
 
 
 @dataclass(frozen=True)
-class TrackPublished:
+class TrackStarted:
     room_id: str
     track: TrackInfo
 
 
 @dataclass(frozen=True)
-class TrackUnpublished:
+class TrackEnded:
     room_id: str
     track: TrackInfo
 
 
 @dataclass(frozen=True)
-class PeerDisconnected:
+class ParticipantLeft:
     room_id: str
     participant_id: str
     reason: str
 
 
 @dataclass(frozen=True)
-class MediaRoomClosed:
+class RoomClosed:
     room_id: str
 
 
 RoomEvent = (
-    PeerJoined
-    | PeerConnected
-    | TrackPublished
-    | TrackUnpublished
-    | PeerDisconnected
-    | MediaRoomClosed
+    ParticipantJoined
+    | ParticipantConnected
+    | TrackStarted
+    | TrackEnded
+    | ParticipantLeft
+    | RoomClosed
 )
 RoomEventHandler = Callable[[RoomEvent], None]
 
@@ -110,7 +110,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Offer:
-    """The room renegotiates: answer it with ``MediaRoom.accept_answer``.
+    """The room renegotiates: answer it with ``ForwardingRoom.accept_answer``.
 
     ``tracks`` maps the mid of every m-line the room sends on to what it carries.
     """

@@ -58,27 +58,27 @@ from .events import (
     REASON_ROOM_CLOSED,
     Answer,
     Disconnected,
-    MediaRoomClosed,
-    MediaRoomClosedError,
     NegotiationCollision,
     NoOfferPending,
     Offer,
     ParticipantAlreadyJoined,
+    ParticipantConnected,
+    ParticipantJoined,
+    ParticipantLeft,
     ParticipantMessage,
-    PeerConnected,
-    PeerDisconnected,
-    PeerJoined,
+    RoomClosed,
+    RoomClosedError,
     RoomEvent,
     RoomEventHandler,
-    TrackPublished,
-    TrackUnpublished,
+    TrackEnded,
+    TrackStarted,
     UnknownParticipant,
 )
 from .forwarding import DEFAULT_KEYFRAME_INTERVAL, InboundTrack, Publication
 from .ice import rtc_configuration
 from .jitter import ForwardingJitterBuffer
-from .metrics import room_stats
 from .participant import Participant, Subscription, forwarded_codecs
+from .stats import room_stats
 from .tracks import TrackInfo, TrackSource, check_participant_id, make_track_info
 
 logger = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ logger = logging.getLogger(__name__)
 Sources = Mapping[str, TrackSource | str]
 
 
-class MediaRoom:
+class ForwardingRoom:
     def __init__(
         self,
         room_id: str,
@@ -119,16 +119,9 @@ class MediaRoom:
     def published_tracks(self) -> list[TrackInfo]:
         return [publication.info for publication in self._publications.values()]
 
-    def tracks_for(self, participant_id: str) -> dict[str, TrackInfo]:
-        """mid -> track, for every track the room currently sends to the participant."""
-        return self._participant(participant_id).forwarded_tracks()
-
     def peer_connections(self) -> dict[str, RTCPeerConnection]:
         """participant id -> its peer connection with the room (for statistics)."""
         return {pid: p.pc for pid, p in self._participants.items()}
-
-    def signaling_state(self, participant_id: str) -> str:
-        return self._participant(participant_id).pc.signalingState
 
     def stats(self) -> dict[str, Any]:
         return room_stats(list(self._participants.values()), list(self._publications.values()))
@@ -151,7 +144,7 @@ class MediaRoom:
         except BaseException:
             await self._drop(participant, REASON_CONNECTION_FAILED, announce=False)
             raise
-        self._emit(PeerJoined(self.room_id, participant_id, role))
+        self._emit(ParticipantJoined(self.room_id, participant_id, role))
 
     async def messages(self, participant_id: str) -> AsyncIterator[ParticipantMessage]:
         """Everything to relay to the participant, in order, ending with ``Disconnected``."""
@@ -199,7 +192,7 @@ class MediaRoom:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._emit(MediaRoomClosed(self.room_id))
+        self._emit(RoomClosed(self.room_id))
 
     # --- negotiation --------------------------------------------------------
 
@@ -302,7 +295,7 @@ class MediaRoom:
         publication = Publication(info, transceiver.receiver, self._keyframe_interval)
         inbound.publication = publication
         self._publications[info.track_id] = publication
-        self._emit(TrackPublished(self.room_id, info))
+        self._emit(TrackStarted(self.room_id, info))
         self._renegotiate_all_but(participant.participant_id)
 
     def _unpublish(self, publication: Publication) -> None:
@@ -310,7 +303,7 @@ class MediaRoom:
             return
         publication.end()
         self._publications.pop(publication.info.track_id, None)
-        self._emit(TrackUnpublished(self.room_id, publication.info))
+        self._emit(TrackEnded(self.room_id, publication.info))
         self._renegotiate_all_but(publication.info.publisher_id)
 
     def _renegotiate_all_but(self, participant_id: str) -> None:
@@ -350,7 +343,8 @@ class MediaRoom:
         state = participant.pc.connectionState
         if state == "connected" and not participant.connected:
             participant.connected = True
-            self._emit(PeerConnected(self.room_id, participant.participant_id, participant.role))
+            pid = participant.participant_id
+            self._emit(ParticipantConnected(self.room_id, pid, participant.role))
             self._spawn(self._renegotiate(participant))
         elif state == "failed" and not participant.gone:
             self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))
@@ -370,7 +364,7 @@ class MediaRoom:
         await participant.pc.close()
         await asyncio.gather(*(inbound.stop() for inbound in participant.inbound.values()))
         if announce:
-            self._emit(PeerDisconnected(self.room_id, participant.participant_id, reason))
+            self._emit(ParticipantLeft(self.room_id, participant.participant_id, reason))
 
     # --- helpers ------------------------------------------------------------
 
@@ -382,7 +376,7 @@ class MediaRoom:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise MediaRoomClosedError(self.room_id)
+            raise RoomClosedError(self.room_id)
 
     def _emit(self, event: RoomEvent) -> None:
         if self._on_event is None:

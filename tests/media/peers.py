@@ -1,5 +1,5 @@
-"""Loopback peers for tests and benchmarks: synthetic media and an aiortc client
-that speaks the MediaRoom signalling protocol in-process."""
+"""Loopback peers for the media tests: synthetic media and an aiortc client that
+speaks the ForwardingRoom signalling protocol in-process."""
 
 import asyncio
 import contextlib
@@ -15,13 +15,24 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, VideoStreamTrack
 from av import AudioFrame, VideoFrame
 
-from .events import Answer, Disconnected, Offer
-from .ice import rtc_configuration
-from .sfu import MediaRoom
-from .tracks import TrackSource, parse_track_id
+from services.media.sfu import (
+    Answer,
+    Disconnected,
+    ForwardingRoom,
+    Offer,
+    TrackInfo,
+    TrackSource,
+    rtc_configuration,
+)
 
 AUDIO_SAMPLE_RATE = 48000
 AUDIO_FRAME_SAMPLES = 960  # 20 ms
+
+
+def parse_track_id(track_id: str) -> tuple[TrackSource, str]:
+    """(source, publisher participant id) of a forwarded track's id (``make_track_info``)."""
+    source, _serial, publisher_id = track_id.split(".", 2)
+    return TrackSource(source), publisher_id
 
 
 @dataclass(frozen=True)
@@ -156,9 +167,9 @@ class ReceivedTrack:
 
 
 class RoomClient:
-    """An aiortc participant of a MediaRoom, signalling in-process."""
+    """An aiortc participant of a ForwardingRoom, signalling in-process."""
 
-    def __init__(self, room: MediaRoom, participant_id: str, role: str) -> None:
+    def __init__(self, room: ForwardingRoom, participant_id: str, role: str) -> None:
         self.room = room
         self.participant_id = participant_id
         self.role = role
@@ -166,6 +177,7 @@ class RoomClient:
         self.received: dict[str, ReceivedTrack] = {}
         self.disconnected: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.offers_answered = 0
+        self.announced: dict[str, TrackInfo] = {}  # mid -> track, as the room last said
         self._sources: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
@@ -207,6 +219,8 @@ class RoomClient:
 
     async def _relay_messages(self) -> None:
         async for message in self.room.messages(self.participant_id):
+            if isinstance(message, Answer | Offer):
+                self.announced = dict(message.tracks)
             if isinstance(message, Answer):
                 answer = RTCSessionDescription(sdp=message.sdp, type="answer")
                 await self.pc.setRemoteDescription(answer)
@@ -243,5 +257,5 @@ async def eventually(
     """Wait until ``condition()`` holds; TimeoutError after ``within`` seconds."""
     async with asyncio.timeout(within):
         # Polling: peer connection and track state changes have no common event.
-        while not condition():  # noqa: ASYNC110
+        while not condition():
             await asyncio.sleep(interval)

@@ -153,10 +153,6 @@ class Publication:
         self.ended = False
         self.frames_received = 0
 
-    @property
-    def subscriber_ids(self) -> list[str]:
-        return list(self._subscribers)
-
     def subscribe(self, subscriber_id: str) -> ForwardedTrack:
         track = ForwardedTrack(self.info.kind, self.info.track_id, self.request_keyframe)
         self._subscribers[subscriber_id] = track
