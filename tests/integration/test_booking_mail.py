@@ -234,3 +234,23 @@ async def test_embedded_default_writes_eml_files_that_go_with_the_personal_data(
     assert await outbox.deliver_due(start - timedelta(minutes=30)) == 0  # reminders: no data
     for needle in (NAME.encode(), EMAIL.encode()):
         assert files_containing(tmp_path, needle) == []
+
+
+async def test_outbox_and_personal_data_in_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=postgres_url)
+    booking, personal = Booking(tmp_path), PersonalData(settings)
+    appointment = booking.book(next_start())
+    personal.put(appointment.id, {"display_name": NAME, "email": EMAIL},
+                 personal.erase_after_for(appointment.end))
+    outbox = MailOutbox(settings, personal, describe)
+    assert outbox.follow(booking.app) == 3
+    assert MailOutbox(settings, personal, describe).follow(booking.app) == 0
+    assert await outbox.deliver_due() == 1
+    assert [p.name for p in (tmp_path / "mail").glob("*.eml")] == [
+        f"{appointment.id}.confirmation.1.eml"
+    ]
+    assert personal.erase_due(appointment.end + timedelta(days=3)) == 1
+    assert personal.get(appointment.id) is None
+    assert outbox.sweep_erased() == 1
+    outbox.close()
+    personal.close()
