@@ -254,3 +254,35 @@ async def test_outbox_and_personal_data_in_postgresql(tmp_path: Path, postgres_u
     assert outbox.sweep_erased() == 1
     outbox.close()
     personal.close()
+
+
+async def test_a_moved_appointment_is_confirmed_and_reminded_at_its_new_time(
+    tmp_path: Path, inbox: tuple[Inbox, int]
+) -> None:
+    server, port = inbox
+    settings = settings_for(tmp_path, port)
+    booking, personal = Booking(tmp_path), PersonalData(settings)
+    start = next_start()
+    appointment = booking.book(start, language="en")
+    personal.put(appointment.id, {"email": EMAIL}, personal.erase_after_for(appointment.end))
+    outbox = MailOutbox(settings, personal, describe)
+    outbox.follow(booking.app)
+    assert await outbox.deliver_due() == 1
+
+    moved_to = start + timedelta(days=2)
+    appointment.reschedule(booking.schedule, moved_to, datetime.now(UTC), "c")
+    booking.app.save(appointment)
+    assert outbox.follow(booking.app) == 3  # the confirmation of the move, two reminders
+    assert await outbox.deliver_due() == 1
+    assert await outbox.deliver_due(start - timedelta(minutes=30)) == 0  # old ones dropped
+    assert await outbox.deliver_due(moved_to - timedelta(minutes=30)) == 2
+
+    assert [s.split(":")[0] for s in server.subjects()] == [
+        "Your appointment", "Your appointment has been moved",
+        "Reminder of your appointment", "Reminder of your appointment",
+    ]
+    (ics,) = list(server.messages[1].iter_attachments())
+    event = Calendar.from_ical(ics.get_content()).walk("VEVENT")[0]
+    assert event.decoded("DTSTART") == moved_to and int(event["SEQUENCE"]) == 1
+    assert personal.erase_due(appointment.end - timedelta(days=2) + timedelta(days=3)) == 0
+    assert personal.erase_due(appointment.end + timedelta(days=3)) == 1
