@@ -1,15 +1,16 @@
-"""The rooms service's HTTP API: offices (departments) and consultations."""
+"""The rooms service's HTTP API: offices (departments) and consultations.
+
+Domain refusals (no such department, a closed consultation, a withdrawn link) are answered
+by ``RoomsService.refusals``; the handlers here check only who may ask.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import re
-from datetime import date
-from typing import Annotated, Literal
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel, Field, field_validator
 
 from services.common.auth import (
     Staff,
@@ -21,150 +22,35 @@ from services.common.auth import (
 from services.common.errors import Refusal
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
-from services.common.text import VisibleLine
-from services.rooms.application import UnknownConsultation, UnknownDepartment
-from services.rooms.domain import Consultation, Department, DomainError, InvitationWithdrawn
+from services.rooms.domain import Consultation, Department
+from services.rooms.schemas import (
+    ConsultationView,
+    InvitationView,
+    JoinedView,
+    OfficeView,
+    OpeningHoursIn,
+    ServiceOfferIn,
+    StaffAssignmentIn,
+    consultation_view,
+    office_view,
+)
 from services.rooms.service import RoomsService, rooms_service
 
 Service = Annotated[RoomsService, Depends(rooms_service)]
-LANGUAGE = re.compile(r"^[a-z]{2,3}$")
-CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 router = APIRouter(prefix="/api/v1", tags=["rooms"])
 
 
-# -- models ----------------------------------------------------------------------------
-
-
-class PeriodIn(BaseModel):
-    weekday: int = Field(ge=0, le=6, description="0 = Monday … 6 = Sunday")
-    opens: str = Field(examples=["08:30"])
-    closes: str = Field(examples=["12:00"])
-
-    @field_validator("opens", "closes")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        if not CLOCK.match(value):
-            raise ValueError("must be a time written HH:MM, e.g. 08:30")
-        return value
-
-
-class OpeningHoursIn(BaseModel):
-    weekly: list[PeriodIn] = Field(max_length=50)
-    closed_days: list[date] = Field(default_factory=list, max_length=400)
-
-
-class StaffAssignmentIn(BaseModel):
-    staff_id: str = Field(min_length=2, max_length=63, pattern=r"^[a-z0-9][a-z0-9._-]+$")
-    role: Literal["staff", "admin"] = "staff"
-
-
-class TopicIn(BaseModel):
-    id: str = Field(min_length=1, max_length=40, pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    de: VisibleLine
-    en: VisibleLine
-
-
-class ServiceOfferIn(BaseModel):
-    """What a department offers citizens: the languages it speaks and the topics it handles."""
-
-    languages: list[str] = Field(min_length=1, max_length=30)
-    topics: list[TopicIn] = Field(max_length=50)
-
-    @field_validator("languages")
-    @classmethod
-    def _languages(cls, value: list[str]) -> list[str]:
-        for code in value:
-            if not LANGUAGE.match(code):
-                raise ValueError(f"'{code}' is not a language code such as 'de' or 'tr'")
-        if len(set(value)) != len(value):
-            raise ValueError("each language only once")
-        return value
-
-    @field_validator("topics")
-    @classmethod
-    def _unique_topics(cls, value: list[TopicIn]) -> list[TopicIn]:
-        if len({t.id for t in value}) != len(value):
-            raise ValueError("each topic id only once")
-        return value
-
-
-class OfficeView(BaseModel):
-    id: UUID
-    slug: str
-    name_de: str
-    name_en: str
-    languages: list[str]
-    topics: list[TopicIn]
-    open: bool
-    early_override: str | None
-    weekly: list[PeriodIn]
-    closed_days: list[str]
-    roster: dict[str, str]
-    my_role: str | None
-
-
-class ParticipantView(BaseModel):
-    participant_id: str
-    role: str
-
-
-class ConsultationView(BaseModel):
-    id: UUID
-    department_id: UUID
-    staff_id: str
-    ended: bool
-    participants: list[ParticipantView]
-
-
-class JoinedView(BaseModel):
-    consultation_id: UUID
-    participant_id: UUID
-    role: str
-    participant_token: str = Field(description="Present this to the media service to join.")
-    expires_at: int
-    media_path: str
-
-
-class InvitationView(BaseModel):
-    invitation_id: UUID
-    token: str
-    link: str
-    expires_at: int
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
 def _office(department: Department, staff: StaffIdentity | None) -> OfficeView:
-    return OfficeView(
-        id=department.id,
-        slug=department.slug,
-        name_de=department.profile["name_de"],
-        name_en=department.profile["name_en"],
-        languages=department.profile["languages"],
-        topics=[TopicIn(**t) for t in department.profile["topics"]],
-        open=department.is_open,
-        early_override=department.override,
-        weekly=[PeriodIn(**p) for p in department.weekly],
-        closed_days=department.closed_days,
-        roster=department.roster,
-        my_role=department.roster.get(staff.staff_id) if staff else None,
-    )
+    return office_view(department, staff.staff_id if staff else None)
 
 
 async def _department(service: RoomsService, department_id: UUID) -> Department:
-    try:
-        return await asyncio.to_thread(service.rooms.department, department_id)
-    except UnknownDepartment as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
+    return await asyncio.to_thread(service.rooms.department, department_id)
 
 
 async def _consultation(service: RoomsService, consultation_id: UUID) -> Consultation:
-    try:
-        return await asyncio.to_thread(service.rooms.consultation, consultation_id)
-    except UnknownConsultation as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such consultation.") from error
+    return await asyncio.to_thread(service.rooms.consultation, consultation_id)
 
 
 def _require_serves(department: Department, staff: StaffIdentity) -> None:
@@ -175,15 +61,6 @@ def _require_serves(department: Department, staff: StaffIdentity) -> None:
 def _require_admin(department: Department, staff: StaffIdentity) -> None:
     if not department.administers(staff.staff_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "Only this department's admins may do this.")
-
-
-async def _run(call, *args):  # type: ignore[no-untyped-def]
-    try:
-        return await asyncio.to_thread(call, *args)
-    except InvitationWithdrawn as error:
-        raise Refusal(status.HTTP_410_GONE, str(error)) from error
-    except DomainError as error:
-        raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
 
 
 # -- offices -------------------------------------------------------------------------------
@@ -199,7 +76,9 @@ async def my_offices(service: Service, staff: Staff) -> list[OfficeView]:
 @router.post("/offices/{department_id}/open", response_model=OfficeView, tags=["staff"])
 async def open_office_early(department_id: UUID, service: Service, staff: Staff) -> OfficeView:
     _require_serves(await _department(service, department_id), staff)
-    department = await _run(service.rooms.open_office, department_id, current_correlation_id())
+    department = await asyncio.to_thread(
+        service.rooms.open_office, department_id, current_correlation_id()
+    )
     return _office(department, staff)
 
 
@@ -207,7 +86,9 @@ async def open_office_early(department_id: UUID, service: Service, staff: Staff)
 async def close_office_early(department_id: UUID, service: Service, staff: Staff) -> OfficeView:
     """Close now; everyone still waiting is told and their tickets expire."""
     _require_serves(await _department(service, department_id), staff)
-    department = await _run(service.rooms.close_office, department_id, current_correlation_id())
+    department = await asyncio.to_thread(
+        service.rooms.close_office, department_id, current_correlation_id()
+    )
     return _office(department, staff)
 
 
@@ -218,12 +99,9 @@ async def set_opening_hours(
     _require_admin(await _department(service, department_id), staff)
     weekly = [p.model_dump() for p in body.weekly]
     closed = [d.isoformat() for d in body.closed_days]
-    try:
-        department = await _run(
-            service.rooms.set_opening_hours, department_id, weekly, closed, current_correlation_id()
-        )
-    except ValueError as error:
-        raise Refusal(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
+    department = await asyncio.to_thread(
+        service.rooms.set_opening_hours, department_id, weekly, closed, current_correlation_id()
+    )
     return _office(department, staff)
 
 
@@ -233,7 +111,7 @@ async def set_service_offer(
 ) -> OfficeView:
     """Languages and topics: citizens choose from them when they knock."""
     _require_admin(await _department(service, department_id), staff)
-    department = await _run(
+    department = await asyncio.to_thread(
         service.rooms.set_offer,
         department_id,
         body.languages,
@@ -248,7 +126,7 @@ async def assign_staff(
     department_id: UUID, body: StaffAssignmentIn, service: Service, staff: Staff
 ) -> OfficeView:
     _require_admin(await _department(service, department_id), staff)
-    department = await _run(
+    department = await asyncio.to_thread(
         service.rooms.assign_staff,
         department_id,
         body.staff_id,
@@ -265,25 +143,13 @@ async def unassign_staff(
     department_id: UUID, staff_id: str, service: Service, staff: Staff
 ) -> OfficeView:
     _require_admin(await _department(service, department_id), staff)
-    department = await _run(
+    department = await asyncio.to_thread(
         service.rooms.unassign_staff, department_id, staff_id, current_correlation_id()
     )
     return _office(department, staff)
 
 
 # -- consultations -----------------------------------------------------------------------------
-
-
-def _view(consultation: Consultation) -> ConsultationView:
-    return ConsultationView(
-        id=consultation.id,
-        department_id=consultation.department_id,
-        staff_id=consultation.staff_id,
-        ended=consultation.ended,
-        participants=[
-            ParticipantView(participant_id=p, role=r) for p, r in consultation.participants.items()
-        ],
-    )
 
 
 @router.get("/consultations/{consultation_id}", response_model=ConsultationView, tags=["staff"])
@@ -293,7 +159,7 @@ async def consultation_details(
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
     await _record_read(service, consultation_id, staff, "details")
-    return _view(consultation)
+    return consultation_view(consultation)
 
 
 async def _record_read(
@@ -330,7 +196,7 @@ async def join_consultation(
         staff = staff_of(request)
         _require_serves(await _department(service, consultation.department_id), staff)
         role, staff_id = "staff", staff.staff_id
-    participant_id = await _run(
+    participant_id = await asyncio.to_thread(
         service.rooms.join, consultation_id, role, staff_id, current_correlation_id()
     )
     return JoinedView(**service.participant_pass(consultation, participant_id, role))
@@ -348,7 +214,7 @@ async def invite_interpreter(
     """A link for an interpreter or colleague: this consultation only, revocable."""
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    invitation_id = await _run(
+    invitation_id = await asyncio.to_thread(
         service.rooms.invite_interpreter, consultation_id, staff.staff_id, current_correlation_id()
     )
     return InvitationView(**service.invitation(consultation_id, invitation_id))
@@ -364,7 +230,7 @@ async def revoke_invitation(
 ) -> None:
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    await _run(
+    await asyncio.to_thread(
         service.rooms.revoke_invitation,
         consultation_id,
         invitation_id,
@@ -387,9 +253,7 @@ async def interpreter_join(consultation_id: UUID, request: Request, service: Ser
     if claims["consultation"] != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "This invitation is for another consultation.")
     consultation = await _consultation(service, consultation_id)
-    if consultation.ended:
-        raise Refusal(status.HTTP_410_GONE, "This consultation has already ended.")
-    participant_id = await _run(
+    participant_id = await asyncio.to_thread(
         service.rooms.interpreter_join,
         consultation_id,
         UUID(claims.subject),
@@ -413,7 +277,9 @@ async def leave_consultation(consultation_id: UUID, request: Request, service: S
     if claims["consultation"] != str(consultation_id):
         raise Refusal(status.HTTP_403_FORBIDDEN, "This token is for another consultation.")
     await _consultation(service, consultation_id)
-    await _run(service.rooms.leave, consultation_id, UUID(claims.subject), current_correlation_id())
+    await asyncio.to_thread(
+        service.rooms.leave, consultation_id, UUID(claims.subject), current_correlation_id()
+    )
 
 
 @router.post(
@@ -425,5 +291,7 @@ async def end_consultation(
     """End the consultation for everyone."""
     consultation = await _consultation(service, consultation_id)
     _require_serves(await _department(service, consultation.department_id), staff)
-    ended = await _run(service.rooms.end, consultation_id, staff.staff_id, current_correlation_id())
-    return _view(ended)
+    ended = await asyncio.to_thread(
+        service.rooms.end, consultation_id, staff.staff_id, current_correlation_id()
+    )
+    return consultation_view(ended)

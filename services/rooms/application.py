@@ -12,23 +12,32 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
-from services.common.contracts import IntegrationEvent
 from services.common.contracts import queue as queue_events
 from services.common.contracts import rooms as contracts
 from services.common.eventstore import ServiceApplication
-from services.common.outbox import envelope
+from services.common.mapping import ContractMapper
 from services.rooms.domain import Consultation, ConsultationRead, Department, DomainError
 
 T = TypeVar("T")
+# The event classes ``@event`` creates on the aggregates are not known to mypy.
+D: Any = Department
+C: Any = Consultation
+R: Any = ConsultationRead
+DEPARTMENT_REGISTERED = get_topic(D.Registered)
 
 
 class UnknownDepartment(LookupError):
-    pass
+    def __init__(self, department_id: UUID) -> None:
+        super().__init__("There is no such department.")
+        self.department_id = department_id
 
 
 class UnknownConsultation(LookupError):
-    pass
+    def __init__(self, consultation_id: UUID) -> None:
+        super().__init__("There is no such consultation.")
+        self.consultation_id = consultation_id
 
 
 class Rooms(ServiceApplication):
@@ -66,7 +75,7 @@ class Rooms(ServiceApplication):
         try:
             return self.repository.get(department_id)  # type: ignore[no-any-return]
         except AggregateNotFoundError as error:
-            raise UnknownDepartment(str(department_id)) from error
+            raise UnknownDepartment(department_id) from error
 
     def department_ids(self) -> list[UUID]:
         """Ids of every registered department, kept current from the notification log."""
@@ -78,7 +87,7 @@ class Rooms(ServiceApplication):
                 if not batch:
                     break
                 for n in batch:
-                    if n.topic.endswith("Department.Registered"):
+                    if n.topic == DEPARTMENT_REGISTERED:
                         self._department_ids.add(UUID(str(n.originator_id)))
                 self._ids_position = batch[-1].id
             return sorted(self._department_ids)
@@ -164,7 +173,7 @@ class Rooms(ServiceApplication):
         try:
             return self.repository.get(consultation_id)  # type: ignore[no-any-return]
         except AggregateNotFoundError as error:
-            raise UnknownConsultation(str(consultation_id)) from error
+            raise UnknownConsultation(consultation_id) from error
 
     def _change_consultation(
         self, consultation_id: UUID, change: Callable[[Consultation], None]
@@ -245,85 +254,83 @@ class Rooms(ServiceApplication):
 # -- mapping stored events to integration events -----------------------------------------
 
 
-def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
-    mapper = _CONTRACTS.get(type(domain_event).__qualname__)
-    if mapper is None:
-        return None
-    return mapper(domain_event, envelope(domain_event, position))
-
-
 def _profile(e: Any) -> contracts.DepartmentProfile:
     return contracts.DepartmentProfile(**e.profile)
 
 
-_CONTRACTS: dict[str, Callable[[Any, dict[str, Any]], IntegrationEvent]] = {
-    "Department.Registered": lambda e, env: contracts.DepartmentRegistered(
-        **env, department_id=e.originator_id, profile=_profile(e)
-    ),
-    "Department.Updated": lambda e, env: contracts.DepartmentUpdated(
-        **env, department_id=e.originator_id, profile=_profile(e)
-    ),
-    "Department.OpeningHoursSet": lambda e, env: contracts.OpeningHoursSet(
-        **env, department_id=e.originator_id, weekly=e.weekly, closed_days=e.closed_days
-    ),
-    "Department.OfficeOpened": lambda e, env: contracts.OfficeOpened(
-        **env, department_id=e.originator_id, closes_at=e.closes_at, early=e.early
-    ),
-    "Department.OfficeClosed": lambda e, env: contracts.OfficeClosed(
-        **env, department_id=e.originator_id, next_opening=e.next_opening, early=e.early
-    ),
-    "Department.StaffAssigned": lambda e, env: contracts.StaffAssigned(
-        **env, department_id=e.originator_id, staff_id=e.staff_id, role=e.role
-    ),
-    "Department.StaffUnassigned": lambda e, env: contracts.StaffUnassigned(
-        **env, department_id=e.originator_id, staff_id=e.staff_id
-    ),
-    "Consultation.Opened": lambda e, env: contracts.ConsultationOpened(
-        **env,
-        consultation_id=e.originator_id,
-        department_id=e.department_id,
-        ticket_id=e.ticket_id,
-        staff_id=e.staff_id,
-    ),
-    "Consultation.ParticipantJoined": lambda e, env: contracts.ParticipantJoined(
-        **env,
-        consultation_id=e.originator_id,
-        participant_id=e.participant_id,
-        role=e.role,
-        staff_id=e.staff_id,
-    ),
-    "Consultation.InterpreterInvited": lambda e, env: contracts.InterpreterInvited(
-        **env,
-        consultation_id=e.originator_id,
-        invitation_id=e.invitation_id,
-        invited_by=e.invited_by,
-    ),
-    "Consultation.InvitationRevoked": lambda e, env: contracts.InvitationRevoked(
-        **env,
-        consultation_id=e.originator_id,
-        invitation_id=e.invitation_id,
-        revoked_by=e.revoked_by,
-    ),
-    "Consultation.InterpreterJoined": lambda e, env: contracts.InterpreterJoined(
-        **env,
-        consultation_id=e.originator_id,
-        participant_id=e.participant_id,
-        invitation_id=e.invitation_id,
-    ),
-    "Consultation.ParticipantLeft": lambda e, env: contracts.ParticipantLeft(
-        **env, consultation_id=e.originator_id, participant_id=e.participant_id
-    ),
-    "ConsultationRead.Viewed": lambda e, env: contracts.ConsultationViewed(
-        **env, staff_id=e.staff_id, consultation_id=e.consultation_id, read=e.read
-    ),
-    "Consultation.Ended": lambda e, env: contracts.ConsultationEnded(
-        **env,
-        consultation_id=e.originator_id,
-        department_id=e.department_id,
-        ended_by=e.ended_by,
-        duration_seconds=e.duration_seconds,
-    ),
-}
+to_contract = ContractMapper(
+    {
+        D.Registered: lambda e, env: contracts.DepartmentRegistered(
+            **env, department_id=e.originator_id, profile=_profile(e)
+        ),
+        D.Updated: lambda e, env: contracts.DepartmentUpdated(
+            **env, department_id=e.originator_id, profile=_profile(e)
+        ),
+        D.OpeningHoursSet: lambda e, env: contracts.OpeningHoursSet(
+            **env, department_id=e.originator_id, weekly=e.weekly, closed_days=e.closed_days
+        ),
+        D.OfficeOpened: lambda e, env: contracts.OfficeOpened(
+            **env, department_id=e.originator_id, closes_at=e.closes_at, early=e.early
+        ),
+        D.OfficeClosed: lambda e, env: contracts.OfficeClosed(
+            **env, department_id=e.originator_id, next_opening=e.next_opening, early=e.early
+        ),
+        D.StaffAssigned: lambda e, env: contracts.StaffAssigned(
+            **env, department_id=e.originator_id, staff_id=e.staff_id, role=e.role
+        ),
+        D.StaffUnassigned: lambda e, env: contracts.StaffUnassigned(
+            **env, department_id=e.originator_id, staff_id=e.staff_id
+        ),
+        C.Opened: lambda e, env: contracts.ConsultationOpened(
+            **env,
+            consultation_id=e.originator_id,
+            department_id=e.department_id,
+            ticket_id=e.ticket_id,
+            staff_id=e.staff_id,
+        ),
+        C.ParticipantJoined: lambda e, env: contracts.ParticipantJoined(
+            **env,
+            consultation_id=e.originator_id,
+            participant_id=e.participant_id,
+            role=e.role,
+            staff_id=e.staff_id,
+        ),
+        C.InterpreterInvited: lambda e, env: contracts.InterpreterInvited(
+            **env,
+            consultation_id=e.originator_id,
+            invitation_id=e.invitation_id,
+            invited_by=e.invited_by,
+        ),
+        C.InvitationRevoked: lambda e, env: contracts.InvitationRevoked(
+            **env,
+            consultation_id=e.originator_id,
+            invitation_id=e.invitation_id,
+            revoked_by=e.revoked_by,
+        ),
+        C.InterpreterJoined: lambda e, env: contracts.InterpreterJoined(
+            **env,
+            consultation_id=e.originator_id,
+            participant_id=e.participant_id,
+            invitation_id=e.invitation_id,
+        ),
+        C.ParticipantLeft: lambda e, env: contracts.ParticipantLeft(
+            **env, consultation_id=e.originator_id, participant_id=e.participant_id
+        ),
+        R.Viewed: lambda e, env: contracts.ConsultationViewed(
+            **env, staff_id=e.staff_id, consultation_id=e.consultation_id, read=e.read
+        ),
+        C.Ended: lambda e, env: contracts.ConsultationEnded(
+            **env,
+            consultation_id=e.originator_id,
+            department_id=e.department_id,
+            ended_by=e.ended_by,
+            duration_seconds=e.duration_seconds,
+        ),
+    },
+    # Staff's early opening or closing lapsing when the schedule catches up: rooms' own
+    # bookkeeping, other services learn the office's state from OfficeOpened/Closed.
+    internal=[D.OverrideEnded],
+)
 
 
 __all__ = ["DomainError", "Rooms", "UnknownConsultation", "UnknownDepartment", "to_contract"]

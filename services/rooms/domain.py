@@ -32,6 +32,17 @@ class InvitationWithdrawn(DomainError):
         super().__init__("This link has been withdrawn. Please ask the office for a new one.")
 
 
+class InvitationLapsed(ConsultationClosed):
+    """An invitation link to a consultation that has ended: gone, like a withdrawn one."""
+
+    def __init__(self) -> None:
+        super().__init__("This consultation has already ended.")
+
+
+class InvalidOpeningHours(DomainError, ValueError):
+    """Opening hours that cannot be kept (a closing before its opening, a malformed day)."""
+
+
 class Department(Aggregate):
     """A department's virtual office: profile, opening hours, office state and roster."""
 
@@ -59,10 +70,13 @@ class Department(Aggregate):
     def set_opening_hours(
         self, weekly: list[dict[str, Any]], closed_days: list[str], correlation_id: str
     ) -> None:
-        for period in weekly:
-            validate_period(Period(**period))
-        for day in closed_days:
-            date.fromisoformat(day)
+        try:
+            for period in weekly:
+                validate_period(Period(**period))
+            for day in closed_days:
+                date.fromisoformat(day)
+        except ValueError as error:
+            raise InvalidOpeningHours(str(error)) from error
         self._hours_set(weekly=weekly, closed_days=closed_days, correlation_id=correlation_id)
 
     @event("OpeningHoursSet")
@@ -242,7 +256,8 @@ class Consultation(Aggregate):
     def interpreter_join(
         self, participant_id: UUID, invitation_id: UUID, correlation_id: str
     ) -> None:
-        self._require_open()
+        if self.ended:
+            raise InvitationLapsed()
         revoked = self.invitations.get(str(invitation_id))
         if revoked:
             raise InvitationWithdrawn()

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import nats.errors
@@ -15,31 +14,46 @@ from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
 from services.common.contracts.rooms import InvitationRevoked
 from services.common.denylist import Denylist
+from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger, new_correlation_id
+from services.common.reactions import Durable, IntoApplication, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
 from services.common.signin import end_sessions_on_account_changes
 from services.common.throttle import SignInThrottle
 from services.common.tokens import DERIVED_FROM
 from services.rooms import seed
-from services.rooms.application import Rooms, to_contract
-from services.rooms.domain import Consultation, Department
+from services.rooms.application import Rooms, UnknownConsultation, UnknownDepartment, to_contract
+from services.rooms.domain import (
+    Consultation,
+    Department,
+    DomainError,
+    InvalidOpeningHours,
+    InvitationLapsed,
+    InvitationWithdrawn,
+)
 
 log = get_logger(__name__)
 
 
 class RoomsService(BaseService):
     name = "rooms"
+    refusals: ClassVar[StatusTable] = {
+        UnknownDepartment: 404,
+        UnknownConsultation: 404,
+        InvalidOpeningHours: 422,
+        InvitationWithdrawn: 410,  # the link is gone for good: ask for a new one
+        InvitationLapsed: 410,
+        DomainError: 409,
+    }
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.accounts = LocalAccounts(env=store_env(settings, "identity"))
         self.throttle = SignInThrottle(settings)
         self._denylist: Denylist | None = None
-        self._clock: asyncio.Task[None] | None = None
-        self._account_changes: asyncio.Task[None] | None = None
 
     @property
     def rooms(self) -> Rooms:
@@ -58,27 +72,30 @@ class RoomsService(BaseService):
 
         return [router, signin_router(self.accounts, self.throttle)]
 
-    async def subscribe(self, bus: Bus) -> None:
+    async def prepare(self, bus: Bus) -> None:
         self._denylist = await Denylist.open(bus, self.settings)
         await self.throttle.start(bus)
-        self.consume_into_application("rooms", ["bb.queue.admitted"])
-        bus.consume("rooms-denylist", [InvitationRevoked.subject_for()], self._deny)
+
+    def reactions(self) -> list[Reaction]:
+        return [
+            # An admitted ticket opens its consultation (Rooms.policy), exactly once.
+            IntoApplication("rooms", ["bb.queue.admitted"]),
+            # A withdrawn invitation onto the shared denylist, should the request's own
+            # write have failed (``revoke``); writing it twice changes nothing.
+            Durable("rooms-denylist", [InvitationRevoked.subject_for()], self._deny),
+        ]
 
     async def on_started(self) -> None:
         if self.settings.seed_demo:
             await asyncio.to_thread(seed_demo_district, self.rooms, self.accounts)
-        self._clock = asyncio.create_task(self._run_office_clock())
         assert self.bus is not None
-        self._account_changes = asyncio.create_task(
-            end_sessions_on_account_changes(self.accounts, self.bus, self.settings)
+        self.tasks.start("office_clock", self._run_office_clock())
+        self.tasks.start(
+            "account_changes",
+            end_sessions_on_account_changes(self.accounts, self.bus, self.settings),
         )
 
     async def stop(self) -> None:
-        for task in (self._clock, self._account_changes):
-            if task:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
         await super().stop()
         await asyncio.to_thread(self.accounts.close)
 
