@@ -13,10 +13,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
-from services.common.contracts import IntegrationEvent
 from services.common.contracts import audit as contracts
 from services.common.eventstore import ServiceApplication
-from services.common.outbox import envelope
+from services.common.mapping import ContractMapper
 
 
 class DpoView(Aggregate):
@@ -67,14 +66,14 @@ class AuditTrail(ServiceApplication):
         return True
 
 
-def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
-    name = type(domain_event).__qualname__
-    e = domain_event
-    if name == "DpoView.Viewed":
-        return contracts.AuditViewed(**envelope(e, position), staff_id=e.staff_id,
-                                     action=e.action, target=e.target)
-    if name == "SignedCheckpoint.Signed":
-        return contracts.AuditCheckpointSigned(
-            **envelope(e, position), origin=e.origin, tree_size=e.tree_size,
-            root_hash=e.root_hash, checkpoint=e.checkpoint)
-    return None
+# The event classes ``@event`` creates on the aggregates are not known to mypy.
+_View: Any = DpoView
+_Checkpoint: Any = SignedCheckpoint
+
+to_contract = ContractMapper({
+    _View.Viewed: lambda e, env: contracts.AuditViewed(
+        **env, staff_id=e.staff_id, action=e.action, target=e.target),
+    _Checkpoint.Signed: lambda e, env: contracts.AuditCheckpointSigned(
+        **env, origin=e.origin, tree_size=e.tree_size, root_hash=e.root_hash,
+        checkpoint=e.checkpoint),
+})

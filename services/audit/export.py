@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from services.audit._text import b64encode
 from services.audit.merkle import frontier_ranges
-from services.audit.proofs import ProofBundle
+from services.audit.proofs import BundleBuilder
 from services.audit.signing import Checkpointer
 from services.audit.store import LogStore
 
@@ -95,6 +95,7 @@ def export_lines(store: LogStore, checkpointer: Checkpointer, plan: ExportPlan,
         yield _meta({"@kind": "consistency", "first": first, "second": plan.end,
                      "proof": [b64encode(h) for h in hashes]})
     final_note = plan.checkpoints[plan.end]
+    bundles = BundleBuilder(tree, final_note) if proofs else None
     if plan.start in plan.checkpoints:
         yield _meta({"@kind": "checkpoint", "note": plan.checkpoints[plan.start]})
     position = plan.start
@@ -108,10 +109,8 @@ def export_lines(store: LogStore, checkpointer: Checkpointer, plan: ExportPlan,
         for index, data, _ in rows:
             assert data is not None
             yield data + b"\n"
-            if proofs:
-                bundle = ProofBundle(index, tuple(tree.inclusion_proof(index, plan.end)),
-                                     final_note, data)
-                yield _meta({"@kind": "proof", "bundle": bundle.encode()})
+            if bundles is not None:
+                yield _meta({"@kind": "proof", "bundle": bundles.bundle(index, data).encode()})
             if index + 1 in plan.checkpoints:
                 yield _meta({"@kind": "checkpoint", "note": plan.checkpoints[index + 1]})
         position = stop

@@ -1,5 +1,10 @@
 """The durable JetStream consumer that feeds the log: fetch a batch, append it, then ack.
 
+Not the platform's per-event consumer (``Durable``/``IntoApplication``): the log is its own
+store, a Merkle tree deduplicated by event id, and it takes a thousand events in one
+transaction; one transaction per event would cap the log far below the bus's rate. The
+service lists it among its reactions as ``Batched``.
+
 One pull consumer over ``bb.>`` with ``AckPolicy.ALL``: the whole batch is parsed, appended
 in one transaction (records, subtree hashes, watermarks, stream position), and only then is
 the batch's last message acknowledged, which acknowledges every one before it. A crash
@@ -30,6 +35,7 @@ from services.common.logging import get_logger
 log = get_logger(__name__)
 
 DURABLE = "audit"
+SUBJECT = "bb.>"  # every integration event
 BATCH = 1000
 
 APPENDED = Counter("bb_audit_appended_total", "Events appended to the audit log", ["via"])
@@ -60,7 +66,7 @@ class LogConsumer:
             ack_wait=60.0,
             max_deliver=-1,
             max_ack_pending=self.batch * 4,
-            filter_subject="bb.>",
+            filter_subject=SUBJECT,
         )
 
     async def run(self) -> None:

@@ -97,17 +97,30 @@ class VerifiedRecord:
     checkpoint: Checkpoint
 
 
+class BundleBuilder:
+    """Bundles against one signed checkpoint, whose root is checked against the tree once."""
+
+    def __init__(self, tree: MerkleTree, signed_checkpoint: str) -> None:
+        checkpoint = unverified_checkpoint(signed_checkpoint)
+        if tree.root(checkpoint.size) != checkpoint.root_hash:
+            raise BundleError("the checkpoint's root hash is not this tree's")
+        self.tree = tree
+        self.size = checkpoint.size
+        self.signed_checkpoint = signed_checkpoint
+
+    def bundle(self, index: int, record: bytes | None = None) -> ProofBundle:
+        """The bundle for leaf ``index``; with ``record``, checked to be that leaf."""
+        if record is not None and leaf_hash(record) != self.tree.range_hash(index, index + 1):
+            raise BundleError("the record is not the leaf at this index")
+        proof = tuple(self.tree.inclusion_proof(index, self.size))
+        return ProofBundle(index, proof, self.signed_checkpoint, record)
+
+
 def build_bundle(
     tree: MerkleTree, index: int, signed_checkpoint: str, record: bytes | None = None
 ) -> ProofBundle:
     """The bundle for leaf ``index`` against the tree size named in ``signed_checkpoint``."""
-    checkpoint = unverified_checkpoint(signed_checkpoint)
-    if tree.root(checkpoint.size) != checkpoint.root_hash:
-        raise BundleError("the checkpoint's root hash is not this tree's")
-    if record is not None and leaf_hash(record) != tree.range_hash(index, index + 1):
-        raise BundleError("the record is not the leaf at this index")
-    proof = tuple(tree.inclusion_proof(index, checkpoint.size))
-    return ProofBundle(index, proof, signed_checkpoint, record)
+    return BundleBuilder(tree, signed_checkpoint).bundle(index, record)
 
 
 def verify_bundle(

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
-from typing import Any
+from typing import Any, ClassVar
 
 from fastapi import APIRouter, Request
 
 from services.audit.application import AuditTrail, to_contract
 from services.audit.completeness import GapFiller
 from services.audit.database import Database
-from services.audit.ingest import CHAIN_LENGTH, LogConsumer
+from services.audit.export import ExportRangeError
+from services.audit.ingest import CHAIN_LENGTH, DURABLE, SUBJECT, LogConsumer
+from services.audit.proofs import BundleError
 from services.audit.retention import apply_retention
 from services.audit.signing import Checkpointer, InconsistentLogError, Signed, load_signer
 from services.audit.store import LogStore
 from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
+from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication, store_env
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id, get_logger, new_correlation_id
+from services.common.reactions import Batched, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
 
@@ -29,6 +32,11 @@ log = get_logger(__name__)
 
 class AuditService(BaseService):
     name = "audit"
+    refusals: ClassVar[StatusTable] = {
+        ExportRangeError: 409,  # a range not (or no longer) held, or not yet signed
+        InconsistentLogError: 409,  # the stored log contradicts a signed checkpoint
+        BundleError: 409,  # a record's proof would not lead to its signed root
+    }
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
@@ -37,7 +45,6 @@ class AuditService(BaseService):
         self.checkpointer = Checkpointer(self.store, load_signer(settings))
         self.consumer: LogConsumer | None = None
         self.filler: GapFiller | None = None
-        self._tasks: list[asyncio.Task[None]] = []
         CHAIN_LENGTH.set(self.store.size)
 
     @property
@@ -56,31 +63,28 @@ class AuditService(BaseService):
 
         return [router]
 
-    async def subscribe(self, bus: Bus) -> None:
+    async def prepare(self, bus: Bus) -> None:
         self.filler = GapFiller(self.store, bus, self.settings.audit_gap_check_seconds)
         self.consumer = LogConsumer(self.store, bus, on_batch=self.filler.gap_suspected)
-        self._spawn(self.consumer.run())
-        self._spawn(self.filler.run())
+
+    def reactions(self) -> list[Reaction]:
+        assert self.consumer is not None
+        # Every integration event into the log, a batch per transaction (ingest.py says why
+        # it is not a per-event ``Durable``).
+        return [Batched(DURABLE, [SUBJECT], self.consumer.run)]
 
     async def on_started(self) -> None:
+        assert self.filler is not None
+        self.tasks.start("audit_gap_filler", self.filler.run())
         if not await asyncio.to_thread(self.checkpointer.check_store):
             log.critical("audit_log_inconsistent", reason=self.checkpointer.broken)
         with contextlib.suppress(InconsistentLogError):
             await self.sign_now()
         await asyncio.to_thread(self._publish_unpublished_checkpoints)
-        self._spawn(self._sign_on_cadence())
-        self._spawn(self._apply_retention())
-
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        self._tasks.append(asyncio.create_task(work))
+        self.tasks.start("audit_checkpoints", self._sign_on_cadence())
+        self.tasks.start("audit_retention", self._apply_retention())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
         await super().stop()
         await asyncio.to_thread(self.db.close)
 

@@ -1,7 +1,7 @@
 """What a service reacts to, declared in one table.
 
 Each service lists its reactions in ``BaseService.reactions()``; ``BaseService.start``
-wires them. Three kinds, one line each:
+wires them. Four kinds, one line each:
 
 - ``IntoApplication``: other services' events into the application's ``policy``,
   exactly once (the tracking record is committed with what the policy changed).
@@ -9,19 +9,23 @@ wires them. Three kinds, one line each:
   must be idempotent (e.g. writing a key that a redelivery writes again).
 - ``Live``: every event as it is stored, at most once, for views that also catch up
   from the store (waiting rooms, live streams).
+- ``Batched``: a durable consumer with a loop of its own that commits and acknowledges
+  whole batches (audit's log); started with the service's tasks, stopped with them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from eventsourcing.persistence import Tracking
 
 from services.common.bus import Bus, EventHandler, LiveHandler
 from services.common.contracts import IntegrationEvent
 from services.common.eventstore import ServiceApplication
+from services.common.tasks import BackgroundTasks
 
 
 @dataclass(frozen=True)
@@ -43,10 +47,27 @@ class Live:
     handle: LiveHandler
 
 
-Reaction = IntoApplication | Durable | Live
+@dataclass(frozen=True)
+class Batched:
+    """A durable consumer that fetches, commits and acknowledges whole batches itself,
+    where one event per transaction (``Durable``) would be too slow. ``run`` is its loop;
+    ``durable`` and ``subjects`` say what it reads, as in the other kinds."""
+
+    durable: str
+    subjects: Sequence[str]
+    run: Callable[[], Coroutine[Any, Any, None]]
 
 
-def wire(reactions: Sequence[Reaction], bus: Bus, app: ServiceApplication, stream: str) -> None:
+Reaction = IntoApplication | Durable | Live | Batched
+
+
+def wire(
+    reactions: Sequence[Reaction],
+    bus: Bus,
+    app: ServiceApplication,
+    stream: str,
+    tasks: BackgroundTasks | None = None,
+) -> None:
     for reaction in reactions:
         match reaction:
             case IntoApplication(durable, subjects):
@@ -55,6 +76,9 @@ def wire(reactions: Sequence[Reaction], bus: Bus, app: ServiceApplication, strea
                 bus.consume(durable, list(subjects), handle)
             case Live(subject, handle):
                 bus.watch(subject, handle)
+            case Batched(durable, _, run):
+                assert tasks is not None, "a Batched reaction runs among the service's tasks"
+                tasks.start(f"consumer:{durable}", run())
 
 
 def into_application(

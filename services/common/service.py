@@ -81,7 +81,7 @@ class BaseService(ABC):
         await self.relay.serve_reads()
         await self.prepare(self.bus)
         await self.subscribe(self.bus)
-        wire(self.reactions(), self.bus, self.app, self.settings.stream_name)
+        wire(self.reactions(), self.bus, self.app, self.settings.stream_name, self.tasks)
         await self.on_started()
         log.info("service_started", service=self.name)
 
