@@ -35,7 +35,7 @@ from services.common.settings import Settings
 
 log = get_logger(__name__)
 
-CORE_SERVICES = ["rooms", "audit", "media", "web"]
+CORE_SERVICES = ["rooms", "audit", "media", "booking", "web"]
 QUEUE_SERVICES = ["queue", "web"]
 
 

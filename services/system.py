@@ -21,6 +21,7 @@ SERVICES: dict[str, str] = {
     "rooms": "services.rooms.service:RoomsService",
     "audit": "services.audit.service:AuditService",
     "media": "services.media.service:MediaService",
+    "booking": "services.booking.service:BookingService",
 }
 # The pages (services/web) have no store and no bus: a router, not a BaseService.
 PAGES = "web"

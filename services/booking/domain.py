@@ -78,10 +78,14 @@ class Schedule(Aggregate):
     def change(self, terms: ScheduleTerms, correlation_id: str) -> None:
         terms.validate()
         if terms != self.terms:
-            self._changed(terms=terms.to_record(), correlation_id=correlation_id)
+            self._changed(
+                terms=terms.to_record(),
+                department_id=self.department_id,
+                correlation_id=correlation_id,
+            )
 
     @event("Changed")
-    def _changed(self, terms: dict[str, Any], correlation_id: str) -> None:
+    def _changed(self, terms: dict[str, Any], department_id: UUID, correlation_id: str) -> None:
         self.terms = ScheduleTerms.from_record(terms)
 
     # -- queries ------------------------------------------------------------------
@@ -113,7 +117,8 @@ class Schedule(Aggregate):
         if not slots.is_slot_start(terms.plan, start):
             raise NotBookable(
                 "not_a_slot",
-                f"{_local(start, terms.timezone)} is not the start of an appointment slot.",
+                f"The time {_local(start, terms.timezone)} is not the start of an "
+                "appointment slot.",
             )
 
     def free_slots(

@@ -14,7 +14,8 @@ class DomainError(Exception):
 
 
 class InvalidSchedule(DomainError):
-    pass
+    def __init__(self, problem: str) -> None:
+        super().__init__(f"The schedule cannot be set: {problem}.")
 
 
 class SlotFull(DomainError):
@@ -29,6 +30,7 @@ class NotBookable(DomainError):
     def __init__(self, reason: NotBookableReason, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+        self.extra = {"reason": reason}
 
 
 class AppointmentNotBooked(DomainError):
@@ -48,4 +50,5 @@ class OutsideCheckInWindow(DomainError):
         )
         self.opens_at = opens_at
         self.closes_at = closes_at
+        self.extra = {"opens_at": opens_at.isoformat(), "closes_at": closes_at.isoformat()}
 

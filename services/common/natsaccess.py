@@ -91,6 +91,18 @@ ACCESS: dict[str, BusAccess] = {
         # The shared denylist of withdrawn invitations (rooms writes it).
         reads_buckets=("bb_revoked", SESSIONS),
     ),
+    "booking": BusAccess(
+        # What booking knows of departments and their staff, from the rooms service.
+        consumers={
+            "booking": (
+                "bb.rooms.department_registered",
+                "bb.rooms.department_updated",
+                "bb.rooms.staff_assigned",
+                "bb.rooms.staff_unassigned",
+            ),
+        },
+        reads_buckets=(SESSIONS,),
+    ),
 }
 
 SERVICES = tuple(ACCESS)

@@ -19,7 +19,11 @@ import jwt
 ALGORITHMS = ["HS256"]
 ISSUER = "buergerbuero"
 
-Scope = Literal["ticket", "participant", "invitation", "session"]
+Scope = Literal[
+    "ticket", "participant", "invitation", "session",
+    # booking: the appointment's own link, and the short-lived right to knock with priority
+    "appointment", "appointment_knock",
+]
 
 
 class TokenError(Exception):

@@ -235,6 +235,7 @@ ROUTES = {
     "offices": "rooms",
     "consultations": "rooms",
     "auth": "rooms",
+    "appointments": "booking",
 }
 
 

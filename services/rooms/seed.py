@@ -68,7 +68,7 @@ DEPARTMENTS: list[dict[str, Any]] = [
             ("antrag", "Hilfe bei einem Antrag", "Help with an application"),
         ),
         languages=("de", "en", "tr", "ar", "uk"),
-        appointments=False,
+        appointments=True,  # slots every 15 minutes around the clock (services/booking/seed.py)
     ),
     _department(
         "kataster",

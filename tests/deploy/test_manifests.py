@@ -73,7 +73,7 @@ def test_cloudnativepg_cluster(production: list[dict[str, Any]]) -> None:
     assert spec["storage"]["size"]
     assert spec["bootstrap"]["initdb"]["database"] == "buergerbuero"
     roles = {r["name"]: r for r in spec["managed"]["roles"]}
-    assert set(roles) == {"rooms", "queue", "audit", "media"}
+    assert set(roles) == {"rooms", "queue", "audit", "media", "booking"}
     sql = "\n".join(spec["bootstrap"]["initdb"]["postInitApplicationSQL"])
     for role in roles:
         assert f"CREATE SCHEMA {role} AUTHORIZATION {role}" in sql
@@ -93,7 +93,8 @@ def test_pod_monitors(production: list[dict[str, Any]]) -> None:
         if d["kind"] in ("Deployment", "StatefulSet")
         and d["spec"]["template"]["metadata"]["labels"].get("buergerbuero/metrics") == "true"
     ]
-    assert {d["metadata"]["name"] for d in scraped} == {"rooms", "queue", "audit", "media", "web"}
+    assert {d["metadata"]["name"] for d in scraped} == {
+        "rooms", "queue", "audit", "media", "booking", "web"}
 
 
 def test_dashboard_config_map(production: list[dict[str, Any]]) -> None:

@@ -12,7 +12,7 @@ from services.common.web import ROUTES
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
-SERVICES = {"rooms", "queue", "audit", "media", "web"}
+SERVICES = {"rooms", "queue", "audit", "media", "booking", "web"}
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
