@@ -12,11 +12,8 @@ from services.audit.signing import InconsistentLogError
 from services.common.contracts import audit as contracts
 
 
-def test_every_stored_event_is_mapped_or_internal() -> None:
+def test_every_stored_event_is_mapped_or_internal_and_published_by_class() -> None:
     assert to_contract.unmapped(DpoView, SignedCheckpoint) == []
-
-
-def test_a_dpo_view_and_a_checkpoint_are_published() -> None:
     trail = AuditTrail()
     trail.record_view("dora", "records", "start=0", "cid")
     trail.record_checkpoint("example.org/log", 3, "cm9vdA==", "note", "cid")

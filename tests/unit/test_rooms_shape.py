@@ -26,11 +26,8 @@ from tests.unit.support import seeded
 CID = "test-correlation"
 
 
-def test_every_stored_event_is_mapped_or_internal() -> None:
+def test_every_stored_event_is_mapped_or_internal_and_published_by_class() -> None:
     assert to_contract.unmapped(Department, Consultation, ConsultationRead) == []
-
-
-def test_a_registered_department_is_published_and_found_by_its_event_class() -> None:
     rooms = Rooms()
     department_id = rooms.register_department(
         "demo", seeded("demo")["profile"], seeded("demo")["weekly"], [], CID)
