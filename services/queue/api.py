@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 from uuid import UUID, uuid4
@@ -21,13 +20,7 @@ from services.common.clients import client_address
 from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
-from services.queue.application import (
-    NobodyWaiting,
-    OfficeClosed,
-    UnknownDepartment,
-    UnknownTicket,
-)
-from services.queue.domain import DomainError, Door, Ticket, TicketNotWaiting
+from services.queue.domain import Door, Ticket
 from services.queue.schemas import (
     DepartmentView,
     KnockIn,
@@ -52,17 +45,11 @@ def _language(request: Request) -> str:
 
 
 async def find_door(service: QueueService, department_id: UUID) -> Door:
-    try:
-        return await service.door(department_id)
-    except UnknownDepartment as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
+    return await service.door(department_id)  # UnknownDepartment: 404 (QueueService.refusals)
 
 
 async def find_ticket(service: QueueService, ticket_id: UUID) -> Ticket:
-    try:
-        return await asyncio.to_thread(service.queue.ticket, ticket_id)
-    except UnknownTicket as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.") from error
+    return await asyncio.to_thread(service.queue.ticket, ticket_id)
 
 
 def require_serves(door: Door, staff: StaffIdentity) -> None:
@@ -70,36 +57,9 @@ def require_serves(door: Door, staff: StaffIdentity) -> None:
         raise Refusal(status.HTTP_403_FORBIDDEN, "You are not on this department's staff.")
 
 
-def _closed(error: OfficeClosed) -> Refusal:
-    when = error.next_opening
-    text = "The office is closed at the moment."
-    if when:
-        text += f" It opens next on {when.isoformat(timespec='minutes')}."
-    return Refusal(status.HTTP_409_CONFLICT, text, opens_at=when)
-
-
 async def run_command(call: Any, *args: Any) -> Any:
-    with refusals():
-        return await asyncio.to_thread(call, *args)
-
-
-@contextmanager
-def refusals() -> Iterator[None]:
-    """Domain refusals as HTTP answers a person understands."""
-    try:
-        yield
-    except OfficeClosed as error:
-        raise _closed(error) from error
-    except UnknownTicket as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such ticket.") from error
-    except UnknownDepartment as error:
-        raise Refusal(status.HTTP_404_NOT_FOUND, "There is no such department.") from error
-    except TicketNotWaiting as error:
-        raise Refusal(status.HTTP_409_CONFLICT, str(error), ticket_status=error.status) from error
-    except NobodyWaiting as error:
-        raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
-    except DomainError as error:
-        raise Refusal(status.HTTP_409_CONFLICT, str(error)) from error
+    """A command in a thread; what it refuses is answered by ``QueueService.refusals``."""
+    return await asyncio.to_thread(call, *args)
 
 
 def _department_view(service: QueueService, door: Door, lang: str) -> DepartmentView:
@@ -206,21 +166,7 @@ async def knock(
     ``Retry-After`` and a ``reason`` (``line_full``, ``too_many_knocks``,
     ``too_many_waiting``)."""
     door = await find_door(service, department_id)
-    if door.anonymous and body.display_name:
-        raise Refusal(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "This counselling is anonymous: please do not give your name.",
-        )
-    if body.language not in door.languages:
-        raise Refusal(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"This office offers the languages {', '.join(door.languages)}.",
-        )
-    if body.topic is not None and body.topic not in door.topic_ids:
-        raise Refusal(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"Please choose one of the topics: {', '.join(door.topic_ids)}.",
-        )
+    door.check_knock(bool(body.display_name), body.language, body.topic)
     knock_id = body.knock_id or uuid4()
     client = service.client_tags.tag(client_address(request.scope))
     await service.limits.check(department_id, Ticket.create_id(department_id, knock_id), client)
@@ -233,11 +179,8 @@ async def knock(
         "client": client,
         "department": str(department_id),
     }
-    with refusals():
-        ticket, is_new = await service.knock(
-            department_id, knock_id, visit, current_correlation_id()
-        )
-    name = display_name(visit if is_new else await service.visit(ticket.id) or visit, ticket.number)
+    ticket, is_new = await service.knock(department_id, knock_id, visit, current_correlation_id())
+    name = display_name(visit if is_new else await service.visits.get(ticket.id) or visit)
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = service.estimate(door, place)
     token = service.signer.issue(
@@ -251,6 +194,7 @@ async def knock(
         token=token,
         number=ticket.number,
         display_name=name,
+        anonymous=door.anonymous,
         place=place,
         expected_wait=WaitView(**estimate.__dict__),
         stream=f"/api/v1/tickets/{ticket.id}/stream",

@@ -1,10 +1,9 @@
-"""The queue service layer: knocks, admissions and the doors they knock on."""
+"""The queue's commands (knocks, admissions) and its policies for the rooms service's
+events. What it shows (the waiting rooms, the doors as last read) is the ``WaitingView``."""
 
 from __future__ import annotations
 
 import contextlib
-import threading
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import singledispatchmethod
@@ -12,33 +11,23 @@ from typing import Any, NamedTuple, TypeVar, cast
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import IntegrityError
 
-from services.common.contracts import IntegrationEvent
-from services.common.contracts import queue as contracts
 from services.common.contracts import rooms as rooms_events
 from services.common.errors import RetryLater
 from services.common.eventstore import ServiceApplication
-from services.common.outbox import envelope
-from services.queue.domain import DomainError, Door, Ticket
-from services.queue.waiting import Change, WaitingRooms
+from services.queue.domain import DomainError, Door, OfficeClosed, Ticket
+from services.queue.view import UnknownDepartment, WaitingView
 
-T = TypeVar("T")
+__all__ = ["Knock", "NobodyWaiting", "OfficeClosed", "Queue", "UnknownDepartment", "UnknownTicket"]
+
 R = TypeVar("R")
 
 
-class UnknownDepartment(LookupError):
-    pass
-
-
 class UnknownTicket(LookupError):
-    pass
-
-
-class OfficeClosed(DomainError):
-    def __init__(self, next_opening: datetime | None) -> None:
-        super().__init__("The office is closed at the moment.")
-        self.next_opening = next_opening
+    def __init__(self, ticket_id: UUID) -> None:
+        super().__init__("There is no such ticket.")
+        self.ticket_id = ticket_id
 
 
 class Knock(NamedTuple):
@@ -53,17 +42,14 @@ class NobodyWaiting(DomainError):
         super().__init__("Nobody is waiting.")
 
 
+D: Any = Door  # the event classes ``@event`` creates are not known to mypy
 # What the door keeps of a department, each aspect with the door events that set it.
-PROFILE = ("Door.Registered", "Door.ProfileUpdated")
-HOURS = ("Door.HoursSet",)
-OFFICE = ("Door.Opened", "Door.Closed")
-ROSTER = ("Door.StaffAssigned", "Door.StaffUnassigned")  # per staff member
+PROFILE: tuple[type, ...] = (D.Registered, D.ProfileUpdated)
+HOURS: tuple[type, ...] = (D.HoursSet,)
+OFFICE: tuple[type, ...] = (D.Opened, D.Closed)
+ROSTER: tuple[type, ...] = (D.StaffAssigned, D.StaffUnassigned)  # per staff member
 HISTORY_PAGE = 50
 DECLINE_BATCH = 500
-
-ChangeListener = Callable[[list[Change]], None]
-CommittedListener = Callable[[list[IntegrationEvent]], None]
-DOOR_MAX_AGE = 2.0
 
 
 class Queue(ServiceApplication):
@@ -76,115 +62,27 @@ class Queue(ServiceApplication):
         self, env: dict[str, str] | None = None, replica_index: int = 0, replica_count: int = 1
     ) -> None:
         super().__init__(env)
-        self.waiting = WaitingRooms(replica_index, replica_count)
-        # Replaced, never changed in place: request threads iterate it while others add.
-        self._door_ids: frozenset[UUID] = frozenset()
-        self._position = 0  # how far catch_up has read the notification log
-        self._catching_up = threading.Lock()
-        self._change_listeners: list[ChangeListener] = []
-        self._committed_listeners: list[CommittedListener] = []
-        self._doors: dict[UUID, tuple[float, Door]] = {}
-        self.on_commit(self._feed_waiting_rooms)
-        self.catch_up()
-
-    # -- the waiting rooms view -----------------------------------------------------
+        self.view = WaitingView(self, replica_index, replica_count)
+        self.waiting = self.view.rooms
+        self.on_commit(self.view.committed)
+        self.view.catch_up()
 
     def catch_up(self) -> None:
-        """Read the log from where we stopped: on start all of it; later what other replicas
-        stored. Their doors become known here (the bus carries no door events), and a ticket
-        event that core NATS dropped (published while we reconnected) still arrives."""
-        with self._catching_up:
-            changes: list[Change] = []
-            while batch := self.notification_log.select(
-                start=self._position + 1, limit=self.log_section_size
-            ):
-                for notification in batch:
-                    topic = notification.topic
-                    if topic.endswith("Door.Registered"):
-                        self._door_ids |= {UUID(str(notification.originator_id))}
-                        continue
-                    if ":Ticket." not in topic or self.waiting.has_seen(
-                        UUID(str(notification.originator_id)), notification.originator_version
-                    ):
-                        continue  # the usual case after the start: seen live, not decoded again
-                    domain_event = self.mapper.to_domain_event(notification)
-                    contract = to_contract(domain_event, notification.id)
-                    if contract is not None:
-                        changes.extend(self.waiting.apply(contract))
-                self._position = batch[-1].id
-        self.publish_changes(changes)
-
-    def _feed_waiting_rooms(self, recordings: list[Recording[UUID]]) -> None:
-        changes: list[Change] = []
-        committed: list[IntegrationEvent] = []
-        for recording in recordings:
-            name = type(recording.domain_event).__qualname__
-            if name.startswith("Door."):
-                if recording.domain_event.originator_id not in self._door_ids:
-                    self._door_ids |= {recording.domain_event.originator_id}
-                self.forget_door(recording.domain_event.originator_id)
-            contract = to_contract(recording.domain_event, recording.notification.id)
-            if contract is not None:
-                committed.append(contract)
-                changes.extend(self.waiting.apply(contract))
-        self.publish_changes(changes)
-        if committed:
-            for listener in self._committed_listeners:
-                listener(committed)
-
-    def apply_from_bus(self, event: IntegrationEvent) -> None:
-        """Another replica's (or our own) event, seen on NATS."""
-        self.publish_changes(self.waiting.apply(event))
-
-    def on_change(self, listener: ChangeListener) -> None:
-        """Changes of the waiting rooms, whoever made them."""
-        self._change_listeners.append(listener)
-
-    def on_committed(self, listener: CommittedListener) -> None:
-        """The ticket events this replica committed (what it counts in its metrics)."""
-        self._committed_listeners.append(listener)
-
-    def publish_changes(self, changes: list[Change]) -> None:
-        if changes:
-            for listener in self._change_listeners:
-                listener(changes)
+        self.view.catch_up()
 
     # -- queries ---------------------------------------------------------------------
 
     def door(self, department_id: UUID) -> Door:
-        try:
-            return self.repository.get(department_id)  # type: ignore[no-any-return]
-        except AggregateNotFoundError as error:
-            raise UnknownDepartment(str(department_id)) from error
+        return self.view.door(department_id)
 
     def doors(self) -> list[Door]:
-        """Every door, also those another replica registered a moment ago (one query when
-        nothing new was stored)."""
-        self.catch_up()
-        return [self.door(i) for i in sorted(self._door_ids)]
-
-    def door_cached(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> Door:
-        """The door as this replica last read it: renewed on every change committed here,
-        and after ``max_age`` seconds (another replica may have processed the change)."""
-        cached = self._doors.get(department_id)
-        if cached and time.monotonic() - cached[0] < max_age:
-            return cached[1]
-        door = self.door(department_id)
-        self._doors[department_id] = (time.monotonic(), door)
-        return door
-
-    def has_fresh_door(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> bool:
-        cached = self._doors.get(department_id)
-        return cached is not None and time.monotonic() - cached[0] < max_age
-
-    def forget_door(self, department_id: UUID) -> None:
-        self._doors.pop(department_id, None)
+        return [self.door(i) for i in self.view.door_ids()]
 
     def ticket(self, ticket_id: UUID) -> Ticket:
         try:
             return self.repository.get(ticket_id)  # type: ignore[no-any-return]
         except AggregateNotFoundError as error:
-            raise UnknownTicket(str(ticket_id)) from error
+            raise UnknownTicket(ticket_id) from error
 
     # -- commands ---------------------------------------------------------------------
 
@@ -231,9 +129,7 @@ class Queue(ServiceApplication):
 
     def _new_ticket(self, knock: Knock) -> tuple[Ticket, str]:
         """A ticket with the next number (taken at once), not yet saved; and its day."""
-        door = self.door_cached(knock.department_id)
-        if not door.is_open:
-            raise OfficeClosed(door.next_opening)
+        self.view.door_cached(knock.department_id).require_open()
         today = datetime.now(UTC).date().isoformat()
         number = self.waiting.next_number(knock.department_id, today)
         return Ticket(knock.department_id, knock.priority, number, knock.knock_id,
@@ -291,9 +187,7 @@ class Queue(ServiceApplication):
     def transfer(
         self, ticket_id: UUID, to_department_id: UUID, staff_id: str, correlation_id: str
     ) -> Ticket:
-        target = self.door(to_department_id)
-        if not target.is_open:
-            raise OfficeClosed(target.next_opening)
+        self.door(to_department_id).require_open()
         return self._change_ticket(
             ticket_id, lambda t: t.transfer(to_department_id, staff_id, correlation_id)
         )
@@ -394,7 +288,7 @@ class Queue(ServiceApplication):
         e: Any,
         p: ProcessingEvent[UUID],
         change: Callable[[Door], None],
-        aspect: tuple[str, ...],
+        aspect: tuple[type, ...],
         staff_id: str | None = None,
     ) -> bool:
         """Apply a department's event unless the door has a newer one of the same aspect.
@@ -417,19 +311,17 @@ class Queue(ServiceApplication):
         except UnknownDepartment as error:
             raise RetryLater(f"department {department_id} is not registered yet") from error
 
-    def _newest_applied(self, door_id: UUID, aspect: tuple[str, ...], staff_id: str | None) -> int:
+    def _newest_applied(
+        self, door_id: UUID, aspect: tuple[type, ...], staff_id: str | None
+    ) -> int:
         """The department version of the door's newest event of one aspect (0: none yet)."""
         lte: int | None = None
         while page := list(self.events.get(door_id, desc=True, lte=lte, limit=HISTORY_PAGE)):
             for event in page:
-                name = type(event).__qualname__
-                if name in aspect and getattr(event, "staff_id", staff_id) == staff_id:
+                if isinstance(event, aspect) and getattr(event, "staff_id", staff_id) == staff_id:
                     return int(cast(Any, event).upstream_version)
             lte = page[-1].originator_version - 1
         return 0
-
-
-# -- mapping stored events to integration events -------------------------------------------
 
 
 def _answer_of(command: Callable[..., R], *args: Any) -> R | Exception:
@@ -437,53 +329,3 @@ def _answer_of(command: Callable[..., R], *args: Any) -> R | Exception:
         return command(*args)
     except (DomainError, UnknownDepartment) as refusal:
         return refusal
-
-
-def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
-    name = type(domain_event).__qualname__
-    if not name.startswith("Ticket."):
-        return None
-    env = envelope(domain_event, position)
-    e = domain_event
-    match name:
-        case "Ticket.Knocked":
-            return contracts.Knocked(
-                **env,
-                ticket_id=e.originator_id,
-                department_id=e.department_id,
-                priority=e.priority,
-                number=e.number,
-            )
-        case "Ticket.Admitted":
-            return contracts.Admitted(
-                **env,
-                ticket_id=e.originator_id,
-                department_id=e.department_id,
-                staff_id=e.staff_id,
-                waited_seconds=e.waited_seconds,
-            )
-        case "Ticket.Declined":
-            return contracts.Declined(
-                **env,
-                ticket_id=e.originator_id,
-                department_id=e.department_id,
-                staff_id=e.staff_id,
-                reason=e.reason,
-            )
-        case "Ticket.Withdrawn":
-            return contracts.Withdrawn(
-                **env, ticket_id=e.originator_id, department_id=e.department_id
-            )
-        case "Ticket.Transferred":
-            return contracts.Transferred(
-                **env,
-                ticket_id=e.originator_id,
-                from_department_id=e.from_department_id,
-                to_department_id=e.to_department_id,
-                staff_id=e.staff_id,
-            )
-        case "Ticket.Expired":
-            return contracts.Expired(
-                **env, ticket_id=e.originator_id, department_id=e.department_id, reason=e.reason
-            )
-    return None

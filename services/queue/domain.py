@@ -21,6 +21,7 @@ class TicketNotWaiting(DomainError):
     def __init__(self, status: str, message: str | None = None) -> None:
         super().__init__(message or f"This ticket is no longer waiting (it is {_said(status)}).")
         self.status = status
+        self.extra = {"ticket_status": status}
 
 
 class KnockAlreadyAnswered(TicketNotWaiting):
@@ -33,6 +34,23 @@ class KnockAlreadyAnswered(TicketNotWaiting):
             "Nothing of it is handed out again; to wait again, please knock anew "
             "from the department's page.",
         )
+
+
+class OfficeClosed(DomainError):
+    """A knock or a transfer to a door that is closed; when it opens next, if known."""
+
+    def __init__(self, next_opening: datetime | None) -> None:
+        text = "The office is closed at the moment."
+        if next_opening:
+            text += f" It opens next on {next_opening.isoformat(timespec='minutes')}."
+        super().__init__(text)
+        self.next_opening = next_opening
+        self.extra = {"opens_at": next_opening}
+
+
+class KnockRefused(DomainError):
+    """A knock that does not fit the door: a name where counselling is anonymous, a
+    language or a topic the office does not offer."""
 
 
 def _said(status: str) -> str:
@@ -230,6 +248,19 @@ class Door(Aggregate):
     @property
     def topic_ids(self) -> list[str]:
         return [t["id"] for t in self.profile.get("topics", [])]
+
+    def require_open(self) -> None:
+        if not self.is_open:
+            raise OfficeClosed(self.next_opening)
+
+    def check_knock(self, named: bool, language: str, topic: str | None) -> None:
+        """What a knock may ask of this door (before it is counted against any limit)."""
+        if self.anonymous and named:
+            raise KnockRefused("This counselling is anonymous: please do not give your name.")
+        if language not in self.languages:
+            raise KnockRefused(f"This office offers the languages {', '.join(self.languages)}.")
+        if topic is not None and topic not in self.topic_ids:
+            raise KnockRefused(f"Please choose one of the topics: {', '.join(self.topic_ids)}.")
 
     def serves(self, staff_id: str) -> bool:
         return staff_id in self.roster

@@ -20,6 +20,8 @@ from uuid import UUID, uuid4
 from prometheus_client import Gauge
 
 from services.common.logging import get_logger
+from services.common.tasks import BackgroundTasks
+from services.queue.view import WaitingView
 from services.queue.waiting import Change
 
 log = get_logger(__name__)
@@ -114,21 +116,21 @@ class StaffPresence:
 
 
 class LiveHub:
+    """Subscribes to the waiting view; ``status_of`` and ``staff_entry_of`` add what the view
+    does not hold (expected waits, what the citizen typed). Its loops run in ``tasks``."""
+
     def __init__(
         self,
+        view: WaitingView,
         status_of: StatusOf,
         staff_entry_of: StaffEntryOf,
-        department_of: Callable[[UUID], UUID | None],
-        waiting_in: Callable[[UUID], list[UUID]],
+        tasks: BackgroundTasks,
         send_presence: SendPresence | None = None,
         presence: StaffPresence | None = None,
-        waiting_count: Callable[[UUID], int] | None = None,
     ) -> None:
+        self._view = view
         self._status_of = status_of
-        self._waiting_count = waiting_count
         self._staff_entry_of = staff_entry_of
-        self._department_of = department_of
-        self._waiting_in = waiting_in
         self._tickets: dict[UUID, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._staff: dict[UUID, dict[asyncio.Queue[Message], str]] = defaultdict(dict)
         self._last_sent: dict[asyncio.Queue[Message], dict[str, Any]] = {}
@@ -137,15 +139,12 @@ class LiveHub:
         self._send_presence = send_presence
         self._share_now = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        self._worker = asyncio.create_task(self._work())
-        self._pinger = asyncio.create_task(self._keep_alive())
-        self._sharer = asyncio.create_task(self._share_presence())
+        tasks.start("live_fan_out", self._work())
+        tasks.start("live_keep_alive", self._keep_alive())
+        tasks.start("live_presence", self._share_presence())
+        view.on_change(self.changes_happened)
 
     async def close(self) -> None:
-        for task in (self._worker, self._pinger, self._sharer):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if self._send_presence:  # the others stop counting our staff at once
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._send_presence(self.presence.beat(leaving=True)), 1)
@@ -180,7 +179,7 @@ class LiveHub:
         if ticket_id is not None:
             self._send_ticket(ticket_id, ("message", data))
         elif department_id is not None:
-            for waiting_id in self._waiting_in(department_id):
+            for waiting_id in self._view.waiting_ids(department_id):
                 self._send_ticket(waiting_id, ("message", data))
 
     def staff_on_duty(self, department_id: UUID) -> int:
@@ -250,7 +249,7 @@ class LiveHub:
         if departments:
             # Those who watch their ticket (fewer than those waiting, or as many).
             for ticket_id in list(self._tickets):
-                if ticket_id not in tickets and self._department_of(ticket_id) in departments:
+                if ticket_id not in tickets and self._view.department_of(ticket_id) in departments:
                     await self._refresh_ticket(ticket_id)
 
     async def _tell_staff(self, change: Change) -> None:
@@ -262,9 +261,11 @@ class LiveHub:
             entry = await self._staff_entry_of(change) or {"ticket_id": str(change.ticket_id)}
             message: Message = ("knocked", {**entry, "department_id": department})
         else:
-            left: dict[str, Any] = {"ticket_id": str(change.ticket_id), "why": change.kind}
-            if self._waiting_count is not None:  # a dashboard shows only the first of a line
-                left["waiting"] = self._waiting_count(change.department_id)
+            left: dict[str, Any] = {
+                "ticket_id": str(change.ticket_id),
+                "why": change.kind,
+                "waiting": self._view.count(change.department_id),  # a dashboard shows the first
+            }
             message = ("left", {**left, "department_id": department})
         self._tell_department(change.department_id, message)
 

@@ -67,6 +67,9 @@ class KnockOut(BaseModel):
     token: str = Field(description="Keep it: it proves this is your ticket")
     number: int
     display_name: str | None
+    anonymous: bool = Field(
+        default=False, description="Staff see a pseudonym: the word for guest and the number"
+    )
     place: int
     expected_wait: WaitView
     stream: str
@@ -89,7 +92,14 @@ class WaitingEntry(BaseModel):
     number: int
     priority: str
     knocked_at: datetime
+    line_order: str = Field(
+        default="", description="Sorts as the line does (appointments first, then by knock)"
+    )
     display_name: str | None
+    anonymous: bool = Field(
+        default=False,
+        description="No name: pages show a pseudonym (\"Guest 17\", \"Gast 17\") from the number",
+    )
     language: str | None
     topic: str | None
     transferred: bool = False
@@ -120,7 +130,7 @@ class QueueView(BaseModel):
 class DeclineClientIn(BaseModel):
     """Decline every ticket of one client address waiting in this line (a flood)."""
 
-    client_tag: str = Field(pattern=r"^[A-Z2-7]{8}$")
+    client_tag: str = Field(pattern=r"^[0-9A-F]{10}$")
     reason: DeclineReason = "other"
     message: VisibleText | None = Field(
         default=None, description="Shown to each of them, stored nowhere"

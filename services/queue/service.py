@@ -3,43 +3,43 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from fastapi import APIRouter, Request
-from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
-from nats.js.kv import KeyValue
 from prometheus_client import Counter, Gauge, Histogram
 
 from services.common.bus import Bus
 from services.common.clients import ClientTags
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import rooms as rooms_events
+from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
 from services.common.ratelimit import SharedSlots
+from services.common.reactions import IntoApplication, Live, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
-from services.queue.application import DOOR_MAX_AGE, Knock, Queue, UnknownTicket, to_contract
-from services.queue.domain import Door, Ticket
+from services.queue.application import Knock, NobodyWaiting, Queue, UnknownTicket
+from services.queue.domain import DomainError, Door, KnockRefused, Ticket
 from services.queue.estimate import WaitEstimate, estimate_wait
 from services.queue.floods import KnockLimits
 from services.queue.group_commit import GroupCommit
 from services.queue.live import LiveHub
+from services.queue.mapping import to_contract
+from services.queue.view import DOOR_MAX_AGE, UnknownDepartment, WaitingView
+from services.queue.visits import Visits
 from services.queue.waiting import Change, Waiting
 
 log = get_logger(__name__)
 
-VISITS_BUCKET = "bb_visits"
 STREAM_SLOTS_BUCKET = "bb_ticket_streams"
 MESSAGES_SUBJECT = "bbx.queue.message"
 PRESENCE_SUBJECT = "bbx.queue.presence"
-STORED_AT = "_stored_at"
 CATCH_UP_SECONDS = 5.0
 SWEEP_EVERY = 6  # catch-ups: the closed-office sweep runs every 30 seconds
 
@@ -58,17 +58,26 @@ WAIT_TIME = Histogram(
 
 class QueueService(BaseService):
     name = "queue"
+    refusals: ClassVar[StatusTable] = {
+        UnknownTicket: 404,
+        UnknownDepartment: 404,
+        KnockRefused: 422,
+        NobodyWaiting: 409,
+        DomainError: 409,  # OfficeClosed (with opens_at), TicketNotWaiting (ticket_status), …
+    }
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
         self.hub: LiveHub | None = None
-        self._visits: KeyValue | None = None
-        self._visit_cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
-        self._background: list[asyncio.Task[None]] = []
         self._ready: dict[UUID, UUID] = {}  # ticket -> consultation, seen live on the bus
         # Knocks arriving while one is being saved are saved together (one fsync).
         self._knocks: GroupCommit[Knock, tuple[Ticket, bool]] = GroupCommit(self.queue.knock_all)
         self.limits = KnockLimits(settings, self.queue.waiting)
+        self.visits = Visits(
+            settings.visit_data_ttl_seconds,
+            self.limits,
+            lambda ticket_id: self.view.department_of(ticket_id) is not None,
+        )
         self.client_tags = ClientTags(settings.signing_key)
         self.stream_slots = SharedSlots(STREAM_SLOTS_BUCKET, settings.streams_per_ticket)
 
@@ -76,6 +85,10 @@ class QueueService(BaseService):
     def queue(self) -> Queue:
         assert isinstance(self.app, Queue)
         return self.app
+
+    @property
+    def view(self) -> WaitingView:
+        return self.queue.view
 
     def create_application(self, env: dict[str, str]) -> ServiceApplication:
         return Queue(
@@ -87,48 +100,45 @@ class QueueService(BaseService):
     def to_contract(self, domain_event: Any, position: int) -> IntegrationEvent | None:
         return to_contract(domain_event, position)
 
+    def reactions(self) -> list[Reaction]:
+        return [
+            # Departments' doors, hours, rosters and consultations, into the policies.
+            IntoApplication("queue", ["bb.rooms.>"]),
+            # Every replica's ticket events, into this replica's waiting rooms.
+            Live("bb.queue.>", self.view.seen_on_bus),
+            # A citizen learns at once where the consultation is (before the policy ran).
+            Live("bb.rooms.consultation_opened", self._consultation_opened),
+        ]
+
     def routers(self) -> list[APIRouter]:
         from services.queue import api, staff_api
 
         return [api.router, staff_api.router]  # the citizens' busiest routes first
 
-    async def subscribe(self, bus: Bus) -> None:
+    async def prepare(self, bus: Bus) -> None:
         self.hub = LiveHub(
+            self.view,
             self.ticket_status,
             self.staff_entry,
-            self.queue.waiting.department_of,
-            self._waiting_ids,
+            self.tasks,
             send_presence=partial(bus.send_ephemeral, PRESENCE_SUBJECT),
-            waiting_count=self.queue.waiting.count,
         )
-        self.queue.on_change(self._on_changes)
-        self.queue.on_committed(_count_committed)
-        # What citizens type stays in memory: it never touches a disk, and after a restart
-        # of every NATS server staff see the pseudonym ("Gast 17") instead of the name.
-        self._visits = await bus.key_value(
-            VISITS_BUCKET, self.settings.visit_data_ttl_seconds, in_memory=True
-        )
+        self.view.on_change(_count_waiting(self.view))
+        self.view.on_committed(_count_committed)
+        await self.visits.open(bus)
         await self.limits.rate.start(bus)
         await self.stream_slots.start(bus)
-        self.consume_into_application("queue", ["bb.rooms.>"])
-        bus.watch("bb.queue.>", self._apply_from_bus)
-        bus.watch("bb.rooms.consultation_opened", self._consultation_opened)
+        # Notes and staff presence: core NATS, never stored (not events to react to).
         await bus.subscribe_ephemeral(f"{MESSAGES_SUBJECT}.>", self._message_arrived)
         await bus.subscribe_ephemeral(PRESENCE_SUBJECT, self._presence_arrived)
 
     async def on_started(self) -> None:
-        self._background = [
-            asyncio.create_task(self._sweep()),
-            asyncio.create_task(self._follow_visits()),
-        ]
+        self.tasks.start("queue_sweep", self._sweep())
+        self.tasks.start("queue_follow_visits", self.visits.follow())
 
     async def stop(self) -> None:
-        for task in self._background:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         if self.hub:
-            await self.hub.close()
+            await self.hub.close()  # the other replicas stop counting our staff at once
         await self.stream_slots.stop()
         await super().stop()
 
@@ -144,21 +154,11 @@ class QueueService(BaseService):
                 if rounds % SWEEP_EVERY == 0:
                     await asyncio.to_thread(self.queue.expire_where_closed, new_correlation_id())
                     self.queue.waiting.forget_finished(datetime.now(UTC))
-                    self._forget_expired_visits()
+                    self.visits.forget_expired()
             except Exception:
                 log.exception("queue_sweep_failed")
 
     # -- events ------------------------------------------------------------------------------
-
-    def _on_changes(self, changes: list[Change]) -> None:
-        for change in changes:
-            label = str(change.department_id)
-            WAITING.labels(label).set(self.queue.waiting.count(change.department_id))
-        if self.hub:
-            self.hub.changes_happened(changes)
-
-    async def _apply_from_bus(self, event: IntegrationEvent) -> None:
-        self.queue.apply_from_bus(event)
 
     async def _consultation_opened(self, event: IntegrationEvent) -> None:
         if isinstance(event, rooms_events.ConsultationOpened) and self.hub:
@@ -204,114 +204,19 @@ class QueueService(BaseService):
             f"{MESSAGES_SUBJECT}.{department_id or ticket_id}", json.dumps(body).encode()
         )
 
-    # -- what a citizen typed: short-lived, never in the durable record -------------------------
-
-    async def remember_visit(
-        self, ticket_id: UUID, data: dict[str, Any], *, only_if_new: bool = False
-    ) -> bool:
-        """Kept here and in the TTL bucket; a NATS outage loses only other replicas' view.
-
-        ``only_if_new``: not when the bucket holds the ticket's data already (a knock sent
-        again keeps what the first one stored); False then."""
-        stored = time.time()
-        assert self._visits is not None
-        # With the time it was stored: another replica keeps its copy no longer than we do.
-        shared = json.dumps({**data, STORED_AT: stored}).encode()
-        write = self._visits.create if only_if_new else self._visits.put
-        try:
-            await asyncio.wait_for(write(str(ticket_id), shared), 2)
-        except KeyWrongLastSequenceError:
-            return False
-        except Exception as error:
-            log.warning("visit_data_not_shared", error=repr(error))
-        self._keep_visit(ticket_id, stored, data)
-        return True
-
-    async def _follow_visits(self) -> None:
-        """Keep what citizens typed at any replica, as it is stored (a watch of the bucket):
-        a staff member's line never waits for a look-up, however busy the door."""
-        assert self._visits is not None
-        while True:
-            try:
-                watcher = await self._visits.watchall()
-                async for entry in watcher:
-                    if entry is not None:
-                        self._visit_seen(entry.key, entry.value, entry.operation)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # NATS away: look-ups still work; watch again
-                log.warning("visit_watch_interrupted", error=repr(error))
-                await asyncio.sleep(1)
-
-    def _visit_seen(self, key: str, value: bytes | None, operation: str | None) -> None:
-        ticket_id = UUID(key)
-        if operation in ("DEL", "PURGE") or not value:
-            self._drop_visit(ticket_id)
-            return
-        data: dict[str, Any] = json.loads(value)
-        stored = float(data.pop(STORED_AT, time.time()))
-        if time.time() - stored < self.settings.visit_data_ttl_seconds:
-            self._keep_visit(ticket_id, stored, data)
-
-    def _keep_visit(self, ticket_id: UUID, stored: float, data: dict[str, Any]) -> None:
-        self._visit_cache[ticket_id] = (stored, data)
-        self.limits.seen(ticket_id, data, stored)  # which client knocked where, and when
-
-    def _drop_visit(self, ticket_id: UUID) -> None:
-        self._visit_cache.pop(ticket_id, None)
-        self.limits.forget(ticket_id)
-
-    async def forget_visit(self, ticket_id: UUID) -> None:
-        self._drop_visit(ticket_id)
-        assert self._visits is not None
-        try:
-            await asyncio.wait_for(self._visits.delete(str(ticket_id)), 2)
-        except Exception as error:
-            log.warning("visit_data_not_deleted", error=repr(error))
-
-    async def visit(self, ticket_id: UUID) -> dict[str, Any] | None:
-        cached = self._visit_cache.get(ticket_id)
-        if cached and time.time() - cached[0] < self.settings.visit_data_ttl_seconds:
-            return cached[1]
-        assert self._visits is not None
-        try:
-            entry = await asyncio.wait_for(self._visits.get(str(ticket_id)), 2)
-        except KeyNotFoundError:
-            return None
-        except Exception as error:
-            log.warning("visit_data_unavailable", error=repr(error))
-            return None
-        if entry.value is None:
-            return None
-        data: dict[str, Any] = json.loads(entry.value)
-        stored = float(data.pop(STORED_AT, time.time()))
-        if time.time() - stored >= self.settings.visit_data_ttl_seconds:
-            return None  # the bucket has not removed it yet
-        self._keep_visit(ticket_id, stored, data)
-        return data
-
-    def _forget_expired_visits(self) -> None:
-        cutoff = time.time() - self.settings.visit_data_ttl_seconds
-        for ticket_id, (stored, _) in list(self._visit_cache.items()):
-            if stored < cutoff or self.queue.waiting.department_of(ticket_id) is None:
-                self._drop_visit(ticket_id)
-
     # -- views -----------------------------------------------------------------------------
 
     async def door(self, department_id: UUID, max_age: float = DOOR_MAX_AGE) -> Door:
         """The department's door; read from the store (in a thread) only when not fresh."""
-        if self.queue.has_fresh_door(department_id, max_age):
-            return self.queue.door_cached(department_id, max_age)
-        return await asyncio.to_thread(self.queue.door_cached, department_id, max_age)
+        if self.view.has_fresh_door(department_id, max_age):
+            return self.view.door_cached(department_id, max_age)
+        return await asyncio.to_thread(self.view.door_cached, department_id, max_age)
 
     def estimate(self, door: Door, place: int) -> WaitEstimate:
         staff = self.hub.staff_on_duty(door.id) if self.hub else 0
         return estimate_wait(
             place, staff, door.durations, self.settings.default_consultation_minutes
         )
-
-    def _waiting_ids(self, department_id: UUID) -> list[UUID]:
-        return [w.ticket_id for w in self.queue.waiting.line(department_id)]
 
     async def ticket_status(self, ticket_id: UUID) -> dict[str, Any] | None:
         department_id = self.queue.waiting.department_of(ticket_id)
@@ -350,7 +255,7 @@ class QueueService(BaseService):
 
         Anonymity is a property of where the citizen is now: an anonymous department's
         staff see a pseudonym, also for a ticket transferred in with a name."""
-        visit = await self.visit(entry.ticket_id) or {}
+        visit = await self.visits.get(entry.ticket_id) or {}
         if (await self.door(entry.department_id)).anonymous:
             visit = anonymised(visit)
         return {
@@ -358,7 +263,9 @@ class QueueService(BaseService):
             "number": entry.number,
             "priority": entry.priority,
             "knocked_at": entry.knocked_at.isoformat(),
-            "display_name": display_name(visit, entry.number),
+            "line_order": entry.line_order,
+            "display_name": display_name(visit),
+            "anonymous": bool(visit.get("anonymous")),
             "language": visit.get("language"),
             "topic": visit.get("topic"),
             "transferred": transferred,
@@ -396,11 +303,11 @@ class QueueService(BaseService):
             self.queue.transfer, ticket_id, to_department_id, staff_id, correlation_id
         )
         if (await self.door(to_department_id)).anonymous:
-            visit = await self.visit(ticket_id)
+            visit = await self.visits.get(ticket_id)
             if visit is None:
-                await self.forget_visit(ticket_id)  # whatever may still be stored
+                await self.visits.forget(ticket_id)  # whatever may still be stored
             elif visit != anonymised(visit):
-                await self.remember_visit(ticket_id, anonymised(visit))
+                await self.visits.remember(ticket_id, anonymised(visit))
         return ticket
 
     async def knock(
@@ -411,17 +318,25 @@ class QueueService(BaseService):
         The same knock again leaves the data of its ticket as the first knock stored it,
         also when it is refused (the ticket has left the line)."""
         ticket_id = Ticket.create_id(department_id, knock_id)
-        first = await self.remember_visit(ticket_id, visit, only_if_new=True)
+        first = await self.visits.remember(ticket_id, visit, only_if_new=True)
         try:
             knock = Knock(department_id, "walk_in", knock_id, correlation_id)
             ticket, is_new = await self._knocks.submit(knock)
         except Exception:
             if first:
-                await self.forget_visit(ticket_id)  # refused: nothing of it remains
+                await self.visits.forget(ticket_id)  # refused: nothing of it remains
             raise
         if is_new and not first:  # left behind by a refused knock whose deletion failed
-            await self.remember_visit(ticket_id, visit)
+            await self.visits.remember(ticket_id, visit)
         return ticket, is_new
+
+
+def _count_waiting(view: WaitingView) -> Callable[[list[Change]], None]:
+    def count(changes: list[Change]) -> None:
+        for change in changes:
+            WAITING.labels(str(change.department_id)).set(view.count(change.department_id))
+
+    return count
 
 
 def _count_committed(events: list[IntegrationEvent]) -> None:
@@ -439,10 +354,11 @@ def anonymised(visit: dict[str, Any]) -> dict[str, Any]:
     return {**visit, "anonymous": True, "display_name": None}
 
 
-def display_name(visit: dict[str, Any], number: int) -> str | None:
-    """What staff see: the name given, or a pseudonym where the department is anonymous."""
+def display_name(visit: dict[str, Any]) -> str | None:
+    """The name given; none where the department is anonymous (the pages show a pseudonym
+    from ``anonymous`` and the ticket's number, in the reader's language)."""
     if visit.get("anonymous"):
-        return f"Gast {number}"
+        return None
     name = visit.get("display_name")
     return str(name) if name else None
 

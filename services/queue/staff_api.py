@@ -20,7 +20,6 @@ from services.queue.api import (
     event_stream,
     find_door,
     find_ticket,
-    refusals,
     require_serves,
     run_command,
 )
@@ -218,10 +217,7 @@ async def decline(ticket_id: UUID, body: DeclineIn, service: Service, staff: Sta
 @router.post("/tickets/{ticket_id}/transfer", response_model=TicketView, tags=["staff"])
 async def transfer(ticket_id: UUID, body: TransferIn, service: Service, staff: Staff) -> TicketView:
     await _staff_ticket(service, ticket_id, staff)
-    with refusals():
-        await service.transfer(
-            ticket_id, body.department_id, staff.staff_id, current_correlation_id()
-        )
+    await service.transfer(ticket_id, body.department_id, staff.staff_id, current_correlation_id())
     return TicketView(**(await service.ticket_status(ticket_id) or {}))
 
 

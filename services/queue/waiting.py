@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from uuid import UUID
 
@@ -36,6 +36,13 @@ class Waiting:
     def order(self) -> tuple[int, datetime, str]:
         # Computed once: the line is kept sorted by it and searched with it on every change.
         return (PRIORITY_ORDER[self.priority], self.knocked_at, str(self.ticket_id))
+
+    @property
+    def line_order(self) -> str:
+        """``order`` as a string that sorts the same way: pages place a ticket that joins
+        the line by it, without knowing the rule."""
+        knocked = self.knocked_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+        return f"{PRIORITY_ORDER[self.priority]}/{knocked}/{self.ticket_id}"
 
 
 @dataclass

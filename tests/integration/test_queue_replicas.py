@@ -113,7 +113,8 @@ def test_concurrent_knocks_on_two_replicas_get_distinct_numbers(
     staff = StaffClient(f"{rooms.base}/api/v1", "anna")
 
     def line(system: SystemProcess) -> dict[str, int]:
-        response = staff.http.get(f"{system.base}/api/v1/departments/{dept}/queue")
+        # All of the line (a dashboard is sent only its first 50 unless it asks for more).
+        response = staff.http.get(f"{system.base}/api/v1/departments/{dept}/queue?limit=100")
         return {w["ticket_id"]: w["number"] for w in response.json()["waiting"]}
 
     eventually(lambda: line(a) == expected, WAIT)

@@ -62,12 +62,8 @@ def test_the_table_names_what_the_services_use() -> None:
     from services.media.registry import REPLICAS_BUCKET, ROOMS_BUCKET
     from services.media.service import CONSUMER as MEDIA_DURABLE
     from services.queue.floods import RATE_BUCKET
-    from services.queue.service import (
-        MESSAGES_SUBJECT,
-        PRESENCE_SUBJECT,
-        STREAM_SLOTS_BUCKET,
-        VISITS_BUCKET,
-    )
+    from services.queue.service import MESSAGES_SUBJECT, PRESENCE_SUBJECT, STREAM_SLOTS_BUCKET
+    from services.queue.visits import VISITS_BUCKET
 
     assert LEASE_BUCKET == lease.BUCKET
     assert AUDIT_DURABLE in ACCESS["audit"].consumers

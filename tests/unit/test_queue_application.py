@@ -20,9 +20,10 @@ from services.queue.application import (
     Queue,
     UnknownDepartment,
     UnknownTicket,
-    to_contract,
 )
-from services.queue.domain import Ticket, TicketNotWaiting
+from services.queue.domain import Door, Ticket, TicketNotWaiting
+from services.queue.mapping import to_contract
+from services.queue.view import WaitingView
 from services.rooms.application import to_contract as rooms_contract
 from tests.unit.support import CID, Upstream, berlin, notification_count
 
@@ -252,10 +253,9 @@ def test_the_waiting_rooms_are_rebuilt_from_the_store() -> None:
     second = knock(upstream.queue, dept, "walk_in")
     upstream.queue.admit(first.id, "anna", CID)
     # A fresh waiting-rooms view replayed from the same store agrees.
-    upstream.queue.waiting = type(upstream.queue.waiting)()
-    upstream.queue._position = 0
-    upstream.queue.catch_up()
-    assert upstream.queue.waiting.places(dept) == {second.id: 1}
+    fresh = WaitingView(upstream.queue)
+    fresh.catch_up()
+    assert fresh.rooms.places(dept) == {second.id: 1}
 
 
 def test_stored_ticket_events_map_to_contracts_with_derived_ids(demo: Upstream) -> None:
@@ -341,3 +341,7 @@ def test_department_events_in_any_order_keep_the_newest_of_each_aspect() -> None
     rooms.unassign_staff(dept, "erik", CID)
     assert queue.handle_upstream(department_events()[-1], Tracking("BB/queue", 1000))
     assert not queue.door(dept).serves("erik")
+
+
+def test_every_ticket_and_door_event_is_published_or_kept_inside() -> None:
+    assert to_contract.unmapped(Ticket, Door) == []

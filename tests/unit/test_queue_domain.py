@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from services.queue.domain import DomainError, Door, Ticket, TicketNotWaiting
+from services.queue.domain import (
+    DomainError,
+    Door,
+    KnockRefused,
+    OfficeClosed,
+    Ticket,
+    TicketNotWaiting,
+)
 from services.queue.estimate import estimate_wait
 from tests.unit.support import CID
 
@@ -136,6 +143,36 @@ def door() -> Door:
 def test_door_reads_its_profile(door: Door) -> None:
     assert door.anonymous and door.languages == ["de", "tr"] and door.topic_ids == ["a"]
     assert not door.is_open
+
+
+@pytest.mark.parametrize(
+    ("named", "language", "topic", "refused"),
+    [
+        (True, "de", None, "anonymous: please do not give your name"),
+        (False, "en", None, "offers the languages de, tr"),
+        (False, "tr", "b", "one of the topics: a"),
+    ],
+)
+def test_the_door_refuses_a_knock_that_does_not_fit(
+    door: Door, named: bool, language: str, topic: str | None, refused: str
+) -> None:
+    with pytest.raises(KnockRefused, match=refused):
+        door.check_knock(named, language, topic)
+
+
+def test_the_door_takes_a_knock_that_fits(door: Door) -> None:
+    door.check_knock(False, "tr", "a")
+    door.check_knock(False, "de", None)
+
+
+def test_a_closed_door_says_when_it_opens(door: Door) -> None:
+    opens = datetime(2025, 1, 6, 8, 0, tzinfo=UTC)
+    door.close(opens, 6)
+    with pytest.raises(OfficeClosed, match="opens next on 2025-01-06T08:00") as closed:
+        door.require_open()
+    assert closed.value.extra == {"opens_at": opens}
+    door.open(None, 7)
+    door.require_open()
 
 
 def test_door_is_stale_for_versions_it_has_seen(door: Door) -> None:

@@ -57,6 +57,16 @@ def test_appointments_go_before_walk_ins(rooms: WaitingRooms) -> None:
     assert skipped is not None and skipped.ticket_id == later_appointment
 
 
+def test_the_line_order_a_page_sorts_by_is_the_line_order(rooms: WaitingRooms) -> None:
+    """Pages place a ticket that joins live by ``line_order`` alone (they know no rule)."""
+    knocks = ((0, "walk_in"), (9, "appointment"), (5, "appointment"), (61, "walk_in"))
+    for minute, priority in knocks:
+        rooms.apply(knocked(uuid4(), minute, priority))
+    line = rooms.line(DEPT)
+    assert sorted(line, key=lambda w: w.line_order) == line
+    assert len({w.line_order for w in line}) == 4
+
+
 def test_leaving_moves_everyone_up(rooms: WaitingRooms) -> None:
     first, second = uuid4(), uuid4()
     rooms.apply(knocked(first, 1))
