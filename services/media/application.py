@@ -10,11 +10,10 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import IntegrityError, Tracking
 
-from services.common.contracts import IntegrationEvent
 from services.common.contracts import media as contracts
 from services.common.errors import RetryLater
 from services.common.eventstore import ServiceApplication
-from services.common.outbox import envelope
+from services.common.mapping import ContractMapper
 from services.media.domain import MediaRoom
 
 RETRIES = 5
@@ -107,39 +106,41 @@ class MediaRooms(ServiceApplication):
 # -- mapping stored events to integration events -----------------------------------------
 
 
-def to_contract(domain_event: Any, position: int) -> IntegrationEvent | None:
-    mapper = _CONTRACTS.get(type(domain_event).__qualname__)
-    if mapper is None:
-        return None
-    return mapper(domain_event, envelope(domain_event, position))
-
-
-_CONTRACTS: dict[str, Callable[[Any, dict[str, Any]], IntegrationEvent]] = {
-    "MediaRoom.Opened": lambda e, env: contracts.MediaRoomOpened(
-        **env, consultation_id=e.consultation_id, replica_id=e.replica_id
-    ),
-    # Moved to another replica: for everyone downstream, the room opens again there.
-    "MediaRoom.Reopened": lambda e, env: contracts.MediaRoomOpened(
-        **env, consultation_id=e.consultation_id, replica_id=e.replica_id
-    ),
-    "MediaRoom.PeerConnected": lambda e, env: contracts.PeerConnected(
-        **env, consultation_id=_consultation(e), participant_id=e.participant_id, role=e.role
-    ),
-    "MediaRoom.TrackPublished": lambda e, env: contracts.TrackPublished(
-        **env,
-        consultation_id=_consultation(e),
-        participant_id=e.participant_id,
-        track_id=e.track_id,
-        source=e.source,
-    ),
-    "MediaRoom.PeerDisconnected": lambda e, env: contracts.PeerDisconnected(
-        **env, consultation_id=_consultation(e), participant_id=e.participant_id, reason=e.reason
-    ),
-    "MediaRoom.Closed": lambda e, env: contracts.MediaRoomClosed(
-        **env, consultation_id=_consultation(e), replica_id=e.replica_id, reason=e.reason
-    ),
-}
-
-
 def _consultation(domain_event: Any) -> UUID:
     return UUID(str(domain_event.consultation_id))
+
+
+# The event classes ``@event`` creates on the aggregate are not known to mypy.
+R: Any = MediaRoom
+
+to_contract = ContractMapper(
+    {
+        R.Opened: lambda e, env: contracts.MediaRoomOpened(
+            **env, consultation_id=e.consultation_id, replica_id=e.replica_id
+        ),
+        # Moved to another replica: for everyone downstream, the room opens again there.
+        R.Reopened: lambda e, env: contracts.MediaRoomOpened(
+            **env, consultation_id=e.consultation_id, replica_id=e.replica_id
+        ),
+        R.PeerConnected: lambda e, env: contracts.PeerConnected(
+            **env, consultation_id=_consultation(e), participant_id=e.participant_id, role=e.role
+        ),
+        R.TrackPublished: lambda e, env: contracts.TrackPublished(
+            **env,
+            consultation_id=_consultation(e),
+            participant_id=e.participant_id,
+            track_id=e.track_id,
+            source=e.source,
+        ),
+        R.PeerDisconnected: lambda e, env: contracts.PeerDisconnected(
+            **env,
+            consultation_id=_consultation(e),
+            participant_id=e.participant_id,
+            reason=e.reason,
+        ),
+        R.Closed: lambda e, env: contracts.MediaRoomClosed(
+            **env, consultation_id=_consultation(e), replica_id=e.replica_id, reason=e.reason
+        ),
+    },
+    internal=[R.TrackUnpublished],  # the room's record only: no contract says it
+)

@@ -38,28 +38,19 @@ class RoomRecorder:
     def __init__(self, app: MediaRooms) -> None:
         self.app = app
         self._queue: asyncio.Queue[tuple[UUID, RoomEvent]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
 
     def record(self, consultation_id: UUID, event: RoomEvent) -> None:
         if isinstance(event, ParticipantConnected | TrackStarted | TrackEnded | ParticipantLeft):
             self._queue.put_nowait((consultation_id, event))
 
-    async def drain(self) -> None:
-        """Wait until everything recorded so far is in the store."""
-        await self._queue.join()
+    async def drain(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) until everything recorded so far is in the
+        store."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), within)
 
-    async def stop(self) -> None:
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.drain(), 5)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """The writer: one of the service's tasks, from start to stop."""
         while True:
             consultation_id, event = await self._queue.get()
             try:

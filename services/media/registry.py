@@ -29,6 +29,7 @@ from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
 from services.common.logging import get_logger
+from services.common.tasks import BackgroundTasks
 
 log = get_logger(__name__)
 
@@ -85,7 +86,7 @@ class ReplicaRegistry:
         self._replicas: KeyValue | None = None
         self._rooms: KeyValue | None = None
         self.assignments: dict[str, Assignment] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = BackgroundTasks()
         self.on_lost: LostRoom | None = None
         self.on_released: Released | None = None
         self.last_beat = 0.0
@@ -95,17 +96,12 @@ class ReplicaRegistry:
         self._rooms = await self.bus.key_value(ROOMS_BUCKET)
         await self.beat()
         watcher = await self._rooms.watchall()
-        self._tasks = [
-            asyncio.create_task(self._follow_assignments(watcher)),
-            asyncio.create_task(self._beat_and_sweep()),
-        ]
+        self._tasks.start("media-registry-assignments", self._follow_assignments(watcher))
+        self._tasks.start("media-registry-heartbeat", self._beat_and_sweep())
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        """Stop beating, then leave the bucket (after the last beat, not before it)."""
+        await self._tasks.stop()
         if self._replicas is not None:
             with contextlib.suppress(Exception):
                 await self._replicas.delete(self.replica_id)

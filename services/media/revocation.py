@@ -32,9 +32,9 @@ class Revocations:
         self._seen: dict[str, None] = {}  # withdrawn invitations seen live, in order
         self._sessions: dict[str, set[SignallingSession]] = {}
 
-    async def start(self, bus: Bus, settings: Settings) -> None:
+    async def open(self, bus: Bus, settings: Settings) -> None:
+        """Open the shared denylist; ``withdrawn_live`` follows InvitationRevoked."""
         self._denylist = await Denylist.open(bus, settings)
-        bus.watch(InvitationRevoked.subject_for(), self._withdrawn_live)
 
     async def is_revoked(self, invitation: str) -> bool:
         if invitation in self._seen:
@@ -66,7 +66,7 @@ class Revocations:
             if not sessions and self._sessions.get(invitation) is sessions:
                 del self._sessions[invitation]
 
-    async def _withdrawn_live(self, event: IntegrationEvent) -> None:
+    async def withdrawn_live(self, event: IntegrationEvent) -> None:
         if not isinstance(event, InvitationRevoked):
             return
         invitation = str(event.invitation_id)

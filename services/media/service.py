@@ -22,10 +22,13 @@ from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import media as media_events
 from services.common.contracts import rooms as rooms_events
+from services.common.contracts.rooms import InvitationRevoked
 from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
+from services.common.reactions import Durable, Live, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
+from services.common.tracked import tracked
 from services.media.application import MediaRooms, to_contract
 from services.media.domain import CONSULTATION_ENDED, REPLICA_LOST
 from services.media.hosting import HostedRooms, RoomRecorder
@@ -77,8 +80,9 @@ class MediaService(BaseService):
 
         return [router]
 
-    async def subscribe(self, bus: Bus) -> None:
-        self.recorder.start()
+    async def prepare(self, bus: Bus) -> None:
+        # The writer first: rooms report to it from their first join on.
+        self.tasks.start("media-room-recorder", self.recorder.run())
         self.registry = ReplicaRegistry(
             bus,
             self.replica_id,
@@ -89,26 +93,31 @@ class MediaService(BaseService):
         self.registry.on_lost = self._room_lost
         self.registry.on_released = self._room_released
         await self.registry.start()
-        bus.consume(
-            CONSUMER,
-            ["bb.rooms.consultation_opened", "bb.rooms.consultation_ended"],
-            self._follow_consultation,
-        )
-        bus.watch("bb.rooms.consultation_ended", self._consultation_ended_live)
-        bus.watch("bb.media.media_room_closed", self._room_closed_live)
-        await self.revocations.start(bus, self.settings)
+        await self.revocations.open(bus, self.settings)
+
+    def reactions(self) -> list[Reaction]:
+        return [
+            Durable(
+                CONSUMER,
+                [rooms_events.ConsultationOpened.subject_for(),
+                 rooms_events.ConsultationEnded.subject_for()],
+                tracked(self.settings.stream_name, CONSUMER, self._follow_consultation),
+            ),
+            Live(rooms_events.ConsultationEnded.subject_for(), self._consultation_ended_live),
+            Live(media_events.MediaRoomClosed.subject_for(), self._room_closed_live),
+            Live(InvitationRevoked.subject_for(), self.revocations.withdrawn_live),
+        ]
 
     async def on_started(self) -> None:
-        self.sampler.start()
+        self.tasks.start("media-stats", self.sampler.run())
 
     async def stop(self) -> None:
-        await self.sampler.stop()
         if self.registry is not None:
             await self._give_up_rooms()
             await self.registry.stop()
         await self.hosted.close_all(REPLICA_STOPPED)
-        await self.recorder.stop()
-        await super().stop()
+        await self.recorder.drain(within=5)
+        await super().stop()  # the recorder and the sampler stop with the service's tasks
 
     def readiness(self) -> dict[str, bool]:
         checks = super().readiness()
@@ -134,9 +143,8 @@ class MediaService(BaseService):
 
     # -- following consultations --------------------------------------------------------
 
-    async def _follow_consultation(self, event: IntegrationEvent, sequence: int) -> None:
+    async def _follow_consultation(self, event: IntegrationEvent, tracking: Tracking) -> None:
         assert self.registry is not None
-        tracking = Tracking(f"{self.settings.stream_name}/{CONSUMER}", sequence)
         if isinstance(event, rooms_events.ConsultationOpened):
             consultation_id = event.consultation_id
             replica = ""

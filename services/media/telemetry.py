@@ -61,18 +61,9 @@ class StatsSampler:
         self._rooms = rooms
         self._interval = interval
         self._last: dict[tuple[int, str, str], float] = {}
-        self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run())
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Sample until cancelled (one of the service's tasks)."""
         while True:
             try:
                 await self.sample()

@@ -13,6 +13,7 @@ from services.common.errors import RetryLater
 from services.common.eventstore import store_env
 from services.common.settings import Settings
 from services.media.application import MediaRooms, to_contract
+from services.media.domain import MediaRoom
 
 CID = "test-correlation"
 
@@ -83,3 +84,10 @@ def test_a_room_whose_replica_is_lost_moves_and_is_recorded_so(tmp_path: Path) -
     room = media.room(consultation_id)
     assert room is not None and room.closed and room.replica_id == "media-1"
     media.close()
+
+
+def test_every_event_of_the_room_record_is_published_or_declared_internal() -> None:
+    """A new event on the aggregate must be mapped to a contract or declared internal
+    (a typo in the table is an AttributeError at import, never a silent miss)."""
+    assert to_contract.unmapped(MediaRoom) == []
+    assert not to_contract.maps(MediaRoom.TrackUnpublished)  # type: ignore[attr-defined]
