@@ -12,9 +12,7 @@ the address), equal for equal addresses and useless for finding the address agai
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import ipaddress
 
 from starlette.types import Scope
@@ -40,12 +38,13 @@ def client_address(scope: Scope) -> str:
 
 
 class ClientTags:
-    """Pseudonyms for client addresses: 8 characters of a keyed hash (40 bits), stable
-    while the key is, so equal addresses show equal tags."""
+    """Pseudonyms for client addresses: 10 hex digits of a keyed hash (BLAKE2b with a key
+    derived from the secret, 40 bits), stable while the key is, so equal addresses show
+    equal tags. BLAKE2b rather than HMAC-SHA256: the same keyed hash without OpenSSL, whose
+    digests cost a knock up to 0.1 ms under load (a lock shared with the worker threads)."""
 
     def __init__(self, key: bytes) -> None:
-        self._key = hashlib.sha256(b"bb-client-tag\x00" + key).digest()
+        self._key = hashlib.blake2b(key, person=b"bb-client-tag").digest()[:32]
 
     def tag(self, address: str) -> str:
-        digest = hmac.digest(self._key, address.encode(), "sha256")
-        return base64.b32encode(digest[:5]).decode()
+        return hashlib.blake2b(address.encode(), key=self._key, digest_size=5).hexdigest().upper()

@@ -46,7 +46,8 @@ class KnockLimits:
         self.per_client = settings.waiting_tickets_per_client
         self.rate = SharedRateLimit(RATE_BUCKET, settings.knocks_per_client_per_minute, 60.0)
         self._waiting = waiting
-        self._tickets_of: dict[str, dict[UUID, UUID]] = {}  # client -> ticket -> department
+        # client -> ticket -> department (as text: parsed only when needed)
+        self._tickets_of: dict[str, dict[UUID, str]] = {}
         self._client_of: dict[UUID, str] = {}
 
     # -- who knocked from where (fed with the visit data) -------------------------------------
@@ -57,7 +58,7 @@ class KnockLimits:
             return
         self.rate.seen(client, stored)
         self._client_of[ticket_id] = client
-        self._tickets_of.setdefault(client, {})[ticket_id] = UUID(department)
+        self._tickets_of.setdefault(client, {})[ticket_id] = department
 
     def forget(self, ticket_id: UUID) -> None:
         client = self._client_of.pop(ticket_id, None)
@@ -117,8 +118,8 @@ class KnockLimits:
             if where is None:
                 if self._waiting.has_seen(ticket_id, 1):
                     continue  # it has left the line
-                where = knocked_in
-            if where == department_id:
+                count += knocked_in == str(department_id)
+            elif where == department_id:
                 count += 1
         return count
 
