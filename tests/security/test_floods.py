@@ -118,8 +118,9 @@ def test_a_fourth_waiting_ticket_from_one_client_is_refused_and_staff_see_and_cl
 
     def marked() -> dict[str, Any] | None:
         line = staff.get(f"/departments/{dept}/queue").json()
-        tagged = {e["ticket_id"]: e for e in line["waiting"] if e["client_tag"]}
-        return line if set(tagged) == flood else None
+        tagged = {e["ticket_id"] for e in line["waiting"] if e["client_tag"]}
+        everyone = {e["ticket_id"] for e in line["waiting"]}
+        return line if tagged == flood and other.json()["ticket_id"] in everyone else None
 
     line = eventually(marked)
     entries = {e["ticket_id"]: e for e in line["waiting"]}
