@@ -47,9 +47,6 @@ class BaseService(ABC):
     @abstractmethod
     def routers(self) -> list[APIRouter]: ...
 
-    async def subscribe(self, bus: Bus) -> None:
-        """Deprecated: open what the reactions need in ``prepare``, list them in ``reactions``."""
-
     async def prepare(self, bus: Bus) -> None:
         """Open what the reactions need (KV buckets, live hubs). Override where needed."""
 
@@ -80,7 +77,6 @@ class BaseService(ABC):
         self.relay.start()
         await self.relay.serve_reads()
         await self.prepare(self.bus)
-        await self.subscribe(self.bus)
         wire(self.reactions(), self.bus, self.app, self.settings.stream_name, self.tasks)
         await self.on_started()
         log.info("service_started", service=self.name)
@@ -98,15 +94,3 @@ class BaseService(ABC):
             f"{self.name}.nats": bool(self.bus and self.bus.connected),
             f"{self.name}.outbox": bool(self.relay and self.relay.healthy),
         }
-
-    def consume_into_application(self, durable: str, subjects: list[str]) -> None:
-        """A durable consumer whose events go through the application's policy, exactly once."""
-        from eventsourcing.persistence import Tracking
-
-        assert self.bus is not None
-
-        async def handle(event: IntegrationEvent, sequence: int) -> None:
-            tracking = Tracking(f"{self.settings.stream_name}/{durable}", sequence)
-            await asyncio.to_thread(self.app.handle_upstream, event, tracking)
-
-        self.bus.consume(durable, subjects, handle)

@@ -58,7 +58,7 @@ async def bus(nats_server: EmbeddedNats) -> AsyncIterator[Bus]:
 
 
 def _consume_into(bus: Bus, queue: Queue) -> None:
-    """As ``BaseService.consume_into_application`` does for the queue service."""
+    """As the queue's ``IntoApplication`` reaction does (services/common/reactions.py)."""
 
     async def handle(event: IntegrationEvent, sequence: int) -> None:
         await asyncio.to_thread(queue.handle_upstream, event, Tracking(f"BB/{DURABLE}", sequence))
