@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from services.common.auth import verify_capability
+from services.common.auth import bearer_token, verify_capability
 from services.common.clients import client_address
 from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
+from services.common.tokens import Claims
 from services.queue.domain import Door, Ticket
 from services.queue.schemas import (
     DepartmentView,
@@ -37,6 +38,21 @@ router = APIRouter(prefix="/api/v1", tags=["queue"])
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _appointment_knock(request: Request, department_id: UUID) -> Claims | None:
+    """The checked-in appointment a knock comes with, verified without asking booking: a
+    signed ``appointment_knock`` token naming this department (401 forged or expired, 403
+    for another department), or None for a walk-in."""
+    if bearer_token(request) is None:
+        return None
+    claims = verify_capability(request, "appointment_knock")
+    if claims.extra.get("department") != str(department_id):
+        raise Refusal(
+            status.HTTP_403_FORBIDDEN,
+            "This appointment is at another department. Please knock at its own door.",
+        )
+    return claims
 
 
 def _language(request: Request) -> str:
@@ -164,10 +180,14 @@ async def knock(
     Sending the same ``knock_id`` again answers 200 with the same ticket. A full line, or
     too many knocks or waiting tickets from one connection, answer 429 with
     ``Retry-After`` and a ``reason`` (``line_full``, ``too_many_knocks``,
-    ``too_many_waiting``)."""
+    ``too_many_waiting``). With the token an appointment's check-in answered (booking's
+    ``appointment_knock``, as ``Authorization: Bearer``) the ticket has priority
+    ``appointment`` and staff see the appointment's time."""
+    appointment = _appointment_knock(request, department_id)
     door = await find_door(service, department_id)
     door.check_knock(bool(body.display_name), body.language, body.topic)
-    knock_id = body.knock_id or uuid4()
+    # An appointment knocks once: the same check-in again is the same ticket.
+    knock_id = UUID(appointment.subject) if appointment else body.knock_id or uuid4()
     client = service.client_tags.tag(client_address(request.scope))
     await service.limits.check(department_id, Ticket.create_id(department_id, knock_id), client)
     visit = {
@@ -178,8 +198,12 @@ async def knock(
         # Which client knocked where (a pseudonym of its address): for the limits above.
         "client": client,
         "department": str(department_id),
+        "appointment_at": appointment["slot_start"] if appointment else None,
     }
-    ticket, is_new = await service.knock(department_id, knock_id, visit, current_correlation_id())
+    ticket, is_new = await service.knock(
+        department_id, knock_id, visit, current_correlation_id(),
+        "appointment" if appointment else "walk_in",
+    )
     name = display_name(visit if is_new else await service.visits.get(ticket.id) or visit)
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = service.estimate(door, place)

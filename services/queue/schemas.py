@@ -102,6 +102,9 @@ class WaitingEntry(BaseModel):
     )
     language: str | None
     topic: str | None
+    appointment_at: datetime | None = Field(
+        default=None, description="The slot of an appointment checked in (priority appointment)"
+    )
     transferred: bool = False
     client_tag: str | None = Field(
         default=None,

@@ -268,6 +268,7 @@ class QueueService(BaseService):
             "anonymous": bool(visit.get("anonymous")),
             "language": visit.get("language"),
             "topic": visit.get("topic"),
+            "appointment_at": visit.get("appointment_at"),
             "transferred": transferred,
         }
 
@@ -311,7 +312,12 @@ class QueueService(BaseService):
         return ticket
 
     async def knock(
-        self, department_id: UUID, knock_id: UUID, visit: dict[str, Any], correlation_id: str
+        self,
+        department_id: UUID,
+        knock_id: UUID,
+        visit: dict[str, Any],
+        correlation_id: str,
+        priority: str = "walk_in",
     ) -> tuple[Ticket, bool]:
         """Knock; what the citizen typed is stored first, so every live view has it at once.
 
@@ -320,7 +326,7 @@ class QueueService(BaseService):
         ticket_id = Ticket.create_id(department_id, knock_id)
         first = await self.visits.remember(ticket_id, visit, only_if_new=True)
         try:
-            knock = Knock(department_id, "walk_in", knock_id, correlation_id)
+            knock = Knock(department_id, priority, knock_id, correlation_id)
             ticket, is_new = await self._knocks.submit(knock)
         except Exception:
             if first:
