@@ -52,6 +52,7 @@ class SystemProcess:
             # them for one client (tests/security/test_floods.py tests those limits).
             "BB_KNOCKS_PER_CLIENT_PER_MINUTE": "0",
             "BB_WAITING_TICKETS_PER_CLIENT": "0",
+            "BB_BOOKINGS_PER_CLIENT_PER_HOUR": "0",
             **(env or {}),
         }
         # One process unless a test asks for the process tree (tests/integration/

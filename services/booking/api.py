@@ -29,7 +29,8 @@ from services.booking.schemas import (
 )
 from services.booking.service import BookingService, booking_service
 from services.common.auth import verify_capability
-from services.common.errors import Refusal
+from services.common.clients import client_address
+from services.common.errors import Refusal, too_many_requests
 from services.common.logging import current_correlation_id
 
 Service = Annotated[BookingService, Depends(booking_service)]
@@ -172,9 +173,21 @@ async def _booked(service: BookingService, department_id: UUID, request_id: UUID
     status_code=status.HTTP_201_CREATED,
     tags=["citizen"],
 )
-async def book(department_id: UUID, body: BookIn, service: Service) -> Response:
+async def book(
+    department_id: UUID, body: BookIn, service: Service, request: Request
+) -> Response:
     """Book a slot, no account needed. Answers the appointment, its token and the personal
-    link. A full slot is 409 with ``nearest``: the free slots closest to it."""
+    link. A full slot is 409 with ``nearest``: the free slots closest to it. More than
+    ``bookings_per_client_per_hour`` (10) from one connection: 429 ``too_many_bookings``."""
+    client = service.client_tags.tag(client_address(request.scope))
+    wait = await service.booking_rate.hit(client)
+    if wait:
+        raise too_many_requests(
+            "Many appointments have been booked from this connection in the last hour. "
+            "Please try again later, or call the office.",
+            wait,
+            "too_many_bookings",
+        )
     return await book_for(service, department_id, body, None)
 
 

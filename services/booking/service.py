@@ -29,11 +29,14 @@ from services.booking.errors import (
 from services.booking.mail import MailContext, MailOutbox
 from services.booking.mapping import to_contract
 from services.booking.personal import PersonalData
+from services.common.bus import Bus
+from services.common.clients import ClientTags
 from services.common.contracts import IntegrationEvent
 from services.common.contracts import rooms as rooms_events
 from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
+from services.common.ratelimit import SharedRateLimit
 from services.common.reactions import IntoApplication, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -44,6 +47,7 @@ MISSED_CLOCK_SECONDS = 60.0
 SEED_POLL_SECONDS = 1.0
 APPOINTMENT_LINK_DAYS = 7  # the personal link works until this long after the appointment
 KNOCK_TOKEN_MINUTES = 10  # the right to knock with priority, from the check-in
+BOOKING_RATE_BUCKET = "bb_booking_rate"
 
 
 class BookingService(BaseService):
@@ -65,6 +69,11 @@ class BookingService(BaseService):
         super().__init__(settings)
         self.personal = PersonalData(settings)
         self.mail: MailOutbox | None = None
+        # Bookings per client address (a keyed pseudonym of it), counted across replicas.
+        self.client_tags = ClientTags(settings.signing_key)
+        self.booking_rate = SharedRateLimit(
+            BOOKING_RATE_BUCKET, settings.bookings_per_client_per_hour, 3600.0
+        )
 
     @property
     def booking(self) -> Booking:
@@ -94,6 +103,9 @@ class BookingService(BaseService):
                 ],
             )
         ]
+
+    async def prepare(self, bus: Bus) -> None:
+        await self.booking_rate.start(bus)
 
     async def on_started(self) -> None:
         self.tasks.start("booking-missed-clock", self._run_missed_clock())

@@ -101,6 +101,8 @@ ACCESS: dict[str, BusAccess] = {
                 "bb.rooms.staff_unassigned",
             ),
         },
+        # bb_booking_rate: bookings per client address, shared by the booking processes.
+        buckets=("bb_booking_rate",),
         reads_buckets=(SESSIONS,),
     ),
 }

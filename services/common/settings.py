@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     booking_smtp_password: str | None = None
     booking_mail_from: str = "Buergerbuero <noreply@buergerbuero.invalid>"
     booking_mail_reminder_minutes: list[int] = Field(default_factory=lambda: [24 * 60, 60])
+    # Bookings a citizen may make in an hour, per client address (0: no limit); staff
+    # booking on a citizen's behalf are not counted.
+    bookings_per_client_per_hour: int = Field(default=10, ge=0)
 
     # Queue replicas on one store issue ticket numbers in residue classes: replica `index`
     # of `count` only numbers n with n % count == (index + 1) % count (count 1: 1, 2, 3, …).

@@ -314,3 +314,27 @@ def test_the_confirmation_is_mailed_from_the_outbox(citizen: httpx.Client, demo:
     text = mails[0].read_text()
     assert "erika@example.org" in text and "Demo-Sprechstunde" in text
     assert f"/appointments/{made['appointment_id']}#token=" in text
+
+
+def test_a_flood_of_bookings_from_one_connection_is_429(system_factory: Any) -> None:
+    """At most ``bookings_per_client_per_hour`` from one address; staff are not counted."""
+    limited = system_factory(env={"BB_BOOKINGS_PER_CLIENT_PER_HOUR": "3"})
+    with limited.client() as citizen:
+        demo = department_of(citizen, "demo")
+        path, params = slots_query(demo, 2, hours=4)
+        eventually(lambda: citizen.get(path, params=params).status_code == 200, timeout=30)
+        starts = [s["start"] for s in citizen.get(path, params=params).json()["slots"]]
+        answers = [citizen.post(f"/departments/{demo}/appointments", json={"start": start})
+                   for start in starts[:4]]
+        assert [a.status_code for a in answers] == [201, 201, 201, 429]
+        body = refused(answers[3], 429, "try again later")
+        assert body["reason"] == "too_many_bookings" and body["retry_after_seconds"] > 0
+        assert int(answers[3].headers["Retry-After"]) == body["retry_after_seconds"]
+        anna = StaffClient(f"{limited.base}/api/v1", "anna")
+        phoned = anna.post(f"/offices/{demo}/appointments", {"start": starts[5]})
+        assert phoned.status_code == 201, phoned.text
+
+
+def department_of(citizen: httpx.Client, slug: str) -> str:
+    return str(eventually(lambda: next((d["id"] for d in citizen.get("/departments").json()
+                                        if d["slug"] == slug), None), timeout=20))
