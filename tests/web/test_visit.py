@@ -183,6 +183,17 @@ def test_anonymous_department_asks_no_name(
     entry = office.locator("li[data-ticket]")
     expect(entry).to_have_count(1)
     expect(entry.locator("[data-slot=who]")).to_contain_text("Gast")
+    # The pseudonym is the page's, in the reader's language (the server sends only the number).
+    number = entry.locator("[data-slot=who]").inner_text().split()[1]
+    expect(entry.locator("[data-slot=who]")).to_have_text(f"Nr. {number} – Gast {number}")
+    expect(citizen.locator("[data-slot=number]")).to_contain_text(f"„Gast {number}“")
+    english = new_context().new_page()
+    sign_in(english, "carla")
+    english.goto("/staff?lang=en")
+    office_en = english.locator(".office", has=english.locator(f"a[href='/staff/office/{hiv}']"))
+    expect(office_en.locator("li[data-ticket] [data-slot=who]")).to_have_text(
+        f"No. {number} – Guest {number}"
+    )
 
     citizen.once("dialog", lambda dialog: dialog.accept())
     citizen.click("#leave")

@@ -357,7 +357,8 @@ class OfficeView {
     const li = entryTemplate.content.firstElementChild.cloneNode(true);
     li.dataset.ticket = entry.ticket_id;
     const number = entry.number;
-    let who = entry.display_name ? t("who", { number, name: entry.display_name }) : t("who_anonymous", { number });
+    const name = entry.anonymous ? t("pseudonym", { number }) : entry.display_name;
+    let who = name ? t("who", { number, name }) : t("who_anonymous", { number });
     if (entry.transferred) who += ` ${t("transferred")}`;
     if (entry.priority === "appointment") who += ` ${t("appointment")}`;
     slot(li, "who").textContent = who;
@@ -428,11 +429,10 @@ class OfficeView {
   }
 }
 
-/** The line's order: appointments first, then by knock time. */
+/** The line's order as the server keeps it (each entry's `line_order`): the rule lives
+ * there alone; this only places a ticket that joins the line live. */
 function compare(a, b) {
-  const pa = a.priority === "appointment" ? 0 : 1;
-  const pb = b.priority === "appointment" ? 0 : 1;
-  return pa - pb || new Date(a.knocked_at) - new Date(b.knocked_at);
+  return a.line_order < b.line_order ? -1 : a.line_order > b.line_order ? 1 : 0;
 }
 
 /** One stream for every line I serve: each event names its department. */

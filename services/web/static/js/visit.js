@@ -203,9 +203,8 @@ function begin() {
     showSection("no-visit");
     return;
   }
-  const number = ticket.display_name
-    ? t("name_shown", { name: ticket.display_name })
-    : "";
+  const shownAs = ticket.anonymous ? t("pseudonym", { number: ticket.number }) : ticket.display_name;
+  const number = shownAs ? t("name_shown", { name: shownAs }) : "";
   slot(waiting, "number").textContent = t("number", { number: ticket.number, name: number });
   setupDeviceCheck(waiting.querySelector("[data-device-check]"));
   const url = `/api/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/stream?token=${encodeURIComponent(ticket.token)}`;
