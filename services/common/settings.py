@@ -140,6 +140,15 @@ class Settings(BaseSettings):
     # Who may say who the client is (X-Forwarded-For): `up`'s own loopback forwarder, and
     # in Kubernetes the Ingress controller's addresses or networks, comma-separated.
     trusted_proxies: str = "127.0.0.1,::1"
+    # Per client address (an IPv6 client by its /64): knocks a minute, and tickets waiting
+    # at once in one department; per department: citizens waiting at once.
+    knocks_per_client_per_minute: int = Field(default=10, ge=0)
+    waiting_tickets_per_client: int = Field(default=3, ge=0)
+    line_limit: int = Field(default=500, ge=0)
+    # Live streams open at once on one ticket.
+    streams_per_ticket: int = Field(default=5, ge=0)
+    # The first entries of a line a staff dashboard is sent; the rest as a count.
+    staff_line_shown: int = Field(default=50, ge=1, le=1000)
 
     @property
     def uses_embedded_nats(self) -> bool:
