@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -239,8 +240,21 @@ ROUTES = {
 }
 
 
+# Booking's routes under the queue's and rooms' prefixes: the regular expressions of the
+# Ingress "booking-routes" (deploy/k8s/base/ingress.yaml), which win over ROUTES.
+NESTED_ROUTES = {
+    "/api/v1/departments/[^/]+/(slots|appointments)$": "booking",
+    "/api/v1/offices/[^/]+/(appointments|schedule)(/.*)?$": "booking",
+}
+_NESTED = [(re.compile(pattern), service) for pattern, service in NESTED_ROUTES.items()]
+
+
 def _service_of(path: str) -> str:
     parts = path.split("/")
     if len(parts) > 3 and parts[1] == "api":
+        if len(parts) > 5:
+            for pattern, service in _NESTED:
+                if pattern.match(path):
+                    return service
         return ROUTES.get(parts[3], parts[3])
     return "web"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.common.settings import Settings
-from services.common.web import ROUTES
+from services.common.web import NESTED_ROUTES, ROUTES, _service_of
 
 ROOT = Path(__file__).resolve().parents[2]
 OPERATIONS = ROOT / "docs" / "operations.md"
@@ -287,6 +287,25 @@ def test_ingress_routes_match_the_application(production: list[dict[str, Any]]) 
         for rule in ing["spec"]["rules"]:
             for p in rule["http"]["paths"]:
                 assert p["backend"]["service"]["name"] in services
+
+
+def test_booking_routes_match_the_metrics_labels(production: list[dict[str, Any]]) -> None:
+    """Booking's routes under /departments and /offices go to booking in the Ingress, and
+    its requests are counted as booking's, not as the queue's or rooms'."""
+    (ingress,) = [i for i in of(production, "Ingress") if i["metadata"]["name"] == "booking-routes"]
+    routes = {p["path"]: p["backend"]["service"]["name"]
+              for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert routes == NESTED_ROUTES
+    department = "/api/v1/departments/0b6f3f0e-6f1a-4c39-9a55-2f4f0c1e6a10"
+    office = "/api/v1/offices/0b6f3f0e-6f1a-4c39-9a55-2f4f0c1e6a10"
+    assert _service_of(f"{department}/slots") == "booking"
+    assert _service_of(f"{department}/appointments") == "booking"
+    assert _service_of(f"{office}/appointments/some-id/cancel") == "booking"
+    assert _service_of(f"{office}/schedule") == "booking"
+    assert _service_of(f"{department}/knock") == "queue"
+    assert _service_of(department) == "queue"
+    assert _service_of(f"{office}/staff") == "rooms"
+    assert _service_of("/api/v1/appointments/some-id") == "booking"
 
 
 def test_media_replicas_have_a_route_each(production: list[dict[str, Any]]) -> None:
