@@ -79,6 +79,18 @@ def knock_page(request: Request, department_id: UUID) -> HTMLResponse:
     return render(request, "knock.html", page="knock", department_id=department_id)
 
 
+@router.get("/office/{department_id}/book", response_class=HTMLResponse)
+def booking_page(request: Request, department_id: UUID) -> HTMLResponse:
+    """The slot picker and the booking form (``?move=`` an appointment: pick its new time)."""
+    return render(request, "book.html", page="book", department_id=department_id)
+
+
+@router.get("/appointments/{appointment_id}", response_class=HTMLResponse)
+def appointment_page(request: Request, appointment_id: UUID) -> HTMLResponse:
+    """The citizen's appointment: the token is in the fragment and stays in the browser."""
+    return render(request, "appointment.html", page="appointment", appointment_id=appointment_id)
+
+
 @router.get("/visit", response_class=HTMLResponse)
 def waiting_room(request: Request) -> HTMLResponse:
     return render(request, "visit.html", page="visit")
@@ -113,6 +125,13 @@ def staff_dashboard(request: Request) -> HTMLResponse:
 @router.get("/staff/office/{department_id}", response_class=HTMLResponse)
 def office_settings(request: Request, department_id: UUID) -> HTMLResponse:
     return render(request, "staff/office.html", page="staff-office", department_id=department_id)
+
+
+@router.get("/staff/appointments/{department_id}", response_class=HTMLResponse)
+def staff_appointments(request: Request, department_id: UUID) -> HTMLResponse:
+    return render(
+        request, "staff/appointments.html", page="staff-appointments", department_id=department_id
+    )
 
 
 @router.get("/staff/consultation/{consultation_id}", response_class=HTMLResponse)

@@ -44,6 +44,7 @@ function render() {
   if (department.anonymous) badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("anonymous") })));
   if (department.accepts_appointments) {
     badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("appointments") })));
+    show(document.getElementById("book"), true);
   }
   if (!department.open) {
     showClosed(department.opens_at);

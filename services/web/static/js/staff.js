@@ -112,6 +112,12 @@ class OfficeView {
     this.queueHeading = slot(this.node, "queue-heading");
     this.queueHeading.id = uid("queue");
     this.queue.setAttribute("aria-labelledby", this.queueHeading.id);
+    if (this.department?.accepts_appointments) {
+      const link = slot(this.node, "appointments");
+      link.href = `/staff/appointments/${office.id}`;
+      link.setAttribute("aria-label", `${link.textContent}: ${this.name}`);
+      show(link, true);
+    }
     if (office.my_role === "admin") {
       const link = slot(this.node, "settings");
       link.href = `/staff/office/${office.id}`;

@@ -1,0 +1,205 @@
+"""The booking pages in Chromium: book at the demo office (slots around the clock) with the
+keyboard-friendly picker, download and parse the .ics, find the confirmation mail in the
+embedded outbox, move, cancel; and in English book, knock at the appointment's time and be
+admitted ahead of the line. Every page axe-clean; the staff's appointments page too."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+from icalendar import Calendar
+from playwright.sync_api import Page, expect
+
+from services.common.natsserver import EmbeddedNats
+from tests.conftest import SystemProcess
+from tests.helpers import eventually
+from tests.web.conftest import (
+    DESKTOP,
+    PHONE,
+    ContextFactory,
+    demo_id,
+    sign_in,
+    staff_api,
+    watch_errors,
+)
+
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+AXE = Axe()
+DEMO_HOURS = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
+
+
+@pytest.fixture(scope="module")
+def web_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemProcess]:
+    """As tests/web/conftest.py's, with more time to start on a busy shared machine."""
+    base = tmp_path_factory.mktemp("booking-pages")
+    nats = EmbeddedNats(base / "nats")
+    nats.start()
+    processes = os.environ.get("BB_TEST_QUEUE_PROCESSES", "2")
+    system = SystemProcess(base / "data", nats.url, args=["up", "--queue-processes", processes])
+    system.start(timeout=120)
+    yield system
+    system.stop()
+    nats.stop()
+
+
+def axe_clean(page: Page, name: str) -> None:
+    page.wait_for_timeout(150)  # let the last update settle
+    violations = AXE.run(page, options=WCAG).response["violations"]
+    assert not violations, (name, [(v["id"], [n["target"] for n in v["nodes"]][:3])
+                                   for v in violations])
+
+
+def mail_to(system: SystemProcess, address: str) -> Message:
+    def find() -> Message | None:
+        for path in Path(system.data_dir, "mail").rglob("*.eml"):
+            mail = message_from_bytes(path.read_bytes())
+            if address in str(mail["To"]):
+                return mail
+        return None
+
+    return eventually(find, timeout=20)
+
+
+def booked_start(page: Page) -> dt.datetime:
+    """The start of the appointment the page shows, asked with the token of its fragment."""
+    shown = page.evaluate(
+        """() => {
+             const token = new URLSearchParams(location.hash.slice(1)).get("token");
+             return fetch(`/api/v1/appointments/${location.pathname.split("/").pop()}`, {
+               headers: {Authorization: `Bearer ${token}`},
+             }).then((r) => r.json());
+           }""")
+    return dt.datetime.fromisoformat(shown["start"])
+
+
+def axe_clean_on_a_phone_too(page: Page, name: str) -> None:
+    axe_clean(page, name)
+    page.set_viewport_size(PHONE)  # type: ignore[arg-type]
+    axe_clean(page, f"{name} (phone)")
+    page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
+
+
+def choose(page: Page, day_index: int, time_index: int) -> str:
+    """Pick a day and a time by keyboard-reachable radio buttons; answers the slot's start."""
+    page.locator("#days input[type=radio]").nth(day_index).check()
+    announced = re.compile(r"^\d+ (Termine frei am|appointments free on) ")
+    expect(page.locator("#announcer")).to_have_text(announced)
+    time = page.locator("#times input[type=radio]").nth(time_index)
+    time.check()
+    return str(time.get_attribute("value"))
+
+
+def test_book_in_german_get_the_ics_and_the_mail_move_and_cancel(
+    new_context: ContextFactory, web_system: SystemProcess
+) -> None:
+    demo = demo_id(web_system)
+    page = new_context(accept_downloads=True).new_page()
+    errors = watch_errors(page)
+    page.goto(f"/office/{demo}")
+    page.get_by_role("link", name="Termin buchen").click()
+    page.wait_for_url(f"**/office/{demo}/book")
+    expect(page.locator("#days legend")).to_have_text("1. Tag wählen")
+    start = choose(page, 1, 4)  # tomorrow, the fifth free time
+    page.fill("#display-name", "Erika Mustermann")
+    page.fill("#email", "erika@example.org")
+    axe_clean_on_a_phone_too(page, "booking de")
+    # Meanwhile two others take both places of that time: the page offers the nearest.
+    with web_system.client() as others:
+        for _ in range(2):
+            taken = others.post(f"/departments/{demo}/appointments", json={"start": start})
+            assert taken.status_code == 201, taken.text
+    page.get_by_role("button", name="Diesen Termin buchen").click()
+    expect(page.locator("#booking-error")).to_contain_text("Diese Zeit wurde gerade vergeben.")
+    axe_clean(page, "booking de, slot taken")
+    page.locator("#booking-error button").first.click()
+
+    page.wait_for_url("**/appointments/*")
+    assert "#token=" in page.url
+    expect(page.locator("[data-slot=status]")).to_have_text("Gebucht. Wir freuen uns auf Sie.")
+    berlin = booked_start(page)
+    assert berlin != dt.datetime.fromisoformat(start)
+    assert abs(berlin - dt.datetime.fromisoformat(start)) <= dt.timedelta(hours=1)
+    expect(page.locator("[data-slot=when]")).to_contain_text(" Uhr")
+    expect(page.locator("#personal-link")).to_have_value(page.url)
+    axe_clean_on_a_phone_too(page, "appointment de")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Kalender (.ics)").click()
+    event = Calendar.from_ical(Path(download.value.path()).read_bytes()).walk("VEVENT")[0]
+    assert event.decoded("DTSTART") == berlin
+    assert event["DTSTART"].params["TZID"] == "Europe/Berlin"
+
+    mail = mail_to(web_system, "erika@example.org")
+    assert any(part.get_filename() == "termin.ics" or part.get_content_type() == "text/calendar"
+               for part in mail.walk())
+
+    # Move: back to the picker, a time on the day after, then the same page again.
+    page.get_by_role("link", name="Termin verschieben").click()
+    page.wait_for_url("**/book?move=*")
+    expect(page.locator("h1")).to_have_text("Termin verschieben")
+    moved_to = choose(page, 2, 0)
+    page.get_by_role("button", name="Auf diese Zeit verschieben").click()
+    page.wait_for_url("**/appointments/*")
+    expect(page.locator("[data-slot=status]")).to_have_text("Gebucht. Wir freuen uns auf Sie.")
+    assert booked_start(page) == dt.datetime.fromisoformat(moved_to)
+
+    # Cancel, with a confirmation step.
+    page.get_by_role("button", name="Termin absagen").click()
+    expect(page.get_by_role("heading", name="Diesen Termin wirklich absagen?")).to_be_focused()
+    page.get_by_role("button", name="Ja, absagen").click()
+    expect(page.locator("[data-slot=status]")).to_have_text("Dieser Termin wurde abgesagt.")
+    expect(page.get_by_role("button", name="Termin absagen")).to_be_hidden()
+    assert not errors, errors
+
+
+def test_book_in_english_knock_at_the_time_and_be_admitted(
+    new_context: ContextFactory, web_system: SystemProcess
+) -> None:
+    demo = demo_id(web_system)
+    anna = staff_api(web_system, "anna")
+    # Check-in opens 20 minutes before: the next free slot (at most 15 minutes away) is open.
+    terms = {"hours": DEMO_HOURS, "capacity": 2, "notice_minutes": 0, "days_ahead": 14,
+             "state": None, "check_in_before_minutes": 20}
+    answer = anna.http.put(f"/offices/{demo}/schedule", json=terms,
+                           headers={"X-CSRF-Token": anna.csrf})
+    assert answer.status_code == 200, answer.text
+
+    page = new_context(locale="en-GB").new_page()
+    errors = watch_errors(page)
+    page.goto(f"/office/{demo}/book?lang=en")
+    expect(page.locator("#days legend")).to_have_text("1. Choose a day")
+    choose(page, 0, 0)
+    page.fill("#display-name", "Alex Example")
+    page.get_by_role("button", name="Book this appointment").click()
+    page.wait_for_url("**/appointments/*")
+    expect(page.locator("[data-slot=status]")).to_have_text(
+        "Booked. We look forward to seeing you.")
+    knock = page.get_by_role("button", name="Knock now")
+    expect(knock).to_be_visible()
+    axe_clean(page, "appointment en")
+
+    # Staff see it on their appointments page, linked from the dashboard.
+    staff = new_context(locale="en-GB").new_page()
+    staff.goto("/staff?lang=en")
+    sign_in(staff)
+    staff.locator(f"a[href='/staff/appointments/{demo}']").click()
+    entry = staff.locator("#appointment-days li[data-status]").first
+    expect(entry).to_contain_text("Booked")
+
+    knock.click()
+    page.wait_for_url("**/visit")
+    expect(entry).to_contain_text("Checked in")  # refreshed by the queue stream's knock
+    axe_clean(staff, "staff appointments en")
+
+    admitted = anna.post(f"/departments/{demo}/queue/admit-next")
+    assert admitted.status_code == 200, admitted.text
+    page.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    assert not errors, errors
