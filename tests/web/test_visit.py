@@ -140,6 +140,26 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     again.fill("#guest-name", "Dolmetscherin")
     again.click("#invite-form button[type=submit]")
     expect(again.locator("#invite-gone")).to_be_visible()
+    # The interpreter who was in the call is dropped at once and told the same.
+    expect(interpreter.locator("#invite-gone")).to_be_visible(timeout=15_000)
+    expect(citizen.locator(".tile[data-role=interpreter]")).to_have_count(0, timeout=15_000)
+
+    # A second interpreter, still in the call when it ends.
+    staff.click("#invite")
+    staff.wait_for_function(
+        "old => [...document.querySelectorAll('#invitations input')]"
+        ".some(e => e.value.includes('#token=') && e.value !== old)",
+        arg=link,
+    )
+    listed = staff.locator("#invitations input").evaluate_all("els => els.map(e => e.value)")
+    links = [value for value in listed if "#token=" in value and value != link]
+    assert links, "the new invitation's link is listed"
+    interpreter = new_context().new_page()
+    interpreter.goto(links[0].replace(web_system.base, ""))
+    interpreter.fill("#guest-name", "Dolmetscher")
+    interpreter.click("#invite-form button[type=submit]")
+    expect(interpreter.locator("#invite-joined")).to_be_visible()
+    expect_video_moving(interpreter, "staff")
 
     # End the consultation for everyone: every page says so.
     staff.once("dialog", lambda dialog: dialog.accept())

@@ -33,6 +33,14 @@ const languageSelect = document.getElementById("guest-language");
 let stage = null;
 let pass = null;
 
+// The office withdrew the invitation (or it expired) while connected: the room drops
+// this participant at once, and the page says what to do, as opening the link again would.
+function withdrawn() {
+  store.remove(key);
+  showOnly("invite-gone");
+  focusHeading(document.getElementById("gone-heading"));
+}
+
 function ended() {
   store.remove(key);
   showOnly("invite-ended");
@@ -79,7 +87,7 @@ form.addEventListener("submit", async (event) => {
     store.set(key, { token, name, language: languageSelect.value });
     showOnly("invite-joined");
     focusHeading(document.getElementById("invite-heading"));
-    stage = await startStage(document.getElementById("media"), { ...pass, display_name: name }, { onEnded: ended });
+    stage = await startStage(document.getElementById("media"), { ...pass, display_name: name }, { onEnded: ended, onRefused: withdrawn });
   } catch (error) {
     if (error.status === 410) {
       store.remove(key);

@@ -50,7 +50,9 @@ function percent(value) {
 
 /**
  * Start the stage for a participant pass. `hooks.onEnded()` is called when the
- * consultation ends for everyone (the page shows its end section).
+ * consultation ends for everyone (the page shows its end section); `hooks.onRefused()`,
+ * where given, when the room refuses or drops this participant's pass (e.g. a withdrawn
+ * invitation) instead of the generic message.
  * Returns { close() } (hang up and stop the camera).
  */
 export async function startStage(root, pass, hooks = {}) {
@@ -217,6 +219,9 @@ export async function startStage(root, pass, hooks = {}) {
     } else if (kind === "replaced") {
       setStatus("");
       showProblem(t("replaced"), true);
+    } else if (kind === "refused" && hooks.onRefused) {
+      setStatus("");
+      hooks.onRefused();
     } else if (kind === "refused") {
       setStatus("");
       showProblem(t("refused"), false);
@@ -402,6 +407,9 @@ export async function startStage(root, pass, hooks = {}) {
       } else if (error.code === "ended") {
         setStatus(t("ended"));
         if (hooks.onEnded) hooks.onEnded();
+      } else if (error.code === "refused" && hooks.onRefused) {
+        setStatus("");
+        hooks.onRefused();
       } else if (error.code === "refused") {
         setStatus("");
         showProblem(t("refused"), false);
