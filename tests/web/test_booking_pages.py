@@ -1,7 +1,8 @@
 """The booking pages in Chromium: book at the demo office (slots around the clock) with the
 keyboard-friendly picker, download and parse the .ics, find the confirmation mail in the
-embedded outbox, move, cancel; and in English book, knock at the appointment's time and be
-admitted ahead of the line. Every page axe-clean; the staff's appointments page too."""
+embedded outbox, move, cancel; and in English book from the start page, knock at the
+appointment's time and be admitted, while staff follow it on their appointments page, book
+for a caller and cancel that with a reason. Every page axe-clean."""
 
 from __future__ import annotations
 
@@ -104,6 +105,8 @@ def test_book_in_german_get_the_ics_and_the_mail_move_and_cancel(
     page = new_context(accept_downloads=True).new_page()
     errors = watch_errors(page)
     page.goto(f"/office/{demo}")
+    expect(page.locator("#book")).to_be_visible()
+    axe_clean(page, "knock de")
     page.get_by_role("link", name="Termin buchen").click()
     page.wait_for_url(f"**/office/{demo}/book")
     expect(page.locator("#days legend")).to_have_text("1. Tag wählen")
@@ -174,7 +177,11 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
 
     page = new_context(locale="en-GB").new_page()
     errors = watch_errors(page)
-    page.goto(f"/office/{demo}/book?lang=en")
+    page.goto("/?lang=en")
+    book = page.locator(f"a[href='/office/{demo}/book']")
+    expect(book).to_have_attribute("aria-label", re.compile("^Book an appointment: "))
+    axe_clean_on_a_phone_too(page, "start en")
+    book.click()
     expect(page.locator("#days legend")).to_have_text("1. Choose a day")
     choose(page, 0, 0)
     page.fill("#display-name", "Alex Example")
@@ -197,7 +204,23 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
     knock.click()
     page.wait_for_url("**/visit")
     expect(entry).to_contain_text("Checked in")  # refreshed by the queue stream's knock
+
+    # A citizen calls: staff book the next free time for them, then cancel it with a reason.
+    staff.get_by_text("Book for a citizen (e.g. on the phone)").click()
+    expect(staff.locator("#book-time option").first).to_have_attribute("value", re.compile("T"))
+    staff.fill("#book-name", "Chris Caller")
+    staff.get_by_role("button", name="Book", exact=True).click()
+    expect(staff.locator("#book-link")).to_have_value(re.compile(r"/appointments/.+#token=.+"))
+    by_phone = staff.locator("#appointment-days li[data-status=booked]", has_text="booked by staff")
+    expect(by_phone).to_have_count(1)
     axe_clean(staff, "staff appointments en")
+    by_phone.locator("summary").click()
+    by_phone.get_by_label("Reason").select_option("duplicate")
+    by_phone.get_by_role("button", name="Cancel this appointment").click()
+    cancelled = staff.locator("#appointment-days li[data-status=cancelled]")
+    expect(cancelled).to_contain_text("cancelled: Booked twice")
+    staff.get_by_label("Its week (Monday to Sunday)").check()
+    expect(staff.locator("#appointment-days section")).to_have_count(7)
 
     admitted = anna.post(f"/departments/{demo}/queue/admit-next")
     assert admitted.status_code == 200, admitted.text

@@ -203,8 +203,6 @@ form.addEventListener("submit", (event) => {
   send();
 });
 
-slot(form, "day-list").addEventListener("keydown", () => show(errorBox, false));
-
 form.querySelector('[data-action="later"]').addEventListener("click", async () => {
   try {
     const added = await search();

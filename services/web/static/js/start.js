@@ -45,6 +45,12 @@ function card(department) {
   link.textContent = department.open ? t("knock") : t("details");
   link.setAttribute("aria-label", t(department.open ? "knock_label" : "details_label", { name: department.name }));
   if (!department.open) link.className = "button button-secondary";
+  if (department.accepts_appointments) {
+    const book = slot(node, "book");
+    book.href = `/office/${department.id}/book`;
+    book.setAttribute("aria-label", t("book_label", { name: department.name }));
+    show(book, true);
+  }
   return node;
 }
 
