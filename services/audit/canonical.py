@@ -21,7 +21,7 @@ from services.common.contracts import IntegrationEvent
 NOT_LOGGED = frozenset({"AuditCheckpointSigned"})
 
 # Id fields copied into indexed columns so the DPO's queries need not scan the log.
-_INDEXED = ("department_id", "consultation_id", "ticket_id")
+_INDEXED = ("department_id", "consultation_id", "ticket_id", "appointment_id")
 
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -50,6 +50,7 @@ class LogEntry:
     department_id: str | None = None
     consultation_id: str | None = None
     ticket_id: str | None = None
+    appointment_id: str | None = None
 
     @classmethod
     def of(cls, event: IntegrationEvent) -> LogEntry:

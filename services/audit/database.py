@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS audit_records (
     department_id TEXT,
     consultation_id TEXT,
     ticket_id TEXT,
+    appointment_id TEXT,
     leaf {blob} NOT NULL,
     data {blob}
 );
@@ -85,6 +86,18 @@ class Database:
             for statement in SCHEMA.format(blob=blob).split(";"):
                 if statement.strip():
                     cursor.execute(statement)
+            self._add_appointment_column(cursor)
+
+    def _add_appointment_column(self, cursor: Cursor) -> None:
+        """A log created before appointments were indexed gets the column (its older records
+        name no appointment) and its index."""
+        if self.postgres:
+            cursor.execute("ALTER TABLE audit_records ADD COLUMN IF NOT EXISTS appointment_id TEXT")
+        elif not any(row[1] == "appointment_id" for row in
+                     cursor.execute("PRAGMA table_info(audit_records)").fetchall()):
+            cursor.execute("ALTER TABLE audit_records ADD COLUMN appointment_id TEXT")
+        cursor.execute("CREATE INDEX IF NOT EXISTS audit_records_appointment"
+                       " ON audit_records (appointment_id)")
 
     @property
     def location(self) -> str:

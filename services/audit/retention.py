@@ -43,7 +43,8 @@ def prune(store: LogStore, anchor: tuple[int, str]) -> int:
         cur.execute("DELETE FROM audit_records WHERE idx < ?", (keep_from,))
         cur.execute(
             "UPDATE audit_records SET data = NULL, department_id = NULL,"
-            " consultation_id = NULL, ticket_id = NULL WHERE idx >= ? AND idx < ?",
+            " consultation_id = NULL, ticket_id = NULL, appointment_id = NULL"
+            " WHERE idx >= ? AND idx < ?",
             (keep_from, size))
         cur.execute("INSERT INTO audit_anchor (size, note, pruned_at) VALUES (?, ?, ?)",
                     (size, note, datetime.now(UTC).isoformat()))

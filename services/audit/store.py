@@ -190,12 +190,13 @@ class LogStore:
             for entry in fresh:
                 rows.append((compact.size, entry.event_id, entry.service, entry.position,
                              entry.type, entry.occurred_at, entry.department_id,
-                             entry.consultation_id, entry.ticket_id, entry.leaf, entry.data))
+                             entry.consultation_id, entry.ticket_id, entry.appointment_id,
+                             entry.leaf, entry.data))
                 compact.append(entry.leaf)
             cur.executemany(
                 "INSERT INTO audit_records (idx, event_id, service, position, type, occurred_at,"
-                " department_id, consultation_id, ticket_id, leaf, data)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                " department_id, consultation_id, ticket_id, appointment_id, leaf, data)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             cur.executemany("INSERT INTO audit_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
             for entry in entries:
                 marks.saw(entry.service, entry.position)

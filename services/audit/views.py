@@ -1,8 +1,10 @@
 """The DPO's view of the log: consultations, their timelines, queue statistics, search.
 
 A timeline holds every recorded event that names the consultation (rooms: joins, leaves,
-invitations, end; media: peers, tracks including screen shares) and those of its ticket
-(queue: knock, admission and by whom).
+invitations, end; media: peers, tracks including screen shares), those of its ticket
+(queue: knock, admission and by whom) and, when the ticket knocked with an appointment
+(its Knocked names it), those of the appointment (booking: booked for when, moved,
+checked in when).
 
 Everything here is read from the log's records (the canonical events), so what a DPO sees
 is exactly what the log proves. Citizens appear by pseudonymous ids (ticket, participant),
@@ -64,6 +66,7 @@ def timeline(store: LogStore, consultation_id: UUID) -> dict[str, Any]:
     if opened is not None:
         events += _events(store.query("ticket_id = ? AND consultation_id IS NULL",
                                       (opened["ticket_id"],)))
+    events += _appointment_events(store, events)
     events.sort(key=lambda e: (e["occurred_at"], e["position"]))
     return {
         "consultation_id": str(consultation_id),
@@ -80,10 +83,21 @@ def ticket_timeline(store: LogStore, ticket_id: UUID) -> dict[str, Any]:
                          if e["type"] == "ConsultationOpened"), None)
     if consultation is not None:
         return timeline(store, UUID(consultation))
+    events += _appointment_events(store, events)
     events.sort(key=lambda e: (e["occurred_at"], e["position"]))
     return {"consultation_id": None, "ticket_id": str(ticket_id),
             "department_id": events[0].get("department_id") if events else None,
             "steps": [_step(e) for e in events], "durations": _durations(events)}
+
+
+def _appointment_events(store: LogStore, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The booking's events of the appointment a ticket among ``events`` knocked with."""
+    found = []
+    for appointment_id in {e["appointment_id"] for e in events
+                           if e["type"] == "Knocked" and e.get("appointment_id")}:
+        found += _events(store.query("appointment_id = ? AND service = 'booking'",
+                                     (appointment_id,)))
+    return found
 
 
 def who_looked(store: LogStore, consultation_id: UUID | None, limit: int) -> list[dict[str, Any]]:
@@ -129,7 +143,9 @@ def summary(view: dict[str, Any]) -> dict[str, Any]:
 
 _STEP_FIELDS = ("ticket_id", "department_id", "staff_id", "participant_id", "role",
                 "invitation_id", "invited_by", "revoked_by", "ended_by", "reason",
-                "from_department_id", "to_department_id", "priority", "number", "source")
+                "from_department_id", "to_department_id", "priority", "number", "source",
+                "appointment_id", "slot_start", "from_start", "booked_by", "cancelled_by",
+                "checked_in_at")
 
 
 def _step(event: dict[str, Any]) -> dict[str, Any]:

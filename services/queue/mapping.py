@@ -24,6 +24,8 @@ to_contract = ContractMapper(
             department_id=e.department_id,
             priority=e.priority,
             number=e.number,
+            # An appointment knocks with its own id as the knock id (queue/api.py).
+            appointment_id=e.knock_id if e.priority == "appointment" else None,
         ),
         T.Admitted: lambda e, env: contracts.Admitted(
             **env,

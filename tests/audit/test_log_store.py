@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import uuid
 from pathlib import Path
 
 import pytest
@@ -99,3 +101,19 @@ def test_watermarks_move_over_contiguous_positions_and_note_gaps(log: ScratchLog
     log.store.append([], seen=[("queue", 7), ("queue", 8)])
     assert log.store.watermarks.through["queue"] == 9
     assert log.reopen().watermarks.through["queue"] == 9
+
+
+def test_a_log_from_before_appointments_gets_their_column(log: ScratchLog) -> None:
+    """A log created before appointment ids were indexed: reopened, it has the column, its
+    old records keep their data, and a knock with an appointment is found by it."""
+    old = log.fill(3)
+    log.execute("DROP INDEX IF EXISTS audit_records_appointment")
+    log.execute("ALTER TABLE audit_records DROP COLUMN appointment_id")
+    store = log.reopen()
+    appointment = uuid.uuid4()
+    with_appointment = knocked(4).model_copy(
+        update={"priority": "appointment", "appointment_id": appointment})
+    store.append(entries([with_appointment]))
+    assert [r[1] for r in store.records(0, 3)] == [e.data for e in entries(old)]
+    found = store.query("appointment_id = ?", (str(appointment),))
+    assert [json.loads(row)["event_id"] for row in found] == [str(with_appointment.event_id)]

@@ -27,6 +27,9 @@ class Knocked(_QueueEvent):
     department_id: UUID
     priority: Priority
     number: int
+    # The appointment checked in with (priority appointment): links the ticket, and so its
+    # consultation, to the booking's events. Optional, so version 1 stays as it was.
+    appointment_id: UUID | None = None
 
 
 class Admitted(_QueueEvent):

@@ -56,7 +56,52 @@ function setState(node, text, kind) {
 
 // -- timeline -----------------------------------------------------------------------------
 
+// The booking's steps of a consultation begun with an appointment. Worded here, in both
+// languages, until these strings join the page's catalog (templates/dpo.html).
+const APPOINTMENT_WORDS = {
+  de: {
+    AppointmentBooked: "Termin gebucht für {slot} ({by}, Termin {appointment})",
+    AppointmentRescheduled: "Termin verlegt von {from} auf {slot}",
+    AppointmentCancelled: "Termin für {slot} abgesagt ({by})",
+    AppointmentCheckedIn: "Eingecheckt um {at} zum Termin um {slot}",
+    AppointmentMissed: "Termin um {slot} versäumt",
+    citizen: "von der Bürgerin / dem Bürger",
+    staff: "von {staff}",
+  },
+  en: {
+    AppointmentBooked: "Appointment booked for {slot} ({by}, appointment {appointment})",
+    AppointmentRescheduled: "Appointment moved from {from} to {slot}",
+    AppointmentCancelled: "Appointment for {slot} cancelled ({by})",
+    AppointmentCheckedIn: "Checked in at {at} for the appointment at {slot}",
+    AppointmentMissed: "Appointment at {slot} missed",
+    citizen: "by the citizen",
+    staff: "by {staff}",
+  },
+};
+
+function slotTime(iso) {
+  if (!iso) return "–";
+  return new Intl.DateTimeFormat(intlLocale, {
+    day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit", timeZone: TIME_ZONE,
+  }).format(new Date(iso));
+}
+
+function appointmentText(step) {
+  const words = APPOINTMENT_WORDS[locale === "en" ? "en" : "de"];
+  const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
+  const actor = step.booked_by || step.cancelled_by;
+  const by = actor === "staff" ? fill(words.staff, { staff: step.staff_id || "–" }) : words.citizen;
+  return fill(words[step.event], {
+    slot: slotTime(step.slot_start),
+    from: slotTime(step.from_start),
+    at: clock(step.checked_in_at || step.at),
+    by,
+    appointment: step.appointment_id || "–",
+  });
+}
+
 function stepText(step) {
+  if (step.service === "booking" && step.event in APPOINTMENT_WORDS.en) return appointmentText(step);
   const vars = {
     staff: step.staff_id || step.admitted_by || step.invited_by || step.revoked_by || step.ended_by || "–",
     participant: step.participant_id || "–",
