@@ -160,6 +160,12 @@ def test_book_in_german_get_the_ics_and_the_mail_move_and_cancel(
     page.get_by_role("button", name="Ja, absagen").click()
     expect(page.locator("[data-slot=status]")).to_have_text("Dieser Termin wurde abgesagt.")
     expect(page.get_by_role("button", name="Termin absagen")).to_be_hidden()
+
+    # A link with a wrong token says what to do instead of showing an empty page.
+    page.goto(page.url.split("#")[0] + "#token=not-the-token")
+    page.reload()
+    expect(page.get_by_role("heading", name="Dieser Link funktioniert nicht")).to_be_focused()
+    expect(page.locator("#link-problem")).to_contain_text("vollständigen Link")
     assert not errors, errors
 
 
