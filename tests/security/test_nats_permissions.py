@@ -150,14 +150,15 @@ def visit(system: SystemProcess) -> dict[str, Any]:
 def test_every_service_works_within_its_permissions(system: SystemProcess,
                                                     visit: dict[str, Any]) -> None:
     """A whole visit (knock, note, admit, join, invite, withdraw, end), the relays, leases,
-    consumers, buckets and outbox reads of all four services, on a server that has a user
+    consumers, buckets and outbox reads of all five services, on a server that has a user
     per service and no other: nothing refused."""
     assert httpx.get(f"{system.base}/readyz").status_code == 200
     assert visit["violations"] == []
     config = (system.data_dir / "nats" / "nats-server.conf").read_text()
     assert (system.data_dir / "nats" / "nats-server.conf").stat().st_mode & 0o777 == 0o600
     users = json.loads(config[config.index("authorization:") + len("authorization:"):])["users"]
-    assert sorted(user["user"] for user in users) == ["audit", "media", "queue", "rooms"]
+    names = sorted(user["user"] for user in users)
+    assert names == ["audit", "booking", "media", "queue", "rooms"]
     for user in users:  # bcrypt hashes only, never the password itself
         assert user["password"].startswith("$2b$")
         assert credentials(system, user["user"])["password"] not in config
