@@ -202,6 +202,9 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
     # Staff see it on their appointments page, linked from the dashboard.
     staff = new_context(locale="en-GB").new_page()
     staff.goto("/staff?lang=en")
+    # Signed out, the dashboard sends the page on to the sign-in page itself: wait for that
+    # navigation, or sign_in's own goto races it (Playwright: "interrupted by another").
+    staff.wait_for_url("**/staff/login**")
     sign_in(staff)
     staff.locator(f"a[href='/staff/appointments/{demo}']").click()
     entry = staff.locator("#appointment-days li[data-status]").first
