@@ -61,8 +61,9 @@ ACCESS: dict[str, BusAccess] = {
     "queue": BusAccess(
         consumers={"queue": ("bb.rooms.>",)},
         watches=("bb.queue.>", "bb.rooms.consultation_opened"),
-        # bb_knock_rate, bb_ticket_streams: limits shared by the queue processes (floods.py).
-        buckets=("bb_visits", "bb_knock_rate", "bb_ticket_streams"),
+        # bb_knock_rate, bb_ticket_streams, bb_staff_streams: limits shared by the queue
+        # processes (floods.py, the live streams' slots).
+        buckets=("bb_visits", "bb_knock_rate", "bb_ticket_streams", "bb_staff_streams"),
         reads_buckets=(SESSIONS,),
         ephemeral=("bbx.queue.message.>", "bbx.queue.presence"),
     ),

@@ -147,6 +147,9 @@ class Settings(BaseSettings):
     line_limit: int = Field(default=500, ge=0)
     # Live streams open at once on one ticket.
     streams_per_ticket: int = Field(default=5, ge=0)
+    # Live streams one staff member has open at once (dashboards and department pages in
+    # every tab and device together).
+    streams_per_staff: int = Field(default=10, ge=0)
     # The first entries of a line a staff dashboard is sent; the rest as a count.
     staff_line_shown: int = Field(default=50, ge=1, le=1000)
 

@@ -38,6 +38,7 @@ from services.queue.waiting import Change, Waiting
 log = get_logger(__name__)
 
 STREAM_SLOTS_BUCKET = "bb_ticket_streams"
+STAFF_STREAM_SLOTS_BUCKET = "bb_staff_streams"
 MESSAGES_SUBJECT = "bbx.queue.message"
 PRESENCE_SUBJECT = "bbx.queue.presence"
 CATCH_UP_SECONDS = 5.0
@@ -80,6 +81,9 @@ class QueueService(BaseService):
         )
         self.client_tags = ClientTags(settings.signing_key)
         self.stream_slots = SharedSlots(STREAM_SLOTS_BUCKET, settings.streams_per_ticket)
+        self.staff_stream_slots = SharedSlots(
+            STAFF_STREAM_SLOTS_BUCKET, settings.streams_per_staff
+        )
 
     @property
     def queue(self) -> Queue:
@@ -128,6 +132,7 @@ class QueueService(BaseService):
         await self.visits.open(bus)
         await self.limits.rate.start(bus)
         await self.stream_slots.start(bus)
+        await self.staff_stream_slots.start(bus)
         # Notes and staff presence: core NATS, never stored (not events to react to).
         await bus.subscribe_ephemeral(f"{MESSAGES_SUBJECT}.>", self._message_arrived)
         await bus.subscribe_ephemeral(PRESENCE_SUBJECT, self._presence_arrived)
@@ -140,6 +145,7 @@ class QueueService(BaseService):
         if self.hub:
             await self.hub.close()  # the other replicas stop counting our staff at once
         await self.stream_slots.stop()
+        await self.staff_stream_slots.stop()
         await super().stop()
 
     async def _sweep(self) -> None:

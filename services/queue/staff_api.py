@@ -4,6 +4,8 @@ with a ticket (admit, decline, transfer, a message)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -11,11 +13,12 @@ from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import StreamingResponse
 
 from services.common.auth import Staff
-from services.common.errors import Refusal
+from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
 from services.queue.api import (
     SSE,
+    STREAM_RETRY,
     Service,
     event_stream,
     find_door,
@@ -65,7 +68,7 @@ async def my_queues_stream(
 ) -> StreamingResponse:
     """Live, every line I serve in one stream: a ``snapshot`` per line, then ``knocked``,
     ``left`` and ``consultation``, each naming its ``department_id``."""
-    return _staff_events(service, lines, staff.staff_id)
+    return await _staff_events(service, lines, staff.staff_id)
 
 
 async def _queue_view(service: QueueService, door: Door, limit: int | None = None) -> QueueView:
@@ -143,19 +146,34 @@ async def department_queue_stream(
 ) -> StreamingResponse:
     """Live, one line: a ``snapshot`` first, then ``knocked``, ``left`` and ``consultation``
     (a ticket of this line was admitted: where its consultation is)."""
-    return _staff_events(service, [department_id], staff.staff_id)
+    return await _staff_events(service, [department_id], staff.staff_id)
 
 
-def _staff_events(
+async def _staff_events(
     service: QueueService, department_ids: list[UUID], staff_id: str
 ) -> StreamingResponse:
+    """At most ``streams_per_staff`` (10) of one staff member's streams are open at once,
+    across every tab, device and process (429 beyond): a stream holds a connection and a
+    subscription for as long as it lives."""
     assert service.hub is not None
+    holder = hashlib.sha256(staff_id.encode()).hexdigest()[:32]  # a valid KV key
+    slot = await service.staff_stream_slots.acquire(holder)
+    if slot is None:
+        raise too_many_requests(
+            "Your queues are already followed in too many windows at once. Please close one "
+            "of them and try again.",
+            STREAM_RETRY,
+            "too_many_streams",
+        )
 
     async def snapshot(department_id: UUID) -> tuple[str, dict[str, Any]]:
         fresh = await service.door(department_id, max_age=0)
         return "snapshot", (await _queue_view(service, fresh)).model_dump(mode="json")
 
-    return event_stream(service.hub.staff_stream(department_ids, staff_id, snapshot))
+    return event_stream(
+        service.hub.staff_stream(department_ids, staff_id, snapshot),
+        partial(service.staff_stream_slots.release, slot),
+    )
 
 
 @router.post(

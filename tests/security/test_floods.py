@@ -6,7 +6,8 @@ A real `up` in both modes: with two queue processes sharing the port, consecutiv
 connections land on either, so every limit must hold across processes. The client
 address is what the loopback forwarder (here: the test, on loopback too) says in
 X-Forwarded-For; the limits are the defaults (10 knocks a minute, 3 waiting per client
-and department, 5 streams per ticket) but a line limit of 60, quicker to fill than 500.
+and department, 5 streams per ticket) but a line limit of 60, quicker to fill than 500,
+and 3 streams per staff member rather than 10.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ LIMITS = {
     "BB_KNOCKS_PER_CLIENT_PER_MINUTE": "10",
     "BB_WAITING_TICKETS_PER_CLIENT": "3",
     "BB_STREAMS_PER_TICKET": "5",
+    "BB_STREAMS_PER_STAFF": "3",
     "BB_LINE_LIMIT": str(LINE_LIMIT),
 }
 
@@ -195,6 +197,48 @@ def test_a_sixth_stream_of_one_ticket_is_refused(
 
         def reopened() -> bool:
             status, exchange = open_stream(system, ticket)
+            if status == 200:
+                opened.append((status, exchange))
+            else:
+                exchange.close()
+            return status == 200
+
+        eventually(reopened)
+    finally:
+        for _, exchange in opened:
+            exchange.close()
+
+
+def open_staff_stream(
+    system: SystemProcess, staff: StaffClient, path: str
+) -> tuple[int, RawExchange]:
+    cookie = "; ".join(f"{name}={value}" for name, value in staff.http.cookies.items())
+    head = request_head("GET", f"/api/v1{path}", system.port, {"Cookie": cookie})
+    exchange = RawExchange(system.port, head)
+    status, _, _ = exchange.answer()
+    return status, exchange
+
+
+def test_a_staff_members_fourth_stream_is_refused_whichever_line_it_follows(
+    system: SystemProcess, dept: str, staff: StaffClient
+) -> None:
+    paths = ["/departments/queues/stream", f"/departments/{dept}/queue/stream"]
+    opened = [open_staff_stream(system, staff, paths[n % 2]) for n in range(3)]
+    try:
+        assert [status for status, _ in opened] == [200] * 3
+        for path in paths:
+            body = assert_too_many(staff.get(path), "too_many_streams")
+            assert "too many windows" in body["detail"]
+        # Another staff member's streams are not counted with Anna's.
+        ben = StaffClient(f"{system.base}/api/v1", "ben")
+        status, other = open_staff_stream(system, ben, "/departments/queues/stream")
+        other.close()
+        assert status == 200
+
+        opened.pop()[1].close()  # a window closed gives its stream back
+
+        def reopened() -> bool:
+            status, exchange = open_staff_stream(system, staff, paths[0])
             if status == 200:
                 opened.append((status, exchange))
             else:

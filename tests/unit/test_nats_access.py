@@ -62,14 +62,21 @@ def test_the_table_names_what_the_services_use() -> None:
     from services.media.registry import REPLICAS_BUCKET, ROOMS_BUCKET
     from services.media.service import CONSUMER as MEDIA_DURABLE
     from services.queue.floods import RATE_BUCKET
-    from services.queue.service import MESSAGES_SUBJECT, PRESENCE_SUBJECT, STREAM_SLOTS_BUCKET
+    from services.queue.service import (
+        MESSAGES_SUBJECT,
+        PRESENCE_SUBJECT,
+        STAFF_STREAM_SLOTS_BUCKET,
+        STREAM_SLOTS_BUCKET,
+    )
     from services.queue.visits import VISITS_BUCKET
 
     assert LEASE_BUCKET == lease.BUCKET
     assert AUDIT_DURABLE in ACCESS["audit"].consumers
     assert MEDIA_DURABLE in ACCESS["media"].consumers
     assert set(ACCESS["media"].buckets) == {REPLICAS_BUCKET, ROOMS_BUCKET}
-    assert set(ACCESS["queue"].buckets) == {VISITS_BUCKET, RATE_BUCKET, STREAM_SLOTS_BUCKET}
+    assert set(ACCESS["queue"].buckets) == {
+        VISITS_BUCKET, RATE_BUCKET, STREAM_SLOTS_BUCKET, STAFF_STREAM_SLOTS_BUCKET
+    }
     assert set(ACCESS["queue"].ephemeral) == {f"{MESSAGES_SUBJECT}.>", PRESENCE_SUBJECT}
     for service in SERVICES:
         granted = permissions(service)
