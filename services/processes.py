@@ -11,9 +11,10 @@ several cores the citizens' busiest routes get processes of their own:
 
 All of them use the same embedded NATS server and the same SQLite files; the queue
 processes are replicas of one queue (one relay leader, shared presence, ticket
-numbers in residue classes). Metrics of all processes add up in one ``/metrics``
-(prometheus_client's multiprocess mode). If any process dies, the others are
-stopped and ``up`` exits; killed itself, it takes its children with it.
+numbers one after another, each kept by one replica only). Metrics of all processes
+add up in one ``/metrics`` (prometheus_client's multiprocess mode). If any process
+dies, the others are stopped and ``up`` exits; killed itself, it takes its children
+with it.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from services.common.contracts import rooms as rooms_events
 from services.common.errors import RetryLater
 from services.common.eventstore import ServiceApplication
-from services.queue.domain import DomainError, Door, OfficeClosed, Ticket
+from services.queue.domain import DomainError, Door, OfficeClosed, Ticket, TicketNumber
 from services.queue.view import UnknownDepartment, WaitingView
 
 __all__ = ["Knock", "NobodyWaiting", "OfficeClosed", "Queue", "UnknownDepartment", "UnknownTicket"]
@@ -49,6 +49,9 @@ HOURS: tuple[type, ...] = (D.HoursSet,)
 OFFICE: tuple[type, ...] = (D.Opened, D.Closed)
 ROSTER: tuple[type, ...] = (D.StaffAssigned, D.StaffUnassigned)  # per staff member
 HISTORY_PAGE = 50
+# Knocks at other replicas that can take the number this one picked before it gets one:
+# each retry follows a number another replica kept, so this bounds only a pathological race.
+NUMBER_ATTEMPTS = 100
 DECLINE_BATCH = 500
 
 
@@ -92,48 +95,61 @@ class Queue(ServiceApplication):
         """A new ticket, or the one this knock made before while it still waits (a retry):
         (ticket, is_new); ``KnockAlreadyAnswered`` once that ticket has left the line.
 
-        One write and no read on the way: a knock that raced the office's closing
-        by a moment is expired by the sweep (``expire_where_closed``)."""
-        ticket, day = self._new_ticket(Knock(department_id, priority, knock_id, correlation_id))
-        try:
-            self.save(ticket)
-        except IntegrityError:  # the same knock again: a retried request
-            self.waiting.give_back(department_id, day, ticket.number)
-            existing = self.ticket(ticket.id)
-            existing.answer_repeated_knock()
-            return existing, False
-        return ticket, True
+        No read on the way, unless another replica took the same number a moment ago:
+        then this one catches up on what the others stored and takes the next. A knock
+        that raced the office's closing by a moment is expired by the sweep
+        (``expire_where_closed``)."""
+        knock = Knock(department_id, priority, knock_id, correlation_id)
+        for _ in range(NUMBER_ATTEMPTS):
+            ticket, number, day = self._new_ticket(knock)
+            try:
+                self.save(ticket, number)
+            except IntegrityError:
+                self.waiting.give_back(department_id, day, ticket.number)
+                try:
+                    existing = self.ticket(ticket.id)
+                except UnknownTicket:  # the number was taken by another replica
+                    self.view.catch_up()
+                    continue
+                existing.answer_repeated_knock()  # the same knock again: a retried request
+                return existing, False
+            return ticket, True
+        raise RetryLater("the queue's replicas keep taking the same numbers")
 
     def knock_all(self, knocks: Sequence[Knock]) -> list[tuple[Ticket, bool] | Exception]:
         """Several knocks in one transaction (group commit: one fsync for all of them),
         each answered on its own: its ticket, or what refused it. A retried knock among
-        them (its ticket exists already) sends the group through ``knock`` one by one."""
+        them (its ticket exists already) or a number another replica took meanwhile sends
+        the group through ``knock`` one by one."""
         answers: list[tuple[Ticket, bool] | Exception] = []
-        taken: list[tuple[Ticket, str]] = []
+        taken: list[tuple[Ticket, TicketNumber, str]] = []
         for knock in knocks:
             try:
-                ticket, day = self._new_ticket(knock)
+                ticket, number, day = self._new_ticket(knock)
             except (DomainError, UnknownDepartment) as refusal:  # this knock alone is refused
                 answers.append(refusal)
                 continue
             answers.append((ticket, True))
-            taken.append((ticket, day))
+            taken.append((ticket, number, day))
         if taken:
             try:
-                self.save(*(ticket for ticket, _ in taken))
+                self.save(*(ticket for ticket, _, _ in taken), *(number for _, number, _ in taken))
             except IntegrityError:
-                for ticket, day in reversed(taken):
+                for ticket, _, day in reversed(taken):
                     self.waiting.give_back(ticket.department_id, day, ticket.number)
                 return [_answer_of(self.knock, *knock) for knock in knocks]
         return answers
 
-    def _new_ticket(self, knock: Knock) -> tuple[Ticket, str]:
-        """A ticket with the next number (taken at once), not yet saved; and its day."""
+    def _new_ticket(self, knock: Knock) -> tuple[Ticket, TicketNumber, str]:
+        """A ticket with the next number (taken at once) and the number's record, not yet
+        saved; and the day (UTC) the number counts in."""
         self.view.door_cached(knock.department_id).require_open()
         today = datetime.now(UTC).date().isoformat()
         number = self.waiting.next_number(knock.department_id, today)
-        return Ticket(knock.department_id, knock.priority, number, knock.knock_id,
-                      knock.correlation_id), today
+        ticket = Ticket(
+            knock.department_id, knock.priority, number, knock.knock_id, knock.correlation_id
+        )
+        return ticket, TicketNumber(knock.department_id, today, number, ticket.id), today
 
     def admit(self, ticket_id: UUID, staff_id: str, correlation_id: str) -> Ticket:
         now = datetime.now(UTC)

@@ -9,6 +9,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 KNOCK_NAMESPACE = UUID("0b5e7c1a-8f7d-4c3e-9a61-2d4f5b6c7e80")
+NUMBER_NAMESPACE = UUID("6f1d2c4e-3b5a-4e7f-8a9b-0c1d2e3f4a5b")
 PRIORITY_ORDER = {"appointment": 0, "walk_in": 1}
 KEPT_DURATIONS = 20
 
@@ -173,6 +174,25 @@ class Ticket(Aggregate):
     @event("ConsultationAssigned")
     def assign_consultation(self, consultation_id: UUID) -> None:
         self.consultation_id = consultation_id
+
+
+class TicketNumber(Aggregate):
+    """A department's waiting number of one day, handed out once.
+
+    Saved in the same transaction as the ticket that carries it: the store refuses a
+    second aggregate of the same id, so two replicas that both picked the next number
+    cannot both keep it, and a refused knock leaves no number behind (no gaps)."""
+
+    @staticmethod
+    def create_id(department_id: UUID, day: str, number: int, ticket_id: UUID) -> UUID:
+        return uuid5(NUMBER_NAMESPACE, f"{department_id}/{day}/{number}")
+
+    @event("Taken")
+    def __init__(self, department_id: UUID, day: str, number: int, ticket_id: UUID) -> None:
+        self.department_id = department_id
+        self.day = day
+        self.number = number
+        self.ticket_id = ticket_id
 
 
 class Door(Aggregate):

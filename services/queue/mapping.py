@@ -10,11 +10,12 @@ from typing import Any
 
 from services.common.contracts import queue as contracts
 from services.common.mapping import ContractMapper
-from services.queue.domain import Door, Ticket
+from services.queue.domain import Door, Ticket, TicketNumber
 
 # The event classes ``@event`` creates on the aggregates are not known to mypy.
 T: Any = Ticket
 D: Any = Door
+N: Any = TicketNumber
 
 to_contract = ContractMapper(
     {
@@ -57,6 +58,7 @@ to_contract = ContractMapper(
     },
     internal=[
         T.ConsultationAssigned,
+        N.Taken,
         D.Registered,
         D.ProfileUpdated,
         D.HoursSet,

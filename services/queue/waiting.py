@@ -93,7 +93,6 @@ class WaitingRooms:
             raise ValueError(
                 f"queue replica index {replica_index} is not in 0..{replica_count - 1}"
             )
-        self._replica = (replica_index, replica_count)
         self._lines: dict[UUID, _Line] = {}
         self._where: dict[UUID, UUID] = {}  # ticket -> department while waiting
         self._versions: dict[UUID, tuple[int, datetime]] = {}  # ticket -> last version seen
@@ -203,18 +202,17 @@ class WaitingRooms:
         return seen is not None and version <= seen[0]
 
     def next_number(self, department_id: UUID, day: str) -> int:
-        """Take the department's next ticket number for the day: the smallest above every
-        number seen (this replica's and the others') in this replica's residue class,
-        ``n % count == (index + 1) % count``. Replicas never issue the same number, without
-        asking each other; with one replica the numbers are 1, 2, 3, …
+        """Take the department's next ticket number for the day: one above every number
+        seen (this replica's and the others'). Another replica may have taken it a moment
+        ago; the store refuses the second ``TicketNumber`` of it, and the knock takes the
+        next one after catching up (``Queue.knock``). So the numbers are 1, 2, 3, …
+        whatever the number of replicas.
 
         Taken at once, so two knocks at the same moment get two numbers; a knock that does
         not use its number gives it back (``give_back``)."""
-        index, count = self._replica
         key = (department_id, day)
         with self._lock:
-            last = self._numbers.get(key, 0)
-            number = last + 1 + (index - last) % count
+            number = self._numbers.get(key, 0) + 1
             self._numbers[key] = number
             return number
 
