@@ -16,10 +16,13 @@ keeps in its own table. Each Appointment event becomes rows keyed by determinist
 ``<appointment>/rescheduled/<version>``, ``<appointment>/cancellation/<version>``),
 inserted if absent in the same transaction that moves the position: a crash before it
 commits reads the events again, and inserts nothing twice. A move or the end of an
-appointment drops its pending reminders; a move also extends its personal data's
-retention. Rows hold no personal data: the address, name and link are looked up when the
-mail is sent, so an appointment whose personal data is erased (or that has no e-mail
-address) gets no mail. ``PersonalData.put`` therefore comes before the appointment is saved.
+appointment drops its pending reminders; a move also moves its personal data's
+retention, a cancellation brings it forward (the cancellation plus the retention).
+Reminders come at the lead times of the setting ``booking_mail_reminder_minutes``
+(24 h and 1 h before), those still ahead when the appointment is booked or moved. Rows
+hold no personal data: the address, name and link are looked up when the mail is sent,
+so an appointment whose personal data is erased (or that has no e-mail address) gets no
+mail. ``PersonalData.put`` therefore comes before the appointment is saved.
 
 Sending: a row is claimed for ``CLAIM_SECONDS`` (so replicas do not send it together),
 handed to the SMTP server (or written as ``<data_dir>/mail/<id>.eml``), and marked sent
@@ -36,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Any, NamedTuple
@@ -46,7 +49,7 @@ from eventsourcing.application import Application
 from eventsourcing.utils import get_topic
 
 from services.booking.calendar import appointment_ics
-from services.booking.domain import Appointment
+from services.booking.domain import Appointment, reminder_times
 from services.booking.mail_templates import mail_text
 from services.booking.mail_transport import (
     PermanentFailure,
@@ -105,7 +108,7 @@ class MailOutbox:
         self.personal = personal
         self.describe = describe
         self.transport = transport or transport_for(settings)
-        self.reminder_minutes = sorted(set(settings.booking_mail_reminder_minutes))
+        self.reminder_minutes = tuple(sorted(set(settings.booking_mail_reminder_minutes)))
         self.store = SideStore(settings, "booking-mail")
         self._topics = [get_topic(cls) for cls in FOLLOWED]
         with self.store.transaction() as cursor:
@@ -162,6 +165,7 @@ class MailOutbox:
         if not isinstance(event, (A.Booked, A.Rescheduled)):
             self._drop_reminders(cursor, appointment.id)
             if isinstance(event, A.Cancelled):
+                self.personal.shorten(appointment.id, self.personal.erase_after_for(at))
                 reason = appointment.cancel_reason if appointment.cancelled_by == "staff" else None
                 return self._add(cursor, appointment, "cancellation", version, at, at, reason)
             return 0
@@ -170,11 +174,10 @@ class MailOutbox:
             self._drop_reminders(cursor, appointment.id)
             self.personal.extend(appointment.id, self.personal.erase_after_for(appointment.end))
         added = self._add(cursor, appointment, kind, version, at, at)
-        for minutes in self.reminder_minutes:
-            due = appointment.start - timedelta(minutes=minutes)
-            if due > at:
-                added += self._add(cursor, appointment, "reminder", version, at, due,
-                                   suffix=f"/{minutes}")
+        for due in reminder_times(appointment.start, self.reminder_minutes, at):
+            minutes = round((appointment.start - due).total_seconds() / 60)
+            added += self._add(cursor, appointment, "reminder", version, at, due,
+                               suffix=f"/{minutes}")
         return added
 
     def _add(self, cursor: Any, appointment: Appointment, kind: str, version: int,

@@ -17,8 +17,10 @@ So that the bytes are in no file afterwards: SQLite (``<data_dir>/booking-person
 frees the dead row versions (PostgreSQL's WAL keeps them until its next checkpoint).
 
 The service calls ``put`` *before* saving the appointment (a mail for it looks here), with
-``erase_after = personal.erase_after_for(appointment end)``; the mail outbox extends it
-when the appointment is moved; a periodic task calls ``erase_due(now)``.
+``erase_after = personal.erase_after_for(appointment end)``; the mail outbox moves it when
+the appointment is moved, and brings it forward to the cancellation plus the retention
+when it is cancelled (a cancelled appointment is over; its cancellation mail goes first);
+a periodic task calls ``erase_due(now)``.
 """
 
 from __future__ import annotations
@@ -110,6 +112,15 @@ class PersonalData:
             cursor.execute(
                 "UPDATE personal_keys SET erase_after = ? WHERE appointment_id = ?",
                 (_epoch(erase_after), str(appointment_id)),
+            )
+
+    def shorten(self, appointment_id: UUID, erase_after: datetime) -> None:
+        """A cancelled appointment is over: erase at ``erase_after`` if that is sooner."""
+        with self.store.transaction() as cursor:
+            cursor.execute(
+                "UPDATE personal_keys SET erase_after = ? WHERE appointment_id = ?"
+                " AND erase_after > ?",
+                (_epoch(erase_after), str(appointment_id), _epoch(erase_after)),
             )
 
     def erase(self, appointment_id: UUID) -> None:

@@ -138,7 +138,6 @@ class ScheduleIn(_Strict):
     timezone: str = "Europe/Berlin"
     check_in_before_minutes: int = 10
     check_in_after_minutes: int = 15
-    reminder_minutes: list[int] = Field(default_factory=lambda: [24 * 60, 60], max_length=5)
 
 
 class ScheduleView(ScheduleIn):

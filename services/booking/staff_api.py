@@ -144,7 +144,6 @@ async def set_schedule(
         timezone=body.timezone,
         check_in_before_minutes=body.check_in_before_minutes,
         check_in_after_minutes=body.check_in_after_minutes,
-        reminder_minutes=tuple(body.reminder_minutes),
     )
     await asyncio.to_thread(
         service.booking.set_schedule, department_id, terms, current_correlation_id()

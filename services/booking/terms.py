@@ -28,7 +28,6 @@ class ScheduleTerms:
     timezone: str = "Europe/Berlin"
     check_in_before_minutes: int = 10
     check_in_after_minutes: int = 15
-    reminder_minutes: tuple[int, ...] = (24 * 60, 60)
 
     @property
     def plan(self) -> SlotPlan:
@@ -50,10 +49,6 @@ class ScheduleTerms:
             (0 <= self.notice_minutes <= 14 * 24 * 60, "the notice is 0 minutes to 14 days"),
             (0 <= self.check_in_before_minutes <= 120, "check-in opens 0-120 minutes before"),
             (0 <= self.check_in_after_minutes <= 120, "check-in closes 0-120 minutes after"),
-            (all(1 <= m <= 14 * 24 * 60 for m in self.reminder_minutes),
-             "a reminder goes from 1 minute to 14 days before"),
-            (len(set(self.reminder_minutes)) == len(self.reminder_minutes),
-             "each reminder time is given once"),
             (self.state is None or self.state in holidays.country_holidays("DE").subdivisions,
              f"{self.state!r} is not a German federal state code such as 'NW'"),
         ]
@@ -84,15 +79,15 @@ class ScheduleTerms:
             "timezone": self.timezone,
             "check_in_before_minutes": self.check_in_before_minutes,
             "check_in_after_minutes": self.check_in_after_minutes,
-            "reminder_minutes": list(self.reminder_minutes),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> ScheduleTerms:
+        """From a stored event (earlier ones also carry ``reminder_minutes``, unused now:
+        the reminders' lead times are the setting ``booking_mail_reminder_minutes``)."""
         return cls(
             hours=tuple(BookingHours(**h) for h in record["hours"]),
             closed_days=frozenset(date.fromisoformat(d) for d in record["closed_days"]),
-            reminder_minutes=tuple(record["reminder_minutes"]),
             **{k: v for k, v in record.items() if k in _SCALAR_TERMS},
         )
 

@@ -286,3 +286,22 @@ async def test_a_moved_appointment_is_confirmed_and_reminded_at_its_new_time(
     assert event.decoded("DTSTART") == moved_to and event.decoded("SEQUENCE") == 1
     assert personal.erase_due(appointment.end - timedelta(days=2) + timedelta(days=3)) == 0
     assert personal.erase_due(appointment.end + timedelta(days=3)) == 1
+
+
+async def test_reminders_come_at_the_lead_times_of_the_setting(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url=None,
+                        booking_mail_reminder_minutes=[30, 180])
+    booking, personal = Booking(tmp_path), PersonalData(settings)
+    start = next_start()
+    appointment = booking.book(start, language="en")
+    personal.put(appointment.id, {"email": EMAIL}, personal.erase_after_for(appointment.end))
+    outbox = MailOutbox(settings, personal, describe)
+    assert outbox.follow(booking.app) == 3  # the confirmation, 3 h and 30 min before
+    assert sorted(outbox.statuses(appointment.id)) == [
+        f"{appointment.id}/confirmation/1", f"{appointment.id}/reminder/1/180",
+        f"{appointment.id}/reminder/1/30",
+    ]
+    assert await outbox.deliver_due() == 1
+    assert await outbox.deliver_due(start - timedelta(hours=4)) == 0
+    assert await outbox.deliver_due(start - timedelta(hours=2)) == 1
+    assert await outbox.deliver_due(start - timedelta(minutes=20)) == 1

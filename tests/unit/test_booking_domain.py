@@ -69,7 +69,6 @@ def test_the_defaults_are_those_of_the_issue() -> None:
     terms = ScheduleTerms()
     assert (terms.slot_minutes, terms.timezone, terms.state) == (15, "Europe/Berlin", "NW")
     assert (terms.check_in_before_minutes, terms.check_in_after_minutes) == (10, 15)
-    assert terms.reminder_minutes == (24 * 60, 60)
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -78,7 +77,6 @@ def test_the_defaults_are_those_of_the_issue() -> None:
     ({"days_ahead": 0}, "ahead"),
     ({"state": "XX"}, "federal state"),
     ({"timezone": "Mars/Olympus"}, "time zone"),
-    ({"reminder_minutes": (60, 60)}, "once"),
     ({"hours": (BookingHours(0, "08:00", "12:00"), BookingHours(0, "11:00", "13:00"))},
      "overlap"),
 ])
@@ -100,7 +98,7 @@ def test_changing_the_terms_records_a_change_only_when_they_differ(schedule: Sch
 
 def test_the_terms_survive_the_event_store() -> None:
     terms = replace(TERMS, closed_days=frozenset({date(2026, 3, 3)}), state="BE",
-                    reminder_minutes=(120,))
+                    check_in_before_minutes=20)
     app: Application[UUID] = Application()
     app.save(Schedule.set_up(DEPARTMENT, ScheduleTerms(), CID))
     stored: Schedule = app.repository.get(Schedule.create_id(DEPARTMENT))
@@ -403,6 +401,13 @@ def test_an_appointment_survives_the_event_store(schedule: Schedule) -> None:
     assert (stored.status, stored.start, stored.checked_in_at) == (
         "checked_in", berlin(2026, 3, 3, 9, 0), berlin(2026, 3, 3, 8, 55))
     assert stored.check_in_window == appointment.check_in_window
+
+
+def test_terms_stored_with_reminders_still_read() -> None:
+    """Schedules stored before the reminders' lead times became a setting name them too."""
+    record = {**TERMS.to_record(), "reminder_minutes": [1440, 60]}
+    assert ScheduleTerms.from_record(record) == TERMS
+    assert "reminder_minutes" not in TERMS.to_record()
 
 
 def test_reminders_come_at_their_lead_times_if_still_ahead() -> None:

@@ -79,3 +79,15 @@ def test_a_moved_appointment_is_kept_until_its_new_end(personal: PersonalData) -
 def test_files_are_private(personal: PersonalData, tmp_path: Path) -> None:
     personal.put(uuid4(), {"email": EMAIL}, END)
     assert (tmp_path / "booking-personal.sqlite").stat().st_mode & 0o077 == 0
+
+
+def test_a_cancelled_appointment_is_erased_its_retention_after_the_cancellation(
+    personal: PersonalData,
+) -> None:
+    appointment, cancelled_at = uuid4(), END - timedelta(days=20)
+    personal.put(appointment, {"email": EMAIL}, personal.erase_after_for(END))
+    personal.shorten(appointment, personal.erase_after_for(cancelled_at))
+    personal.shorten(appointment, personal.erase_after_for(END))  # never later again
+    assert personal.erase_due(cancelled_at + timedelta(days=2, hours=23)) == 0
+    assert personal.erase_due(cancelled_at + timedelta(days=3)) == 1
+    assert personal.get(appointment) is None
