@@ -9,6 +9,9 @@ client -> server                          server -> client
 ``offer {sdp, sources}`` (own changes)     ``collision`` (roll back, answer, re-offer)
 ``candidate {candidate, sdpMid, ...}``     ``participants {participants}``
 ``leave``, ``ping``                        ``bye {reason}``, ``pong``, ``error {detail}``
+``rejoin {sdp, sources}`` (new peer conn.)  ``media-stalled``, ``media-resumed``
+                                          ``peer-state {participant_id, role, state}``
+                                          ``send-limits {mid, track_id, max_bitrate, ...}``
 
 Nothing about the room is revealed, and no peer connection is created, before
 the token checks out. Refusals and endings close the socket with a code from
@@ -36,15 +39,21 @@ from services.media.sfu import ForwardingRoom
 from services.media.sfu.events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
+    REASON_MEDIA_LOST,
     Answer,
     Disconnected,
+    IceRestartUnsupported,
+    MediaResumed,
+    MediaStalled,
     NegotiationCollision,
     Offer,
     ParticipantAlreadyJoined,
     ParticipantConnected,
     ParticipantLeft,
+    ParticipantStateChanged,
     RoomError,
     RoomEvent,
+    SendLimits,
 )
 
 log = get_logger(__name__)
@@ -74,6 +83,7 @@ class CloseCode(IntEnum):
     TOKEN_EXPIRED = 4410
     TOKEN_REVOKED = 4411
     SERVER_ERROR = 4500
+    MEDIA_UNAVAILABLE = 4503
 
 
 class Refused(Exception):
@@ -95,7 +105,7 @@ def close_code_for(reason: str) -> CloseCode:
         return CloseCode.LEFT
     if reason == REASON_REPLACED:
         return CloseCode.REPLACED
-    if reason == REASON_CONNECTION_FAILED:
+    if reason in (REASON_CONNECTION_FAILED, REASON_MEDIA_LOST):
         return CloseCode.CONNECTION_FAILED
     if reason == REASON_MOVED:
         return CloseCode.MOVED
@@ -238,6 +248,18 @@ class SignallingSession:
                 self._ended = True
                 await self.send({"type": "bye", "reason": message.reason})
                 await close(self.websocket, close_code_for(message.reason), message.reason)
+            elif isinstance(message, MediaStalled):
+                await self.send(
+                    {
+                        "type": "media-stalled",
+                        "silent_seconds": message.silent_seconds,
+                        "drop_after_seconds": message.drop_after_seconds,
+                    }
+                )
+            elif isinstance(message, MediaResumed):
+                await self.send({"type": "media-resumed"})
+            elif isinstance(message, SendLimits):
+                await self.send(send_limits_message(message))
 
     async def _read_client_messages(self) -> None:
         handlers: dict[str, Callable[[dict[str, Any]], Awaitable[None]]] = {
@@ -245,6 +267,7 @@ class SignallingSession:
             "offer": self._on_offer,
             "candidate": self._on_candidate,
             "ping": self._on_ping,
+            "rejoin": self._on_rejoin,
         }
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             while not self._ended:
@@ -272,6 +295,15 @@ class SignallingSession:
             await self.room.handle_offer(self.participant_id, sdp, _sources(message.get("sources")))
         except NegotiationCollision:
             await self.send({"type": "collision"})
+        except IceRestartUnsupported:
+            await self.send({"type": "error", "detail": "ice-restart-unsupported"})
+
+    async def _on_rejoin(self, message: dict[str, Any]) -> None:
+        sdp = message.get("sdp")
+        if not isinstance(sdp, str):
+            await self.send({"type": "error", "detail": "rejoin needs an SDP offer"})
+            return
+        await self.room.rejoin(self.participant_id, sdp, _sources(message.get("sources")))
 
     async def _on_candidate(self, message: dict[str, Any]) -> None:
         line = message.get("candidate")
@@ -286,16 +318,39 @@ class SignallingSession:
         await self.send({"type": "pong"})
 
     def _on_room_event(self, event: RoomEvent) -> None:
+        if isinstance(event, ParticipantStateChanged):
+            state: dict[str, Any] = {
+                "type": "peer-state",
+                "participant_id": event.participant_id,
+                "role": event.role,
+                "state": event.state,
+            }
+            if event.reason:
+                state["reason"] = event.reason
+            self._send_soon(state)
         if isinstance(event, ParticipantConnected | ParticipantLeft):
+            states = self.room.participant_states()
             participants = [
-                {"participant_id": pid, "role": role}
+                {"participant_id": pid, "role": role, "state": states.get(pid, "")}
                 for pid, role in self.room.participants().items()
             ]
-            task = asyncio.ensure_future(
-                self.send({"type": "participants", "participants": participants})
-            )
-            self._side_tasks.add(task)
-            task.add_done_callback(self._side_tasks.discard)
+            self._send_soon({"type": "participants", "participants": participants})
+
+    def _send_soon(self, message: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self.send(message))
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)
+
+
+def send_limits_message(limits: SendLimits) -> dict[str, Any]:
+    return {
+        "type": "send-limits",
+        "mid": limits.mid,
+        "track_id": limits.track_id,
+        "max_bitrate": limits.max_bitrate,
+        "max_framerate": limits.max_framerate,
+        "scale_resolution_down_by": limits.scale_resolution_down_by,
+    }
 
 
 def _sources(sources: Any) -> dict[str, str] | None:

@@ -178,6 +178,7 @@ class RoomClient:
         self.disconnected: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.offers_answered = 0
         self.announced: dict[str, TrackInfo] = {}  # mid -> track, as the room last said
+        self.messages: list[object] = []
         self._sources: dict[str, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
@@ -192,6 +193,17 @@ class RoomClient:
             self.participant_id, self.role, self.pc.localDescription.sdp, self._sources
         )
         self._tasks.append(asyncio.ensure_future(self._relay_messages()))
+
+    async def rejoin(self, tracks: list[tuple[MediaStreamTrack, TrackSource]]) -> None:
+        """Replace the peer connection by a new one publishing ``tracks``."""
+        await self.pc.close()
+        self.pc = RTCPeerConnection(rtc_configuration())
+        self.pc.on("track", self._on_track)
+        self._sources = {}
+        for track, source in tracks:
+            self.publish(track, source)
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self.room.rejoin(self.participant_id, self.pc.localDescription.sdp, self._sources)
 
     async def renegotiate(self) -> None:
         """Offer the current set of published tracks (after publish or unpublish)."""
@@ -219,6 +231,7 @@ class RoomClient:
 
     async def _relay_messages(self) -> None:
         async for message in self.room.messages(self.participant_id):
+            self.messages.append(message)
             if isinstance(message, Answer | Offer):
                 self.announced = dict(message.tracks)
             if isinstance(message, Answer):
@@ -240,6 +253,26 @@ class RoomClient:
         received = ReceivedTrack(track, source, publisher_id)
         self.received[track.id] = received
         self._tasks.append(asyncio.ensure_future(_consume(received)))
+
+
+class UdpBlock:
+    """Drops every datagram a connected peer connection sends or receives, as a firewall
+    or an expired NAT binding would, while its signalling goes on."""
+
+    def __init__(self, pc: RTCPeerConnection) -> None:
+        ice = pc.getTransceivers()[0].sender.transport.transport
+        self._protocols = list(ice._connection._protocols)
+
+    def block(self) -> None:
+        for protocol in self._protocols:
+            protocol.datagram_received = lambda data, addr: None
+            protocol.transport.sendto = lambda data, addr=None: None
+
+    def lift(self) -> None:
+        for protocol in self._protocols:
+            with contextlib.suppress(AttributeError):
+                del protocol.datagram_received
+                del protocol.transport.sendto
 
 
 async def _consume(received: ReceivedTrack) -> None:

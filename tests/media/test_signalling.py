@@ -17,7 +17,15 @@ from services.common.tokens import TokenSigner
 from services.media.sfu import TrackSource
 from services.media.signalling import CloseCode
 from tests.conftest import SystemProcess
-from tests.media.peers import BLUE, GREEN, RED, YELLOW, SolidColourVideoTrack, eventually
+from tests.media.peers import (
+    BLUE,
+    GREEN,
+    RED,
+    YELLOW,
+    SolidColourVideoTrack,
+    UdpBlock,
+    eventually,
+)
 from tests.media.socket_client import SocketClient
 from tests.media.system_support import (
     EventTap,
@@ -247,6 +255,57 @@ async def test_ending_the_consultation_disconnects_everyone(
     with pytest.raises(Exception, match="4404"):
         await late.connect()
     await late.close()
+
+
+def frames(client: SocketClient, publisher_id: str) -> int:
+    track = client.live_track(publisher_id, TrackSource.CAMERA)
+    return track.frames if track is not None else 0
+
+
+async def test_a_peer_whose_udp_stops_is_dropped_and_can_join_again(
+    system: SystemProcess, tap: EventTap, clients: list[SocketClient]
+) -> None:
+    consultation = await asyncio.to_thread(open_consultation, system.base, "anna", False)
+    tokens = consultation.tokens
+    citizen = await join_over_socket(system.base, consultation.id, tokens["citizen"], RED)
+    clients.append(citizen)
+    staff = await join_over_socket(system.base, consultation.id, tokens["staff"], GREEN)
+    clients.append(staff)
+    await eventually(lambda: sees(staff, citizen.participant_id, RED))
+    await eventually(lambda: sees(citizen, staff.participant_id, GREEN))
+
+    UdpBlock(citizen.pc).block()  # its socket stays open
+
+    def others_see_it_leave() -> bool:
+        lists = [m["participants"] for m in staff.messages if m["type"] == "participants"]
+        return bool(lists) and citizen.participant_id not in {
+            p["participant_id"] for p in lists[-1]
+        }
+
+    gone = tap.of_type  # PeerDisconnected for the citizen, on the bus
+    await eventually(others_see_it_leave, within=10)
+    await eventually(
+        lambda: gone("PeerDisconnected", participant_id=citizen.participant_id), within=10
+    )
+    assert gone("PeerDisconnected", participant_id=citizen.participant_id)[0]["reason"] == (
+        "media connection lost"
+    )
+    assert any(m["type"] == "media-stalled" for m in citizen.messages)
+    assert await asyncio.wait_for(citizen.closed, 5) == (4002, "media connection lost")
+    states = [
+        (m["participant_id"], m["state"]) for m in staff.messages if m["type"] == "peer-state"
+    ]
+    assert (citizen.participant_id, "stalled") in states
+    assert (citizen.participant_id, "left") in states
+
+    again = await join_over_socket(
+        system.base, consultation.id, consultation.tokens["citizen"], RED
+    )
+    clients.append(again)
+    await eventually(lambda: sees(again, staff.participant_id, GREEN))
+    seen = frames(staff, citizen.participant_id)
+    await eventually(lambda: sees(staff, citizen.participant_id, RED))
+    await eventually(lambda: frames(staff, citizen.participant_id) > seen + 10)
 
 
 async def test_the_browser_client_is_served_as_a_module(system: SystemProcess) -> None:

@@ -35,6 +35,16 @@ Internals used (aiortc 1.16.0):
   and senders and receivers are started from them (``__localRtp``/``__remoteRtp``).
   ``create_offer_keeping_numbering`` renumbers them after ``createOffer`` as the
   session agreed and rewrites the offer's m-lines from them (``numbering.py``).
+* ``RtpPacket._data``: the depayloaded payload ``RTCRtpReceiver._handle_rtp_packet``
+  stores on each packet before the jitter buffer (read by ``jitter.py``).
+* ``RTCDtlsTransport._get_stats()``: ``packetsReceived`` counts every datagram that
+  arrived on the transport (the room's liveness check, ``liveness.py``).
+* ``RTCRtpSender._handle_rtcp_packet(packet)``: every RTCP packet for a sender,
+  wrapped to see the subscriber's receiver estimated maximum bitrate (REMB).
+
+A failed check must not take the whole process down: the media service calls
+``check_aiortc_internals`` through ``services/media/availability.py`` and runs
+without media rooms if it fails.
 """
 
 import asyncio
@@ -59,7 +69,9 @@ from aiortc import (
 from aiortc import sdp as aiortc_sdp
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters, RTCRtpSendParameters
+from aiortc.rtp import RtpPacket
 
 from .numbering import SessionNumbering
 
@@ -92,9 +104,22 @@ def check_aiortc_internals() -> None:
             f"aiortc {found} is installed; the media forwarding hooks were verified "
             f"with {sorted(SUPPORTED_AIORTC_VERSIONS)} only"
         )
-    problems = [problem for check in _STRUCTURE_CHECKS if (problem := check())]
+    problems = structure_problems()
     if problems:
         raise UnsupportedAiortc("aiortc internals changed: " + "; ".join(problems))
+
+
+def structure_problems() -> list[str]:
+    """What no longer is as the hooks expect, whatever the version (empty: all fine)."""
+    problems = []
+    for check in _STRUCTURE_CHECKS:
+        try:
+            problem = check()
+        except (AttributeError, TypeError, ValueError) as error:
+            problem = f"{check.__name__.removeprefix('_check_')}: {error}"
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 def _check_decoder_worker() -> str | None:
@@ -171,6 +196,29 @@ def _check_offer_numbering() -> str | None:
     return None
 
 
+def _check_rtp_packet_data() -> str | None:
+    if "_data" not in RTCRtpReceiver._handle_rtp_packet.__code__.co_names:
+        return "RTCRtpReceiver._handle_rtp_packet no longer stores the payload in packet._data"
+    return None
+
+
+def _check_transport_stats() -> str | None:
+    if not callable(getattr(RTCDtlsTransport, "_get_stats", None)):
+        return "RTCDtlsTransport._get_stats is gone"
+    if "_RTCDtlsTransport__rx_packets" not in RTCDtlsTransport._recv_next.__code__.co_names:
+        return "RTCDtlsTransport no longer counts received datagrams"
+    return None
+
+
+def _check_sender_rtcp() -> str | None:
+    handler = getattr(RTCRtpSender, "_handle_rtcp_packet", None)
+    if handler is None or list(inspect.signature(handler).parameters) != ["self", "packet"]:
+        return "RTCRtpSender._handle_rtcp_packet(packet) is gone"
+    if "_handle_rtcp_packet" not in RTCDtlsTransport._handle_rtcp_data.__code__.co_names:
+        return "RTCP no longer reaches senders through _handle_rtcp_packet"
+    return None
+
+
 _STRUCTURE_CHECKS: tuple[Callable[[], str | None], ...] = (
     _check_offer_numbering,
     _check_decoder_worker,
@@ -179,6 +227,9 @@ _STRUCTURE_CHECKS: tuple[Callable[[], str | None], ...] = (
     _check_remote_track_queue,
     _check_sender_start,
     _check_jitter_buffer,
+    _check_rtp_packet_data,
+    _check_transport_stats,
+    _check_sender_rtcp,
 )
 
 
@@ -333,3 +384,37 @@ async def create_offer_keeping_numbering(pc: RTCPeerConnection) -> RTCSessionDes
         media.rtp.codecs = transceiver._codecs
         media.rtp.headerExtensions = transceiver._headerExtensions
     return RTCSessionDescription(sdp=str(description), type=offer.type)
+
+
+def packet_payload(packet: RtpPacket) -> bytes:
+    """The depayloaded media of a received RTP packet (what the decoder would get)."""
+    return packet._data  # type: ignore[attr-defined,no-any-return]
+
+
+def received_datagrams(pc: RTCPeerConnection) -> int | None:
+    """Datagrams that arrived on the peer connection's (bundled) DTLS transport so far;
+    None before it has one."""
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.receiver.transport
+        if transport is None:
+            continue
+        for stats in transport._get_stats().values():
+            if stats.type == "transport":
+                return int(stats.packetsReceived)
+    return None
+
+
+RtcpObserver = Callable[[object], None]
+
+
+def observe_sender_rtcp(sender: RTCRtpSender, observer: RtcpObserver) -> None:
+    """Show ``observer`` every RTCP packet routed to this sender (before aiortc handles
+    it): receiver reports, NACKs, PLI/FIR, REMB."""
+    handle = sender._handle_rtcp_packet
+
+    async def observed(packet: object) -> None:
+        with contextlib.suppress(Exception):
+            observer(packet)
+        await handle(packet)  # type: ignore[arg-type]
+
+    sender._handle_rtcp_packet = observed  # type: ignore[method-assign]

@@ -15,6 +15,15 @@ from .tracks import TrackInfo
 REASON_LEFT = "left"
 REASON_CONNECTION_FAILED = "connection failed"
 REASON_ROOM_CLOSED = "room closed"
+# Nothing arrived on its peer connection for too long while its socket stayed open.
+REASON_MEDIA_LOST = "media connection lost"
+
+# A participant's connection as the others see it (``ParticipantStateChanged``).
+STATE_CONNECTING = "connecting"
+STATE_CONNECTED = "connected"
+STATE_STALLED = "stalled"
+STATE_RECONNECTING = "reconnecting"
+STATE_LEFT = "left"
 
 
 class RoomError(Exception):
@@ -39,6 +48,11 @@ class NegotiationCollision(RoomError):
     The room is the impolite peer: the participant must roll back its offer,
     answer the room's pending offer, and then offer again.
     """
+
+
+class IceRestartUnsupported(RoomError):
+    """The participant offered new ICE credentials: aiortc cannot restart ICE, the
+    participant replaces its peer connection instead (``ForwardingRoom.rejoin``)."""
 
 
 class NoOfferPending(RoomError):
@@ -82,6 +96,17 @@ class ParticipantLeft:
 
 
 @dataclass(frozen=True)
+class ParticipantStateChanged:
+    """The state of a participant's connection (``STATE_*``) changed."""
+
+    room_id: str
+    participant_id: str
+    role: str
+    state: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RoomClosed:
     room_id: str
 
@@ -92,6 +117,7 @@ RoomEvent = (
     | TrackStarted
     | TrackEnded
     | ParticipantLeft
+    | ParticipantStateChanged
     | RoomClosed
 )
 RoomEventHandler = Callable[[RoomEvent], None]
@@ -126,4 +152,33 @@ class Disconnected:
     reason: str
 
 
-ParticipantMessage = Answer | Offer | Disconnected
+@dataclass(frozen=True)
+class MediaStalled:
+    """Nothing arrived from the participant's peer connection for ``silent_seconds``:
+    it should replace its peer connection (``ForwardingRoom.rejoin``) before the room
+    drops it, ``drop_after_seconds`` of silence in all."""
+
+    silent_seconds: float
+    drop_after_seconds: float
+
+
+@dataclass(frozen=True)
+class MediaResumed:
+    """Media arrives again after ``MediaStalled``."""
+
+
+@dataclass(frozen=True)
+class SendLimits:
+    """Everyone receiving the participant's track is constrained: it should send less.
+
+    ``mid`` is the participant's own m-line of the track; all limits None lifts them.
+    """
+
+    mid: str
+    track_id: str
+    max_bitrate: int | None
+    max_framerate: float | None
+    scale_resolution_down_by: float | None
+
+
+ParticipantMessage = Answer | Offer | Disconnected | MediaStalled | MediaResumed | SendLimits

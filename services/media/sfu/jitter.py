@@ -17,6 +17,8 @@ aiortc's own logic (overflow, misordering, PLI) is kept for everything else.
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtp import RtpPacket
 
+from .aiortc_internals import packet_payload
+
 VIDEO_CAPACITY = 512  # as aiortc 1.16 for video
 AUDIO_CAPACITY = 16
 
@@ -45,6 +47,6 @@ class ForwardingJitterBuffer(JitterBuffer):
             packets.append(packet)
             if packet.marker or self._every_packet_is_a_frame:
                 self.remove(count + 1)
-                data = b"".join(p._data for p in packets)  # type: ignore[attr-defined]
+                data = b"".join(packet_payload(p) for p in packets)
                 return JitterFrame(data=data, timestamp=packets[0].timestamp)
         return None

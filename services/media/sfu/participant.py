@@ -1,6 +1,7 @@
 """One participant of a media room: its peer connection and what flows through it."""
 
 import asyncio
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,6 +35,15 @@ def offered_media(offer_sdp: str) -> list[tuple[str, str]]:
     ]
 
 
+_ICE_UFRAG = re.compile(r"^a=ice-ufrag:(\S+)", re.MULTILINE)
+
+
+def ice_username_fragment(sdp: str) -> str | None:
+    """The first ``a=ice-ufrag`` of an SDP (all m-lines share it with BUNDLE)."""
+    found = _ICE_UFRAG.search(sdp)
+    return found.group(1) if found else None
+
+
 @dataclass
 class Subscription:
     """A published track of someone else, sent to this participant."""
@@ -57,6 +67,7 @@ class Participant:
     needs_offer: bool = False
     connected: bool = False
     gone: bool = False
+    state: str = ""
 
     def remember_sources(self, sources: Mapping[str, TrackSource | str] | None) -> None:
         """Hints keyed by the publisher's msid track id or by mid."""

@@ -55,9 +55,18 @@ from .aiortc_internals import (
 from .events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
+    REASON_MEDIA_LOST,
     REASON_ROOM_CLOSED,
+    STATE_CONNECTED,
+    STATE_CONNECTING,
+    STATE_LEFT,
+    STATE_RECONNECTING,
+    STATE_STALLED,
     Answer,
     Disconnected,
+    IceRestartUnsupported,
+    MediaResumed,
+    MediaStalled,
     NegotiationCollision,
     NoOfferPending,
     Offer,
@@ -66,6 +75,7 @@ from .events import (
     ParticipantJoined,
     ParticipantLeft,
     ParticipantMessage,
+    ParticipantStateChanged,
     RoomClosed,
     RoomClosedError,
     RoomEvent,
@@ -77,7 +87,8 @@ from .events import (
 from .forwarding import DEFAULT_KEYFRAME_INTERVAL, InboundTrack, Publication
 from .ice import rtc_configuration
 from .jitter import ForwardingJitterBuffer
-from .participant import Participant, Subscription, forwarded_codecs
+from .liveness import LivenessBounds, LivenessWatch, Verdict
+from .participant import Participant, Subscription, forwarded_codecs, ice_username_fragment
 from .stats import room_stats
 from .tracks import TrackInfo, TrackSource, check_participant_id, make_track_info
 
@@ -94,6 +105,7 @@ class ForwardingRoom:
         configuration: RTCConfiguration | None = None,
         on_event: RoomEventHandler | None = None,
         keyframe_interval: float = DEFAULT_KEYFRAME_INTERVAL,
+        liveness: LivenessBounds | None = None,
     ) -> None:
         install_encoded_frame_passthrough()
         self.room_id = room_id
@@ -105,6 +117,12 @@ class ForwardingRoom:
         self._serials = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        self._liveness = LivenessWatch(
+            liveness or LivenessBounds(),
+            lambda: list(self._participants.values()),
+            self._on_liveness,
+        )
+        self._liveness_task: asyncio.Task[None] | None = None
 
     # --- what is in the room ------------------------------------------------
 
@@ -115,6 +133,10 @@ class ForwardingRoom:
     def participants(self) -> dict[str, str]:
         """participant id -> role."""
         return {pid: p.role for pid, p in self._participants.items()}
+
+    def participant_states(self) -> dict[str, str]:
+        """participant id -> the state of its connection (``STATE_*``)."""
+        return {pid: p.state for pid, p in self._participants.items()}
 
     def published_tracks(self) -> list[TrackInfo]:
         return [publication.info for publication in self._publications.values()]
@@ -137,14 +159,40 @@ class ForwardingRoom:
         if participant_id in self._participants:
             raise ParticipantAlreadyJoined(participant_id)
         participant = Participant(participant_id, role, RTCPeerConnection(self._configuration))
-        self._participants[participant_id] = participant
+        await self._admit(participant, offer_sdp, sources)
+        self._emit(ParticipantJoined(self.room_id, participant_id, role))
+
+    async def rejoin(
+        self, participant_id: str, offer_sdp: str, sources: Sources | None = None
+    ) -> None:
+        """Replace the participant's peer connection by a new one (its media path died):
+        the old one closes, its tracks end; the ``Answer`` comes through ``messages``,
+        which go on."""
+        self._check_open()
+        old = self._participant(participant_id)
+        self._set_state(old, STATE_RECONNECTING)
+        await self._drop(old, STATE_RECONNECTING, announce=False, final=False)
+        participant = Participant(
+            participant_id, old.role, RTCPeerConnection(self._configuration), outbox=old.outbox
+        )
+        participant.state = STATE_RECONNECTING
+        await self._admit(participant, offer_sdp, sources)
+
+    async def _admit(
+        self, participant: Participant, offer_sdp: str, sources: Sources | None
+    ) -> None:
+        self._participants[participant.participant_id] = participant
         self._watch(participant)
+        self._liveness.start(participant)
+        if self._liveness_task is None:
+            self._liveness_task = asyncio.ensure_future(self._liveness.run())
+        if not participant.state:
+            self._set_state(participant, STATE_CONNECTING)
         try:
             await self._answer(participant, offer_sdp, sources)
         except BaseException:
             await self._drop(participant, REASON_CONNECTION_FAILED, announce=False)
             raise
-        self._emit(ParticipantJoined(self.room_id, participant_id, role))
 
     async def messages(self, participant_id: str) -> AsyncIterator[ParticipantMessage]:
         """Everything to relay to the participant, in order, ending with ``Disconnected``."""
@@ -160,7 +208,14 @@ class ForwardingRoom:
     ) -> None:
         """A renegotiation offer of the participant; the ``Answer`` comes as a message."""
         self._check_open()
-        await self._answer(self._participant(participant_id), offer_sdp, sources)
+        participant = self._participant(participant_id)
+        remote = participant.pc.remoteDescription
+        if remote is not None and ice_username_fragment(offer_sdp) not in (
+            None,
+            ice_username_fragment(remote.sdp),
+        ):
+            raise IceRestartUnsupported(participant_id)
+        await self._answer(participant, offer_sdp, sources)
 
     async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
         self._check_open()
@@ -187,6 +242,8 @@ class ForwardingRoom:
         if self._closed:
             return
         self._closed = True
+        if self._liveness_task is not None:
+            self._liveness_task.cancel()
         participants = list(self._participants.values())
         await asyncio.gather(*(self._drop(p, reason) for p in participants))
         for task in list(self._tasks):
@@ -344,26 +401,58 @@ class ForwardingRoom:
         if state == "connected" and not participant.connected:
             participant.connected = True
             pid = participant.participant_id
+            self._set_state(participant, STATE_CONNECTED)
             self._emit(ParticipantConnected(self.room_id, pid, participant.role))
             self._spawn(self._renegotiate(participant))
-        elif state == "failed" and not participant.gone:
+        elif state in ("failed", "closed") and not participant.gone:
+            # A close the room did not initiate (the room marks a participant gone
+            # first): aiortc ends a peer whose ICE consent expired in "closed".
             self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))
+
+    def _on_liveness(self, participant: Participant, verdict: Verdict) -> None:
+        bounds = self._liveness.bounds
+        if verdict is Verdict.STALLED:
+            participant.outbox.put_nowait(MediaStalled(bounds.stall_after, bounds.drop_after))
+            self._set_state(participant, STATE_STALLED)
+        elif verdict is Verdict.RESUMED:
+            participant.outbox.put_nowait(MediaResumed())
+            self._set_state(participant, STATE_CONNECTED)
+        elif verdict is Verdict.DROP_SILENT:
+            self._spawn(self._drop(participant, REASON_MEDIA_LOST))
+        elif verdict is Verdict.DROP_NEVER_CONNECTED:
+            self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))
+
+    def _set_state(self, participant: Participant, state: str, reason: str = "") -> None:
+        if participant.state == state:
+            return
+        participant.state = state
+        self._emit(
+            ParticipantStateChanged(
+                self.room_id, participant.participant_id, participant.role, state, reason
+            )
+        )
 
     # --- leaving --------------------------------------------------------------
 
-    async def _drop(self, participant: Participant, reason: str, announce: bool = True) -> None:
+    async def _drop(
+        self, participant: Participant, reason: str, announce: bool = True, final: bool = True
+    ) -> None:
+        """``final``: the participant's messages end (``Disconnected``); else it rejoins."""
         if participant.gone:
             return
         participant.gone = True
-        self._participants.pop(participant.participant_id, None)
+        if self._participants.get(participant.participant_id) is participant:
+            del self._participants[participant.participant_id]
         for publication in participant.publications():
             self._unpublish(publication)
         for subscription in participant.subscriptions.values():
             subscription.publication.unsubscribe(participant.participant_id)
-        participant.outbox.put_nowait(Disconnected(reason))
+        if final:
+            participant.outbox.put_nowait(Disconnected(reason))
         await participant.pc.close()
         await asyncio.gather(*(inbound.stop() for inbound in participant.inbound.values()))
         if announce:
+            self._set_state(participant, STATE_LEFT, reason)
             self._emit(ParticipantLeft(self.room_id, participant.participant_id, reason))
 
     # --- helpers ------------------------------------------------------------

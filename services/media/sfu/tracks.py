@@ -78,4 +78,3 @@ def make_track_info(
         publisher_role=publisher_role,
         source=source,
     )
-
