@@ -60,6 +60,13 @@ async def where_is_the_room(
         raise Refusal(
             status.HTTP_410_GONE, "The invitation you joined by has been withdrawn."
         )
+    if not service.availability.available:
+        raise Refusal(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Video is not available on this server at the moment.",
+            video_available=False,
+            reason=service.availability.reason,
+        )
     assignment = await service.assignment(consultation_id)
     if assignment is None:
         record = await asyncio.to_thread(service.media.room, consultation_id)
@@ -76,6 +83,13 @@ async def where_is_the_room(
         "signal_url": assignment.url + signal_path(consultation_id),
         "ice": browser_ice_configuration(service.settings, claims.subject),
     }
+
+
+@router.get("/status")
+async def media_status(service: Service) -> dict[str, Any]:
+    """Whether this server can run media rooms at all (pages show a banner if not)."""
+    availability = service.availability
+    return {"video_available": availability.available, "reason": availability.reason}
 
 
 @router.websocket("/consultations/{consultation_id}/signal")

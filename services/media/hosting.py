@@ -11,14 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from uuid import UUID
-
-from aiortc import RTCConfiguration
 
 from services.common.logging import get_logger, new_correlation_id
 from services.media.application import MediaRooms
 from services.media.domain import MediaRoom as RoomRecord
-from services.media.sfu import ForwardingRoom
 from services.media.sfu.events import (
     ParticipantConnected,
     ParticipantLeft,
@@ -26,6 +24,11 @@ from services.media.sfu.events import (
     TrackEnded,
     TrackStarted,
 )
+
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration
+
+    from services.media.sfu import ForwardingRoom
 
 log = get_logger(__name__)
 
@@ -91,6 +94,8 @@ class HostedRooms:
         self._listeners: dict[UUID, set[RoomListener]] = {}
 
     def open(self, consultation_id: UUID) -> ForwardingRoom:
+        from services.media.sfu.room import ForwardingRoom  # only once aiortc checked out
+
         room = self.rooms.get(consultation_id)
         if room is None or room.closed:
             room = ForwardingRoom(

@@ -12,12 +12,12 @@ import hashlib
 import hmac
 import time
 from collections.abc import Sequence
-from typing import Any
-
-from aiortc import RTCConfiguration, RTCIceServer
+from typing import TYPE_CHECKING, Any
 
 from services.common.settings import Settings
-from services.media.sfu.ice import rtc_configuration
+
+if TYPE_CHECKING:
+    from aiortc import RTCConfiguration
 
 TURN_SCHEMES = ("turn:", "turns:")
 
@@ -39,8 +39,12 @@ def _split(urls: Sequence[str]) -> tuple[list[str], list[str]]:
     return stun, turn
 
 
-def server_configuration(settings: Settings, replica_id: str) -> RTCConfiguration:
-    """The rooms' own configuration, from settings."""
+def server_configuration(settings: Settings, replica_id: str) -> "RTCConfiguration":
+    """The rooms' own configuration, from settings (only where rooms run: aiortc)."""
+    from aiortc import RTCIceServer
+
+    from services.media.sfu.ice import rtc_configuration
+
     stun, turn = _split(settings.media_ice_servers)
     servers = [RTCIceServer(urls=stun)] if stun else []
     if turn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
@@ -30,15 +30,17 @@ from services.common.service import BaseService
 from services.common.settings import Settings
 from services.common.tracked import tracked
 from services.media.application import MediaRooms, to_contract
+from services.media.availability import load_forwarding
 from services.media.domain import CONSULTATION_ENDED, REPLICA_LOST
 from services.media.hosting import HostedRooms, RoomRecorder
 from services.media.ice import server_configuration
 from services.media.registry import Assignment, NoLiveReplica, ReplicaRegistry
 from services.media.revocation import Revocations
-from services.media.sfu import ForwardingRoom, add_loopback_host_candidate
-from services.media.sfu.aiortc_internals import install_encoded_frame_passthrough
 from services.media.signalling import REASON_MOVED, CloseCode, Refused
 from services.media.telemetry import StatsSampler
+
+if TYPE_CHECKING:
+    from services.media.sfu import ForwardingRoom
 
 log = get_logger(__name__)
 
@@ -51,9 +53,8 @@ class MediaService(BaseService):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        install_encoded_frame_passthrough()
-        if settings.media_loopback_candidates:
-            add_loopback_host_candidate()
+        # Without fitting aiortc hooks: no media rooms, everything else goes on.
+        self.availability = load_forwarding(settings.media_loopback_candidates)
         self.replica_id = settings.media_replica_id or f"{socket.gethostname()}-{settings.port}"
         self.replica_url = replica_url(settings)
         self.recorder = RoomRecorder(self.media)
@@ -132,6 +133,8 @@ class MediaService(BaseService):
 
     async def live_room(self, consultation_id: UUID) -> ForwardingRoom:
         """The hosted room a participant joins, or Refused with where to go instead."""
+        if not self.availability.available:
+            raise Refused(CloseCode.MEDIA_UNAVAILABLE, "video unavailable on this server")
         assignment = await self.assignment(consultation_id)
         record = await asyncio.to_thread(self.media.room, consultation_id)
         if assignment is None or record is None or record.closed:

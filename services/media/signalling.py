@@ -26,16 +26,14 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from aiortc.sdp import candidate_from_sdp
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from services.common.logging import get_logger
 from services.common.tokens import TokenError, TokenExpired, TokenSigner, derived_from
-from services.media.sfu import ForwardingRoom
 from services.media.sfu.events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
@@ -55,6 +53,9 @@ from services.media.sfu.events import (
     RoomEvent,
     SendLimits,
 )
+
+if TYPE_CHECKING:
+    from services.media.sfu import ForwardingRoom
 
 log = get_logger(__name__)
 
@@ -309,6 +310,8 @@ class SignallingSession:
         line = message.get("candidate")
         if not line:
             return  # end of candidates: aiortc needs no marker
+        from aiortc.sdp import candidate_from_sdp  # aiortc only where rooms run
+
         candidate = candidate_from_sdp(str(line).removeprefix("candidate:"))
         candidate.sdpMid = message.get("sdpMid")
         candidate.sdpMLineIndex = message.get("sdpMLineIndex")
