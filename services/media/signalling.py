@@ -34,6 +34,7 @@ from starlette.websockets import WebSocketState
 
 from services.common.logging import get_logger
 from services.common.tokens import TokenError, TokenExpired, TokenSigner, derived_from
+from services.media import chat
 from services.media.sfu.events import (
     REASON_CONNECTION_FAILED,
     REASON_LEFT,
@@ -99,6 +100,8 @@ class Admitted:
     participant_id: str
     role: str
     invitation: str | None = None  # what the token derives from: withdrawing it ends this
+    name: str | None = None  # shown to the others (services/media/chat.py), never logged
+    language: str | None = None
 
 
 def close_code_for(reason: str) -> CloseCode:
@@ -128,7 +131,11 @@ def check_token(signer: TokenSigner, token: Any, consultation_id: UUID) -> Admit
     if claims.extra.get("consultation") != str(consultation_id):
         raise Refused(CloseCode.TOKEN_OTHER_ROOM, "the token is for another consultation")
     return Admitted(
-        claims.subject, str(claims.extra.get("role", "citizen")), derived_from(claims)
+        claims.subject,
+        str(claims.extra.get("role", "citizen")),
+        derived_from(claims),
+        claims.extra.get("name"),
+        claims.extra.get("lang"),
     )
 
 
@@ -181,6 +188,10 @@ class SignallingSession:
         self.participant_id = admitted.participant_id
         self.role = admitted.role
         self.invitation = admitted.invitation
+        self.person = chat.Person(
+            admitted.participant_id, admitted.role, admitted.name, admitted.language
+        )
+        self._seat: chat.Seat | None = None
         self._listen = listen
         self._send_lock = asyncio.Lock()
         self._ended = False
@@ -224,9 +235,11 @@ class SignallingSession:
             await self.room.leave(self.participant_id, self._dropped)
         stop_listening = self._listen(self._on_room_event)
         relay = asyncio.create_task(self._relay_room_messages())
+        self._seat = await chat.CHAT.take_seat(self.room, self.person, self.send)
         try:
             await self._read_client_messages()
         finally:
+            await self._seat.leave()
             stop_listening()
             if not self._ended:
                 await self.room.leave(self.participant_id)
@@ -268,6 +281,7 @@ class SignallingSession:
             "offer": self._on_offer,
             "candidate": self._on_candidate,
             "ping": self._on_ping,
+            "chat": self._on_chat,
             "rejoin": self._on_rejoin,
         }
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
@@ -319,6 +333,10 @@ class SignallingSession:
 
     async def _on_ping(self, message: dict[str, Any]) -> None:
         await self.send({"type": "pong"})
+
+    async def _on_chat(self, message: dict[str, Any]) -> None:
+        if self._seat is not None:
+            await self._seat.say(message)
 
     def _on_room_event(self, event: RoomEvent) -> None:
         if isinstance(event, ParticipantStateChanged):
