@@ -40,7 +40,8 @@ Internals used (aiortc 1.16.0):
 * ``RTCDtlsTransport._get_stats()``: ``packetsReceived`` counts every datagram that
   arrived on the transport (the room's liveness check, ``liveness.py``).
 * ``RTCRtpSender._handle_rtcp_packet(packet)``: every RTCP packet for a sender,
-  wrapped to see the subscriber's receiver estimated maximum bitrate (REMB).
+  wrapped to see the subscriber's receiver estimated maximum bitrate (REMB) and its
+  receiver reports (``RTCRtpSender._ssrc`` names the sender's stream in them).
 
 A failed check must not take the whole process down: the media service calls
 ``check_aiortc_internals`` through ``services/media/availability.py`` and runs
@@ -216,6 +217,8 @@ def _check_sender_rtcp() -> str | None:
         return "RTCRtpSender._handle_rtcp_packet(packet) is gone"
     if "_handle_rtcp_packet" not in RTCDtlsTransport._handle_rtcp_data.__code__.co_names:
         return "RTCP no longer reaches senders through _handle_rtcp_packet"
+    if "_ssrc" not in RTCRtpSender._handle_rtcp_packet.__code__.co_names:
+        return "RTCRtpSender no longer keeps its SSRC in _ssrc"
     return None
 
 
@@ -405,6 +408,11 @@ def received_datagrams(pc: RTCPeerConnection) -> int | None:
 
 
 RtcpObserver = Callable[[object], None]
+
+
+def sender_ssrc(sender: RTCRtpSender) -> int:
+    """The SSRC a sender sends with (receiver reports name it)."""
+    return sender._ssrc
 
 
 def observe_sender_rtcp(sender: RTCRtpSender, observer: RtcpObserver) -> None:

@@ -152,6 +152,8 @@ class Publication:
         self._subscribers: dict[str, ForwardedTrack] = {}
         self.ended = False
         self.frames_received = 0
+        self.bytes_received = 0
+        self.mid: str | None = None  # the publisher's m-line of the track
 
     def subscribe(self, subscriber_id: str) -> ForwardedTrack:
         track = ForwardedTrack(self.info.kind, self.info.track_id, self.request_keyframe)
@@ -169,6 +171,7 @@ class Publication:
 
     def deliver(self, packet: av.Packet) -> None:
         self.frames_received += 1
+        self.bytes_received += packet.size
         if packet.is_keyframe:
             self.keyframes.keyframe_seen()
         for track in self._subscribers.values():

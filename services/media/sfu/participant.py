@@ -9,6 +9,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver
 from aiortc import sdp as aiortc_sdp
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability
 
+from .adaptation import Feedback
 from .events import ParticipantMessage
 from .forwarding import ForwardedTrack, InboundTrack, Publication
 from .tracks import TrackInfo, TrackSource
@@ -51,6 +52,7 @@ class Subscription:
     publication: Publication
     transceiver: RTCRtpTransceiver
     track: ForwardedTrack
+    feedback: Feedback = field(default_factory=Feedback)  # the subscriber's REMB and loss
 
 
 @dataclass

@@ -43,13 +43,16 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
+from .adaptation import BandwidthWatch, Limits, TrackFeedback
 from .aiortc_internals import (
     create_offer_keeping_numbering,
     install_encoded_frame_passthrough,
     never_start_again,
+    observe_sender_rtcp,
     receive_encoded_frames,
     redirect_keyframe_requests,
     replace_jitter_buffer,
+    sender_ssrc,
     set_sender_stream_id,
 )
 from .events import (
@@ -80,6 +83,7 @@ from .events import (
     RoomClosedError,
     RoomEvent,
     RoomEventHandler,
+    SendLimits,
     TrackEnded,
     TrackStarted,
     UnknownParticipant,
@@ -122,7 +126,8 @@ class ForwardingRoom:
             lambda: list(self._participants.values()),
             self._on_liveness,
         )
-        self._liveness_task: asyncio.Task[None] | None = None
+        self._bandwidth = BandwidthWatch(self._video_feedback, self._send_limits)
+        self._background: list[asyncio.Task[None]] = []
 
     # --- what is in the room ------------------------------------------------
 
@@ -184,8 +189,11 @@ class ForwardingRoom:
         self._participants[participant.participant_id] = participant
         self._watch(participant)
         self._liveness.start(participant)
-        if self._liveness_task is None:
-            self._liveness_task = asyncio.ensure_future(self._liveness.run())
+        if not self._background:
+            self._background = [
+                asyncio.ensure_future(self._liveness.run()),
+                asyncio.ensure_future(self._bandwidth.run()),
+            ]
         if not participant.state:
             self._set_state(participant, STATE_CONNECTING)
         try:
@@ -242,8 +250,8 @@ class ForwardingRoom:
         if self._closed:
             return
         self._closed = True
-        if self._liveness_task is not None:
-            self._liveness_task.cancel()
+        for task in self._background:
+            task.cancel()
         participants = list(self._participants.values())
         await asyncio.gather(*(self._drop(p, reason) for p in participants))
         for task in list(self._tasks):
@@ -311,7 +319,10 @@ class ForwardingRoom:
         set_sender_stream_id(transceiver.sender, publication.info.stream_id)
         redirect_keyframe_requests(transceiver.sender, publication.request_keyframe)
         participant.sending_transceivers.add(transceiver)
-        return Subscription(publication, transceiver, track)
+        subscription = Subscription(publication, transceiver, track)
+        sender = transceiver.sender
+        observe_sender_rtcp(sender, lambda p: subscription.feedback.observe(p, sender_ssrc(sender)))
+        return subscription
 
     async def _retire_ended_subscriptions(self, participant: Participant) -> None:
         """Stop sending tracks whose publication ended (the RTCP BYE ends them at
@@ -350,6 +361,7 @@ class ForwardingRoom:
             participant.participant_id, participant.role, source, next(self._serials)
         )
         publication = Publication(info, transceiver.receiver, self._keyframe_interval)
+        publication.mid = transceiver.mid
         inbound.publication = publication
         self._publications[info.track_id] = publication
         self._emit(TrackStarted(self.room_id, info))
@@ -367,6 +379,36 @@ class ForwardingRoom:
         for other in self._participants.values():
             if other.participant_id != participant_id:
                 self._spawn(self._renegotiate(other))
+
+    # --- bandwidth --------------------------------------------------------------
+
+    def _video_feedback(self) -> list[TrackFeedback]:
+        return [
+            (
+                publication,
+                [
+                    p.subscriptions[track_id].feedback
+                    for p in self._participants.values()
+                    if track_id in p.subscriptions
+                ],
+            )
+            for track_id, publication in self._publications.items()
+            if publication.info.kind == "video"
+        ]
+
+    def _send_limits(self, publication: Publication, limits: Limits) -> None:
+        publisher = self._participants.get(publication.info.publisher_id)
+        if publisher is None or publication.mid is None:
+            return
+        publisher.outbox.put_nowait(
+            SendLimits(
+                publication.mid,
+                publication.info.track_id,
+                limits.max_bitrate,
+                limits.max_framerate,
+                limits.scale_resolution_down_by,
+            )
+        )
 
     # --- peer connection events ---------------------------------------------
 
