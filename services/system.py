@@ -59,6 +59,10 @@ def build_app(
         from services.web.api import router as web_router
 
         app.include_router(web_router)
+    if settings.staff_hosts:  # staff routes only on the staff host names
+        from services.common.entry import StaffEntry, staff_hosts
+
+        app.add_middleware(StaffEntry, hosts=staff_hosts(settings.staff_hosts))
     if forward_to:
         forwarder = Forwarder(forward_to)
         app.mount("/", forwarder)  # after every route: only what nothing here matched

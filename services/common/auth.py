@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, Any
 
@@ -49,21 +49,42 @@ def sessions(request: Request) -> SessionRegistry | None:
 
 
 def start_session(
-    response: Response, signer: TokenSigner, identity: StaffIdentity, settings: Settings
+    response: Response,
+    signer: TokenSigner,
+    identity: StaffIdentity,
+    settings: Settings,
+    *,
+    ends: float | None = None,
+    id_token: str | None = None,
 ) -> str:
-    """Issue a fresh session (a new id on every sign-in) and return its CSRF token."""
+    """Issue a fresh session (a new id on every sign-in) and return its CSRF token.
+
+    Signed in at an identity provider: ``ends`` is when the provider's own session ends
+    (the session here never outlives it), ``id_token`` the hint for signing out there."""
     csrf = secrets.token_urlsafe(24)
     now = time.time()
-    claims = {
+    claims: dict[str, Any] = {
         "name": identity.display_name,
         "roles": sorted(identity.roles),
         "csrf": csrf,
         "sid": secrets.token_urlsafe(16),  # 128 bits
         "auth_time": round(now, 3),
     }
+    if ends is not None:
+        claims["ends"] = round(ends, 3)
+    if id_token is not None:
+        claims["idt"] = id_token
     token, cookie_seconds = _issue(signer, identity.staff_id, claims, settings, now)
     _set_cookie(response, token, cookie_seconds, settings.secure_cookies)
     return csrf
+
+
+def absolute_end(claims: Mapping[str, Any], settings: Settings) -> float:
+    """When a session ends however it is used: ``session_hours`` after signing in, or
+    earlier when the identity provider's session ends earlier."""
+    end = float(claims["auth_time"]) + settings.session_hours * 3600
+    provider_end = claims.get("ends")
+    return min(end, float(provider_end)) if isinstance(provider_end, int | float) else end
 
 
 def _issue(
@@ -72,10 +93,10 @@ def _issue(
     """A session token good for the idle time, never beyond the session's absolute end;
     and how long its cookie should be kept (to that end: an expired token then reads as
     'your session has expired' rather than as never signed in)."""
-    absolute_end = float(claims["auth_time"]) + settings.session_hours * 3600
+    end = absolute_end(claims, settings)
     idle_end = now + settings.session_idle_minutes * 60
-    token = signer.issue("session", subject, round(min(idle_end, absolute_end) - now), **claims)
-    return token, absolute_end - now
+    token = signer.issue("session", subject, round(min(idle_end, end) - now), **claims)
+    return token, end - now
 
 
 def _set_cookie(response: Response, token: str, seconds: float, secure: bool) -> None:
@@ -147,10 +168,9 @@ def _renew_if_due(request: Request, claims: Claims) -> None:
     ``SessionResponses`` puts on the response."""
     settings: Settings = request.app.state.settings
     now = time.time()
-    absolute_end = float(claims["auth_time"]) + settings.session_hours * 3600
     if claims.expires_at - now > settings.session_idle_minutes * 30:  # half, in seconds
         return
-    if claims.expires_at >= int(absolute_end):
+    if claims.expires_at >= int(absolute_end(claims.extra, settings)):
         return  # renewing would not lengthen it
     token, cookie_seconds = _issue(signer(request), claims.subject, claims.extra, settings, now)
     carrier = Response()

@@ -59,6 +59,26 @@ class Settings(BaseSettings):
     signin_account_failures: int = Field(default=5, ge=1)
     signin_address_failures: int = Field(default=20, ge=1)
     signin_window_seconds: int = Field(default=900, ge=1)
+    # Local accounts (services/common/identity.py): the embedded default; off where every
+    # staff member signs in through the OpenID Connect provider below.
+    local_accounts: bool = True
+    # Staff sign-in through an OpenID Connect provider (services/common/oidc.py), e.g.
+    # Keycloak: the issuer URL (its discovery document is read from there), the client, the
+    # name on the sign-in button, and which of the provider's groups (or roles) mean what:
+    # {"<group>": "staff:<department slug>" | "admin:<department slug>" | "dpo" | "operator"}.
+    oidc_issuer: str | None = None
+    oidc_client_id: str = "buergerbuero"
+    oidc_client_secret: str | None = None
+    oidc_provider_name: str = "Keycloak"
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    oidc_username_claim: str = "preferred_username"
+    oidc_group_map: dict[str, str] = Field(default_factory=dict)
+    # Where the provider sends the browser back to (unset: <this origin>/api/v1/auth/oidc/…).
+    oidc_redirect_url: str = ""
+    # Host names that alone serve the staff, DPO and operator routes (comma-separated; unset:
+    # every host). The citizens' host then answers them 404 (services/common/entry.py).
+    staff_hosts: str = ""
 
     # How long what a citizen types (display name, topic, language) is kept.
     visit_data_ttl_seconds: int = 12 * 3600

@@ -22,6 +22,7 @@ from services.common.clients import client_address
 from services.common.errors import Refusal
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger
+from services.common.oidc_signin import oidc_router, provider_logout_url
 from services.common.sessions import lifetime_seconds, raise_void_marker, sessions_bucket
 from services.common.settings import Settings
 from services.common.throttle import SignInThrottle, Throttled
@@ -56,15 +57,44 @@ class TooManyAttempts(BaseModel):
     retry_after_seconds: int
 
 
+class SignInMethods(BaseModel):
+    local_accounts: bool = Field(description="User name and password")
+    provider: str | None = Field(
+        description="The identity provider's name for its button; None: no provider"
+    )
+
+
+class ProviderLogout(BaseModel):
+    logout_url: str = Field(
+        description="Signed in through the identity provider: sign out there too"
+    )
+
+
 def signin_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
     router = APIRouter(prefix="/api/v1/auth", tags=["staff sign-in"])
+    router.include_router(oidc_router(accounts, throttle))
+
+    @router.get("/methods", response_model=SignInMethods)
+    def methods(request: Request) -> SignInMethods:
+        """How staff sign in here (the sign-in page shows what is configured)."""
+        settings: Settings = request.app.state.settings
+        return SignInMethods(
+            local_accounts=settings.local_accounts,
+            provider=settings.oidc_provider_name if settings.oidc_issuer else None,
+        )
 
     @router.post(
         "/login",
         response_model=Session,
-        responses={429: {"model": TooManyAttempts, "description": "Too many failed sign-ins"}},
+        responses={
+            404: {"description": "Local accounts are switched off"},
+            429: {"model": TooManyAttempts, "description": "Too many failed sign-ins"},
+        },
     )
     async def login(body: SignIn, request: Request, response: Response) -> Session | JSONResponse:
+        if not request.app.state.settings.local_accounts:
+            raise Refusal(status.HTTP_404_NOT_FOUND,
+                          "Sign-in with a user name and password is switched off here.")
         client = client_address(request.scope)
         refused = await throttle.refusal(body.username, client)
         if refused is not None:
@@ -85,9 +115,21 @@ def signin_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRoute
             idle_seconds=round(settings.session_idle_minutes * 60),
         )
 
-    @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-    async def logout(_: Staff, request: Request, response: Response) -> None:
+    @router.post(
+        "/logout",
+        status_code=status.HTTP_204_NO_CONTENT,
+        responses={200: {"model": ProviderLogout,
+                         "description": "Signed out here; now at the identity provider"}},
+    )
+    async def logout(_: Staff, request: Request, response: Response) -> Response:
+        at_provider = await provider_logout_url(request, session_claims(request).extra)
         await end_session(request, response)
+        if at_provider is None:
+            response.status_code = status.HTTP_204_NO_CONTENT
+            return response
+        answer = JSONResponse({"logout_url": at_provider})
+        answer.headers.append("set-cookie", response.headers["set-cookie"])
+        return answer
 
     @router.get("/me", response_model=Session)
     def me(staff: Staff, request: Request) -> Session:

@@ -101,6 +101,23 @@ class SignInThrottle:
         for kind, key in self._keys(username, address):
             await self._record(key, now, self.limits[kind])
 
+    async def address_refusal(self, address: str) -> Throttled | None:
+        """Throttled by the address alone (a sign-in at the identity provider, whose
+        account is not known before its answer is checked)."""
+        wait = wait_seconds(await self._failures(_key("address", address)),
+                            self.limits["address"], self.window, time.time())
+        if wait <= 0:
+            return None
+        metrics.SIGNIN_THROTTLED.labels("address").inc()
+        log.warning("signin_throttled", limit="address", client=address,
+                    retry_after_seconds=math.ceil(wait))
+        return Throttled("address", max(1, math.ceil(wait)))
+
+    async def address_failed(self, address: str) -> None:
+        """A failed sign-in that names no account (a forged or replayed provider answer)."""
+        metrics.SIGNIN_FAILURES.labels("wrong_credentials").inc()
+        await self._record(_key("address", address), time.time(), self.limits["address"])
+
     async def succeeded(self, username: str) -> None:
         key = _key("account", _account(username))
         self._local.pop(key, None)

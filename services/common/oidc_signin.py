@@ -1,0 +1,268 @@
+"""Staff sign-in through the OpenID Connect provider: ``/api/v1/auth/oidc/…``.
+
+``login`` sends the browser to the provider with a fresh state, nonce and PKCE challenge,
+kept meanwhile in a short-lived signed cookie (``SameSite=Lax``: the provider's redirect
+back is a navigation from another site). ``callback`` checks the state, swaps the code
+for tokens, checks the ID token (``oidc.py``), maps the provider's groups to roles and
+departments (``oidc_access.py``), puts the staff member on exactly the mapped departments'
+rosters, and starts the same session as a local sign-in (``auth.py``), one that ends no
+later than the provider's own session. Every refusal goes back to the sign-in page with a
+reason (``?oidc_error=``) and no session; failures count like wrong passwords
+(``throttle.py``), so a flood of forged callbacks from one address is refused (429 there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any, Protocol
+from uuid import UUID
+
+import jwt
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import RedirectResponse
+
+from services.common import text
+from services.common.auth import signer, start_session
+from services.common.clients import client_address
+from services.common.identity import AccountError, LocalAccounts, StaffIdentity
+from services.common.logging import get_logger, new_correlation_id
+from services.common.oidc import Flow, OidcClient, ProviderError, TokenRefused
+from services.common.oidc_access import (
+    Access,
+    MappingError,
+    access_of,
+    check_mapping,
+    groups_in,
+    staff_id_of,
+)
+from services.common.settings import Settings
+from services.common.throttle import SignInThrottle
+
+log = get_logger(__name__)
+
+PREFIX = "/api/v1/auth/oidc"
+FLOW_COOKIE = "bb_oidc_flow"
+FLOW_SECONDS = 600  # time to sign in at the provider
+SIGN_IN_PAGE = "/staff/login"
+
+
+class Department(Protocol):
+    id: UUID
+    slug: str
+    roster: dict[str, str]
+
+
+class Roster(Protocol):
+    """The rooms service's departments, as far as sign-in changes their rosters."""
+
+    def departments(self) -> list[Any]: ...
+    def assign_staff(self, department_id: UUID, staff_id: str, role: str,
+                     correlation_id: str) -> Any: ...
+    def unassign_staff(self, department_id: UUID, staff_id: str, correlation_id: str) -> Any: ...
+
+
+def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
+    router = APIRouter(prefix="/oidc")  # under signin.py's /api/v1/auth
+    used_nonces: dict[str, float] = {}
+
+    @router.get("/login", status_code=status.HTTP_303_SEE_OTHER,
+                responses={303: {"description": "To the provider's sign-in page"}})
+    async def login(request: Request, lang: str = Query("de", pattern="^(de|en)$")
+                    ) -> RedirectResponse:
+        """Start signing in at the provider."""
+        client = _client(request)
+        if await throttle.address_refusal(client_address(request.scope)) is not None:
+            return _refused("throttled")
+        flow = client.new_flow()
+        try:
+            url = await client.authorization_url(flow, _redirect_uri(request), lang)
+        except ProviderError as error:
+            log.warning("oidc_provider_unreachable", error=str(error))
+            return _refused("provider")
+        response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+        response.set_cookie(FLOW_COOKIE, _seal(request, flow), max_age=FLOW_SECONDS,
+                            httponly=True, secure=_settings(request).secure_cookies,
+                            samesite="lax", path=PREFIX)
+        return response
+
+    @router.get("/callback", status_code=status.HTTP_303_SEE_OTHER,
+                responses={303: {"description": "To the staff pages, or back to sign-in"}})
+    async def callback(
+        request: Request,
+        code: str | None = Query(None, max_length=2048),
+        state: str | None = Query(None, max_length=256),
+        error: str | None = Query(None, max_length=256),
+    ) -> RedirectResponse:
+        """Where the provider sends the browser back with a code (or an error)."""
+        client = _client(request)
+        address = client_address(request.scope)
+        if await throttle.address_refusal(address) is not None:
+            return _refused("throttled")
+        flow = _unseal(request)
+        if flow is None or state is None or not hmac.compare_digest(state, flow.state):
+            await throttle.address_failed(address)
+            return _refused("state")
+        if error is not None:
+            return _refused("denied")  # cancelled at the provider: no guess, no count
+        if not code:
+            await throttle.address_failed(address)
+            return _refused("state")
+        _forget_lapsed(used_nonces)
+        if flow.nonce in used_nonces:
+            await throttle.address_failed(address)
+            return _refused("refused")
+        used_nonces[flow.nonce] = time.time() + FLOW_SECONDS
+        settings = _settings(request)
+        try:
+            signed_in = await client.finish(flow, code, _redirect_uri(request))
+            staff_id = staff_id_of(signed_in.claims, settings.oidc_username_claim)
+        except (TokenRefused, MappingError) as refusal:
+            log.warning("oidc_signin_refused", reason=str(refusal), client=address)
+            await throttle.address_failed(address)
+            return _refused("refused")
+        except ProviderError as trouble:
+            log.warning("oidc_provider_unreachable", error=str(trouble))
+            return _refused("provider")
+        access = access_of(groups_in(signed_in.claims, settings.oidc_groups_claim),
+                           settings.oidc_group_map)
+        if access.empty or (settings.local_accounts and _is_local(accounts, staff_id)):
+            log.warning("oidc_signin_no_access", staff_id=staff_id, client=address)
+            await throttle.failed(staff_id, address)
+            return _refused("no_access")
+        await throttle.succeeded(staff_id)
+        await asyncio.to_thread(_sync_roster, _roster(request), staff_id, access)
+        identity = StaffIdentity(staff_id, _display_name(signed_in.claims, staff_id),
+                                 access.roles)
+        response = RedirectResponse("/dpo" if access.roles & {"dpo"} and "staff" not in
+                                    access.roles else "/staff",
+                                    status_code=status.HTTP_303_SEE_OTHER)
+        start_session(response, signer(request), identity, settings,
+                      ends=signed_in.provider_session_end, id_token=signed_in.id_token)
+        response.delete_cookie(FLOW_COOKIE, path=PREFIX)
+        log.info("oidc_signed_in", staff_id=staff_id, roles=sorted(access.roles),
+                 departments=sorted(access.departments))
+        return response
+
+    return router
+
+
+async def provider_logout_url(request: Request, claims: Mapping[str, Any]) -> str | None:
+    """Where a signing-out OIDC session goes next: the provider's end_session_endpoint."""
+    id_token = claims.get("idt")
+    if not isinstance(id_token, str) or not _settings(request).oidc_issuer:
+        return None
+    try:
+        return await _client(request).logout_url(id_token, f"{_origin(request)}"
+                                                  f"{SIGN_IN_PAGE}?signed_out=1")
+    except ProviderError as error:
+        log.warning("oidc_provider_unreachable", error=str(error))
+        return None
+
+
+def _client(request: Request) -> OidcClient:
+    settings = _settings(request)
+    if not settings.oidc_issuer:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No identity provider is configured.")
+    client: OidcClient | None = getattr(request.app.state, "oidc", None)
+    if client is None:
+        check_mapping(settings.oidc_group_map)
+        client = OidcClient(settings.oidc_issuer, settings.oidc_client_id,
+                            settings.oidc_client_secret, settings.oidc_scopes)
+        request.app.state.oidc = client
+        request.app.state.on_stop.append(client.aclose)
+    return client
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def _origin(request: Request) -> str:
+    configured = _settings(request).oidc_redirect_url
+    if configured:
+        scheme, _, rest = configured.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+    return str(request.base_url).rstrip("/")
+
+
+def _redirect_uri(request: Request) -> str:
+    return _settings(request).oidc_redirect_url or f"{_origin(request)}{PREFIX}/callback"
+
+
+def _refused(reason: str) -> RedirectResponse:
+    response = RedirectResponse(f"{SIGN_IN_PAGE}?oidc_error={reason}",
+                                status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(FLOW_COOKIE, path=PREFIX)
+    return response
+
+
+def _flow_key(request: Request) -> bytes:
+    return hmac.new(request.app.state.settings.signing_key, b"bb-oidc-flow",
+                    hashlib.sha256).digest()
+
+
+def _seal(request: Request, flow: Flow) -> str:
+    payload = {"st": flow.state, "nc": flow.nonce, "cv": flow.code_verifier,
+               "exp": int(time.time()) + FLOW_SECONDS, "jti": secrets.token_urlsafe(8)}
+    return jwt.encode(payload, _flow_key(request), algorithm="HS256")
+
+
+def _unseal(request: Request) -> Flow | None:
+    sealed = request.cookies.get(FLOW_COOKIE)
+    if not sealed or len(sealed) > 2048:
+        return None
+    try:
+        payload = jwt.decode(sealed, _flow_key(request), algorithms=["HS256"],
+                             options={"require": ["exp"]})
+        return Flow(str(payload["st"]), str(payload["nc"]), str(payload["cv"]))
+    except (jwt.PyJWTError, KeyError):
+        return None
+
+
+def _forget_lapsed(used: dict[str, float]) -> None:
+    now = time.time()
+    for nonce in [n for n, until in used.items() if until < now]:
+        del used[nonce]
+
+
+def _is_local(accounts: LocalAccounts, staff_id: str) -> bool:
+    """A provider's user named like a local account would share its rosters: refused
+    while local accounts are on (with them off, sharing the name is the migration)."""
+    try:
+        accounts.is_active(staff_id)
+    except AccountError:
+        return False
+    return True
+
+
+def _display_name(claims: Mapping[str, Any], fallback: str) -> str:
+    name = claims.get("name")
+    try:
+        return text.display_name(name if isinstance(name, str) and name.strip() else fallback)
+    except ValueError:
+        return fallback
+
+
+def _roster(request: Request) -> Roster:
+    return request.app.state.services["rooms"].app  # type: ignore[no-any-return]
+
+
+def _sync_roster(roster: Roster, staff_id: str, access: Access) -> None:
+    """Exactly the mapped departments, with the mapped role; off every other roster."""
+    correlation_id = new_correlation_id()
+    known = set()
+    for department in roster.departments():
+        known.add(department.slug)
+        wanted = access.departments.get(department.slug)
+        current = department.roster.get(staff_id)
+        if wanted is not None and current != wanted:
+            roster.assign_staff(department.id, staff_id, wanted, correlation_id)
+        elif wanted is None and current is not None:
+            roster.unassign_staff(department.id, staff_id, correlation_id)
+    for slug in sorted(set(access.departments) - known):
+        log.warning("oidc_unknown_department", slug=slug)
