@@ -192,7 +192,8 @@ def _bundle(service: AuditService, index: int) -> str:
     return build_bundle(service.store.tree(latest.size), index, latest.note, rows[0][1]).encode()
 
 
-@router.get("/export")
+@router.get("/export", response_class=StreamingResponse, responses={
+    200: {"description": "JSON Lines", "content": {"application/x-ndjson": {}}}})
 async def export(service: Service, staff: Dpo, start: int = Query(0, ge=0),
                  end: int | None = Query(None, ge=0), proofs: bool = False,
                  consistency_from: int | None = Query(None, ge=0)) -> StreamingResponse:
