@@ -18,6 +18,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
+from services.common.kvwatch import follow_bucket
 from services.common.logging import get_logger
 from services.queue.floods import KnockLimits
 
@@ -35,10 +36,19 @@ class Visits:
         self._limits = limits  # told which client knocked where, and when
         self._still_waiting = still_waiting
         self._bucket: KeyValue | None = None
+        self._bus: Bus | None = None
         self._cache: dict[UUID, tuple[float, dict[str, Any]]] = {}
 
     async def open(self, bus: Bus) -> None:
-        self._bucket = await bus.key_value(VISITS_BUCKET, self._ttl, in_memory=True)
+        self._bus = bus
+        await self._open_bucket()
+
+    async def _open_bucket(self) -> KeyValue:
+        """The bucket, created anew where it is gone (it lives in memory: a restarted NATS
+        server has lost it)."""
+        assert self._bus is not None
+        self._bucket = await self._bus.key_value(VISITS_BUCKET, self._ttl, in_memory=True)
+        return self._bucket
 
     async def remember(
         self, ticket_id: UUID, data: dict[str, Any], *, only_if_new: bool = False
@@ -64,18 +74,14 @@ class Visits:
     async def follow(self) -> None:
         """Keep what citizens typed at any replica, as it is stored (a watch of the bucket):
         a staff member's line never waits for a look-up, however busy the door."""
-        assert self._bucket is not None
-        while True:
-            try:
-                watcher = await self._bucket.watchall()
-                async for entry in watcher:
-                    if entry is not None:
-                        self._seen(entry.key, entry.value, entry.operation)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # NATS away: look-ups still work; watch again
-                log.warning("visit_watch_interrupted", error=repr(error))
-                await asyncio.sleep(1)
+        assert self._bus is not None
+        bus = self._bus
+        await follow_bucket(
+            VISITS_BUCKET,
+            lambda: bus.nc,
+            self._open_bucket,
+            lambda entry: self._seen(entry.key, entry.value, entry.operation),
+        )
 
     def _seen(self, key: str, value: bytes | None, operation: str | None) -> None:
         ticket_id = UUID(key)
