@@ -241,6 +241,9 @@ def _banner(
         f"  Health / metrics:       {base}/readyz  {_metrics_url(base, settings)}",
         f"  NATS:                   {nats.url if nats else settings.nats_url}",
         f"  Data:                   {settings.database_url or settings.data_dir.resolve()}",
+        "  Booking mail:           "
+        + (f"SMTP {settings.booking_smtp_host}" if settings.booking_smtp_host
+           else f"{(settings.data_dir / 'mail').resolve()} (one .eml file per mail)"),
         "  Processes:              "
         + (f"{queue_processes} queue processes on the port, rooms/audit/media in one more"
            if queue_processes else "one (--queue-processes 0)"),

@@ -14,8 +14,12 @@ class DomainError(Exception):
 
 
 class InvalidSchedule(DomainError):
-    def __init__(self, problem: str) -> None:
+    """``field`` names the term at fault (as in the API), so a page can point to it."""
+
+    def __init__(self, problem: str, field: str | None = None) -> None:
         super().__init__(f"The schedule cannot be set: {problem}.")
+        self.field = field
+        self.extra = {"field": field}
 
 
 class SlotFull(DomainError):

@@ -26,6 +26,7 @@ from services.booking.errors import (
     NotBookable,
     OutsideCheckInWindow,
 )
+from services.booking.live import AppointmentFeed, StreamLimit
 from services.booking.mail import MailContext, MailOutbox
 from services.booking.mapping import to_contract
 from services.booking.personal import PersonalData
@@ -74,6 +75,9 @@ class BookingService(BaseService):
         self.booking_rate = SharedRateLimit(
             BOOKING_RATE_BUCKET, settings.bookings_per_client_per_hour, 3600.0
         )
+        # Staff's live view of a department's appointments (live.py).
+        self.feed = AppointmentFeed()
+        self.staff_streams = StreamLimit(settings.streams_per_staff)
 
     @property
     def booking(self) -> Booking:
@@ -108,6 +112,9 @@ class BookingService(BaseService):
         await self.booking_rate.start(bus)
 
     async def on_started(self) -> None:
+        self.feed.bind(asyncio.get_running_loop())
+        self.booking.views.on_appointment_change(self.feed.changed)
+        self.tasks.start("booking-feed", self.feed.follow_other_replicas(self.booking.catch_up))
         self.tasks.start("booking-missed-clock", self._run_missed_clock())
         self.mail = MailOutbox(self.settings, self.personal, self.describe)
         self.tasks.start("booking-mail", self.mail.run(self.booking))

@@ -8,13 +8,17 @@ service's roster events; the staff member is the one of the signed session.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from datetime import UTC, date, datetime
+from functools import partial
 from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Response, status
+from fastapi.responses import StreamingResponse
 
 from services.booking.api import Service, appointment_view, book_for
+from services.booking.live import event_stream
 from services.booking.office import Office
 from services.booking.schemas import (
     AppointmentView,
@@ -30,11 +34,12 @@ from services.booking.service import BookingService
 from services.booking.slots import BookingHours
 from services.booking.terms import ScheduleTerms
 from services.common.auth import Staff
-from services.common.errors import Refusal
+from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
 
 router = APIRouter(prefix="/api/v1/offices", tags=["staff"])
+STREAM_RETRY_SECONDS = 30
 
 
 async def _served(
@@ -78,6 +83,31 @@ async def appointments(
             for a in found
         ],
         no_shows=no_shows,
+    )
+
+
+@router.get(
+    "/{department_id}/appointments/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}},
+)
+async def appointments_stream(
+    department_id: UUID, service: Service, staff: Staff
+) -> StreamingResponse:
+    """Live: ``ready``, then an ``appointment`` event (its id, status, start and end) each
+    time one of the department's appointments is booked, moved, cancelled, checked in or
+    missed. At most ``BB_STREAMS_PER_STAFF`` (10) at once per staff member: 429 beyond."""
+    await _served(service, department_id, staff)
+    holder = hashlib.sha256(staff.staff_id.encode()).hexdigest()
+    if not service.staff_streams.acquire(holder):
+        raise too_many_requests(
+            "Appointments are already followed in too many windows at once. Please close "
+            "one of them and try again.",
+            STREAM_RETRY_SECONDS,
+            "too_many_streams",
+        )
+    return event_stream(
+        service.feed.stream(department_id), partial(service.staff_streams.release, holder)
     )
 
 
@@ -131,7 +161,8 @@ async def set_schedule(
         closed = frozenset(date.fromisoformat(d) for d in body.closed_days)
     except ValueError as error:
         raise Refusal(
-            status.HTTP_422_UNPROCESSABLE_CONTENT, "Closed days are dates such as 2026-12-24."
+            status.HTTP_422_UNPROCESSABLE_CONTENT, "Closed days are dates such as 2026-12-24.",
+            field="closed_days",
         ) from error
     terms = ScheduleTerms(
         hours=tuple(BookingHours(p.weekday, p.opens, p.closes) for p in body.hours),

@@ -43,26 +43,29 @@ class ScheduleTerms:
     def validate(self) -> None:
         """Raise InvalidSchedule with a message a department admin understands."""
         checks = [
-            (5 <= self.slot_minutes <= 240, "a slot lasts from 5 to 240 minutes"),
-            (1 <= self.capacity <= 100, "a slot has from 1 to 100 places"),
-            (1 <= self.days_ahead <= 366, "booking ahead goes from 1 to 366 days"),
-            (0 <= self.notice_minutes <= 14 * 24 * 60, "the notice is 0 minutes to 14 days"),
-            (0 <= self.check_in_before_minutes <= 120, "check-in opens 0-120 minutes before"),
-            (0 <= self.check_in_after_minutes <= 120, "check-in closes 0-120 minutes after"),
+            (5 <= self.slot_minutes <= 240, "slot_minutes", "a slot lasts from 5 to 240 minutes"),
+            (1 <= self.capacity <= 100, "capacity", "a slot has from 1 to 100 places"),
+            (1 <= self.days_ahead <= 366, "days_ahead", "booking ahead goes from 1 to 366 days"),
+            (0 <= self.notice_minutes <= 14 * 24 * 60, "notice_minutes",
+             "the notice is 0 minutes to 14 days"),
+            (0 <= self.check_in_before_minutes <= 120, "check_in_before_minutes",
+             "check-in opens 0-120 minutes before"),
+            (0 <= self.check_in_after_minutes <= 120, "check_in_after_minutes",
+             "check-in closes 0-120 minutes after"),
             (self.state is None or self.state in holidays.country_holidays("DE").subdivisions,
-             f"{self.state!r} is not a German federal state code such as 'NW'"),
+             "state", f"{self.state!r} is not a German federal state code such as 'NW'"),
         ]
-        for holds, message in checks:
+        for holds, field_name, message in checks:
             if not holds:
-                raise InvalidSchedule(message)
+                raise InvalidSchedule(message, field_name)
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as error:
-            raise InvalidSchedule(f"unknown time zone {self.timezone!r}") from error
+            raise InvalidSchedule(f"unknown time zone {self.timezone!r}", "timezone") from error
         try:
             slots.validate_hours(self.hours, self.slot_minutes)
         except ValueError as error:
-            raise InvalidSchedule(str(error)) from error
+            raise InvalidSchedule(str(error), "hours") from error
 
     def to_record(self) -> dict[str, Any]:
         """As stored in an event: plain JSON values."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -37,10 +38,16 @@ class AppointmentSummary:
 class BookingViews:
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._listeners: list[Callable[[AppointmentSummary], None]] = []
         self._versions: dict[UUID, int] = {}
         self._slots: dict[UUID, tuple[UUID, datetime]] = {}  # slot id -> (department, start)
         self._taken: dict[UUID, dict[datetime, int]] = defaultdict(dict)  # per department
         self._appointments: dict[UUID, AppointmentSummary] = {}
+
+    def on_appointment_change(self, listener: Callable[[AppointmentSummary], None]) -> None:
+        """``listener`` hears each appointment as changed, once per change (in the thread
+        that applied it)."""
+        self._listeners.append(listener)
 
     def has_seen(self, originator_id: UUID, version: int) -> bool:
         return self._versions.get(originator_id, 0) >= version
@@ -51,6 +58,7 @@ class BookingViews:
         kind, _, what = name.partition(".")
         if kind not in ("Slot", "Appointment"):
             return False
+        changed: AppointmentSummary | None = None
         with self._lock:
             origin, version = domain_event.originator_id, domain_event.originator_version
             if self._versions.get(origin, 0) >= version:
@@ -59,8 +67,11 @@ class BookingViews:
             if kind == "Slot":
                 self._apply_slot(origin, what, domain_event)
             else:
-                self._apply_appointment(origin, what, domain_event)
-            return True
+                changed = self._apply_appointment(origin, what, domain_event)
+        if changed is not None:
+            for listener in self._listeners:
+                listener(changed)
+        return True
 
     def _apply_slot(self, slot_id: UUID, what: str, e: Any) -> None:
         if what == "Created":
@@ -80,10 +91,12 @@ class BookingViews:
             else:
                 taken.pop(start, None)
 
-    def _apply_appointment(self, appointment_id: UUID, what: str, e: Any) -> None:
+    def _apply_appointment(
+        self, appointment_id: UUID, what: str, e: Any
+    ) -> AppointmentSummary | None:
         if what == "Booked":
             start = e.start
-            self._appointments[appointment_id] = AppointmentSummary(
+            booked = self._appointments[appointment_id] = AppointmentSummary(
                 appointment_id=appointment_id,
                 department_id=e.department_id,
                 start=start,
@@ -92,10 +105,10 @@ class BookingViews:
                 booked_by_staff=e.staff_id,
                 check_in_closes=start + timedelta(minutes=e.check_in_after_minutes),
             )
-            return
+            return booked
         summary = self._appointments.get(appointment_id)
         if summary is None:
-            return
+            return None
         if what == "Rescheduled":
             grace = (summary.check_in_closes or summary.start) - summary.start
             summary = replace(
@@ -113,6 +126,7 @@ class BookingViews:
         elif what == "Missed":
             summary = replace(summary, status="missed")
         self._appointments[appointment_id] = summary
+        return summary
 
     # -- queries --------------------------------------------------------------------------
 

@@ -288,13 +288,17 @@ def test_admins_set_the_schedule(anna: StaffClient, departments: dict[str, str],
     kataster = departments["kataster"]
     put = anna.http.put
     headers = {"X-CSRF-Token": anna.csrf}
-    refused(put(f"/offices/{kataster}/schedule",
-                json={"hours": [{"weekday": 0, "opens": "12:00", "closes": "08:00"}]},
-                headers=headers), 422, "end must come after")
-    refused(put(f"/offices/{kataster}/schedule", json={"hours": [], "state": "XX"},
-                headers=headers), 422, "federal state")
-    refused(put(f"/offices/{kataster}/schedule", json={"hours": [], "closed_days": ["soon"]},
-                headers=headers), 422, "dates")
+    # Each refusal names the field at fault, for the office page to point to it.
+    assert refused(put(f"/offices/{kataster}/schedule",
+                       json={"hours": [{"weekday": 0, "opens": "12:00", "closes": "08:00"}]},
+                       headers=headers), 422, "end must come after")["field"] == "hours"
+    assert refused(put(f"/offices/{kataster}/schedule", json={"hours": [], "state": "XX"},
+                       headers=headers), 422, "federal state")["field"] == "state"
+    assert refused(put(f"/offices/{kataster}/schedule", json={"hours": [], "capacity": 0},
+                       headers=headers), 422, "places")["field"] == "capacity"
+    assert refused(put(f"/offices/{kataster}/schedule",
+                       json={"hours": [], "closed_days": ["soon"]},
+                       headers=headers), 422, "dates")["field"] == "closed_days"
     hours = [{"weekday": d, "opens": "08:00", "closes": "10:00"} for d in range(5)]
     done = put(f"/offices/{kataster}/schedule", json={"hours": hours, "capacity": 3},
                headers=headers)

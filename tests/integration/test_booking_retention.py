@@ -56,6 +56,9 @@ def test_after_the_retention_no_file_of_the_data_directory_holds_the_name_or_add
     own_system: SystemProcess,
 ) -> None:
     data = own_system.data_dir
+    banner = own_system.log_path.read_text()
+    assert f"Booking mail:           {(data / 'mail').resolve()} (one .eml file per mail)" \
+        in banner
     citizen = own_system.client()
     demo = open_department(citizen, "demo")
     now = datetime.now(UTC) + timedelta(days=1)

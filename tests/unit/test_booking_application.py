@@ -143,3 +143,21 @@ def test_contracts_carry_no_personal_data(app: Booking) -> None:
     assert booked[0].slot_end == TEN + timedelta(minutes=15)
     assert "ref-1" not in booked[0].model_dump_json()
     assert any(isinstance(e, contracts.ScheduleSet) for e in published)
+
+
+def test_each_change_of_an_appointment_is_heard_once_from_this_or_another_replica(
+    tmp_path: Path, app: Booking
+) -> None:
+    """What staff's live view hears: a change stored here (on commit) or by another
+    replica on the same store (when the log is read), never twice."""
+    heard: list[tuple[UUID, str]] = []
+    app.views.on_appointment_change(lambda a: heard.append((a.appointment_id, a.status)))
+    mine = book(app)
+    other_replica = Booking(env=sqlite_env(tmp_path))
+    theirs, _ = other_replica.book(DEPARTMENT, uuid4(), TEN + timedelta(hours=1), NOW, "de",
+                                   None, CID)
+    other_replica.cancel(theirs.id, "citizen", CID)
+    assert heard == [(mine.id, "booked")]
+    app.catch_up()
+    app.catch_up()
+    assert heard == [(mine.id, "booked"), (theirs.id, "booked"), (theirs.id, "cancelled")]
