@@ -26,6 +26,7 @@ from services.queue.schemas import (
     DepartmentView,
     KnockIn,
     KnockOut,
+    PeriodView,
     TicketView,
     TopicView,
     WaitView,
@@ -99,6 +100,9 @@ def _department_view(service: QueueService, door: Door, lang: str) -> Department
         waiting=waiting,
         line_full=service.limits.line_full(door.id),
         expected_wait=WaitView(**estimate.__dict__),
+        weekly=[PeriodView(**period) for period in door.weekly],
+        closed_days=door.closed_days,
+        timezone=profile.get("timezone", "Europe/Berlin"),
     )
 
 

@@ -1,6 +1,7 @@
 """The expected wait: from recent consultation durations and the staff on duty.
 
-Honest about itself: it says what it is based on, and gives a range.
+Honest about itself: it says what it is based on, gives a range, and says when a staff
+member is free, so there is no wait at all.
 """
 
 from __future__ import annotations
@@ -18,15 +19,21 @@ class WaitEstimate:
     consultations_sampled: int
     staff_on_duty: int
     basis: str  # "recent_consultations" or "default_duration"
+    staff_free: bool = False  # a staff member is free for this place: no wait
 
 
 def estimate_wait(
     place: int, staff_on_duty: int, recent_durations: list[float], default_minutes: float
 ) -> WaitEstimate:
-    """``place`` 1 is next in line; each staff member works through the line in turn."""
-    staff = max(1, staff_on_duty)
-    rounds_ahead = (place - 1) // staff  # full consultations before a free desk is ours
-    partial = 0.5 if place >= 1 else 0.0  # the desk we wait for is on average half way through
+    """``place`` 1 is next in line.
+
+    ``staff_on_duty`` are the staff following the line on their dashboards: at their
+    desks and free (a staff member in a consultation is on its page instead). They take
+    the first places at once, then each works through the line in turn, so place
+    ``staff + 1`` waits one consultation. With nobody on duty, the one we wait for is
+    taken to be busy and on average half way through a consultation."""
+    busy = staff_on_duty == 0
+    consultations = (place - 1) + 0.5 if busy else float((place - 1) // staff_on_duty)
     if len(recent_durations) >= 3:
         ordered = sorted(recent_durations)
         typical = statistics.median(ordered)
@@ -36,14 +43,14 @@ def estimate_wait(
         typical = default_minutes * 60
         low, high = typical * 0.5, typical * 1.5
         basis = "default_duration"
-    factor = rounds_ahead + partial
     return WaitEstimate(
-        seconds=math.ceil(factor * typical),
-        low_seconds=math.floor(factor * low),
-        high_seconds=math.ceil(factor * high),
+        seconds=math.ceil(consultations * typical),
+        low_seconds=math.floor(consultations * low),
+        high_seconds=math.ceil(consultations * high),
         consultations_sampled=len(recent_durations),
-        staff_on_duty=staff,
+        staff_on_duty=staff_on_duty,
         basis=basis,
+        staff_free=consultations == 0,
     )
 
 

@@ -23,8 +23,17 @@ class WaitView(BaseModel):
     low_seconds: int
     high_seconds: int
     consultations_sampled: int = Field(description="How many recent consultations it rests on")
-    staff_on_duty: int
+    staff_on_duty: int = Field(description="Staff following the line at their desks now")
     basis: Literal["recent_consultations", "default_duration"]
+    staff_free: bool = Field(
+        default=False, description="A staff member is free for this place: no wait"
+    )
+
+
+class PeriodView(BaseModel):
+    weekday: int = Field(description="0 is Monday")
+    opens: str = Field(description='"08:30", the department\'s local time')
+    closes: str
 
 
 class DepartmentView(BaseModel):
@@ -46,6 +55,13 @@ class DepartmentView(BaseModel):
         default=False, description="The line holds as many as it may: knocks wait until later"
     )
     expected_wait: WaitView = Field(description="For someone knocking now")
+    weekly: list[PeriodView] = Field(
+        default_factory=list, description="The weekly opening hours, by weekday"
+    )
+    closed_days: list[str] = Field(
+        default_factory=list, description="Days (ISO dates) the office stays closed"
+    )
+    timezone: str = Field(default="Europe/Berlin", description="Of the opening hours")
 
 
 class KnockIn(BaseModel):

@@ -1,8 +1,11 @@
 """The page router: server-rendered shells in German or English and every static asset.
 
-No page reads a store or calls a service: the browser code fetches ``/api/v1`` on the
-same origin. Tokens never appear in a page URL (invitation links carry theirs in the
-fragment, which browsers do not send).
+No page reads a store or imports a service: the browser code fetches ``/api/v1`` on the
+same origin. A department's page is rendered whole for its first view from the same
+public API, asked in-process where this app serves it too (``buergerbuero up``); where
+it does not (the pages alone in a pod), the script fills the page. Tokens never appear
+in a page URL (invitation links carry theirs in the fragment, which browsers do not
+send).
 """
 
 from __future__ import annotations
@@ -13,11 +16,16 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import httpx
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from services.common.auth import staff_of
+from services.common.logging import get_logger
+from services.web.department import department_page_context
 from services.web.i18n import LANG_COOKIE, LOCALES, STATIC, environment_for, negotiate
+
+log = get_logger(__name__)
 
 router = APIRouter(include_in_schema=False)
 
@@ -34,12 +42,23 @@ MEDIA_TYPES = {
     ".tflite": "application/octet-stream",
     ".binarypb": "application/octet-stream",
     ".data": "application/octet-stream",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".vtt": "text/vtt; charset=utf-8",
 }
 LANG_COOKIE_SECONDS = 365 * 24 * 3600
 # The background behind a staff member's camera: a file of the operator's (PNG, JPEG, WebP
 # or SVG), otherwise the shipped placeholder.
 BACKGROUND_ENV = "BB_WEB_BACKGROUND_IMAGE"
 DEFAULT_BACKGROUND = STATIC / "img" / "background.svg"
+# The administration's video in German Sign Language for the Leichte Sprache page (MP4 or
+# WebM; captions, if any, as a WebVTT file of the same name next to it), served from here.
+SIGN_LANGUAGE_ENV = "BB_WEB_SIGN_LANGUAGE_VIDEO"
+SIGN_LANGUAGE_PATH = "/leichte-sprache/gebaerdensprache"
+VIDEO_TYPES = (".mp4", ".webm")
+# The department's page waits at most this long for the API before it leaves the rest to
+# the script.
+FIRST_VIEW_TIMEOUT = 2.0
 
 
 def render(request: Request, template: str, **context: Any) -> HTMLResponse:
@@ -75,8 +94,28 @@ def start_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/office/{department_id}", response_class=HTMLResponse)
-def knock_page(request: Request, department_id: UUID) -> HTMLResponse:
-    return render(request, "knock.html", page="knock", department_id=department_id)
+async def knock_page(request: Request, department_id: UUID) -> HTMLResponse:
+    """The department as the script would show it, rendered for the first view."""
+    locale = negotiate(request)
+    department = await _public_api(request, f"/api/v1/departments/{department_id}?lang={locale}")
+    context = department_page_context(department, locale) if department else {}
+    return render(request, "knock.html", page="knock", department_id=department_id, **context)
+
+
+async def _public_api(request: Request, path: str) -> Any:
+    """GET the public API in-process, as any browser would (no cookie, no token). None when
+    this app does not serve it, it refuses or takes too long: the page's script asks."""
+    transport = httpx.ASGITransport(app=request.app)
+    base = str(request.base_url).rstrip("/")
+    try:
+        async with httpx.AsyncClient(
+            transport=transport, base_url=base, timeout=FIRST_VIEW_TIMEOUT
+        ) as client:
+            response = await client.get(path, headers={"Accept": "application/json"})
+    except httpx.HTTPError:
+        log.warning("first_view_unavailable", path=path)
+        return None
+    return response.json() if response.status_code == status.HTTP_200_OK else None
 
 
 @router.get("/office/{department_id}/book", response_class=HTMLResponse)
@@ -117,8 +156,16 @@ def staff_login(request: Request) -> HTMLResponse:
     return render(request, "staff/login.html", page="staff-login")
 
 
-@router.get("/staff", response_class=HTMLResponse)
-def staff_dashboard(request: Request) -> HTMLResponse:
+@router.get("/staff", response_class=HTMLResponse, response_model=None)
+def staff_dashboard(request: Request) -> HTMLResponse | RedirectResponse:
+    """The dashboard for a signed-in staff member; the sign-in page (303) for anyone else,
+    before any of the dashboard is shown."""
+    try:
+        staff_of(request)
+    except HTTPException as error:
+        if error.status_code == status.HTTP_401_UNAUTHORIZED:
+            return RedirectResponse("/staff/login", status_code=status.HTTP_303_SEE_OTHER)
+        raise
     return render(request, "staff/dashboard.html", page="staff")
 
 
@@ -192,6 +239,43 @@ def imprint(request: Request) -> HTMLResponse:
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy(request: Request) -> HTMLResponse:
     return render(request, "privacy.html", page="info")
+
+
+@router.get("/leichte-sprache", response_class=HTMLResponse)
+def easy_language(request: Request) -> HTMLResponse:
+    """The virtual office in Leichte Sprache (BITV 2.0 § 4), with the administration's
+    sign-language video where it has given one."""
+    video = _sign_language_video()
+    return render(
+        request,
+        "leichte-sprache.html",
+        page="info",
+        sign_language_video=f"{SIGN_LANGUAGE_PATH}{video.suffix}" if video else None,
+        sign_language_type=MEDIA_TYPES[video.suffix] if video else None,
+        sign_language_captions=bool(video and video.with_suffix(".vtt").is_file()),
+    )
+
+
+@router.api_route(SIGN_LANGUAGE_PATH + "{suffix}", methods=["GET", "HEAD"])
+def sign_language_video(suffix: str) -> FileResponse:
+    """The configured video (ranges answered, for seeking), or its captions."""
+    video = _sign_language_video()
+    if video is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no sign-language video.")
+    target = video.with_suffix(".vtt") if suffix == ".vtt" else video
+    if suffix != target.suffix or not target.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "There is no such file.")
+    response = FileResponse(target, media_type=MEDIA_TYPES[target.suffix])
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+def _sign_language_video() -> Path | None:
+    configured = os.environ.get(SIGN_LANGUAGE_ENV)
+    if not configured:
+        return None
+    video = Path(configured)
+    return video if video.suffix in VIDEO_TYPES and video.is_file() else None
 
 
 # -- assets -----------------------------------------------------------------------------------

@@ -58,14 +58,16 @@ def test_staff_on_one_replica_count_in_the_expected_wait_on_another(
     ticket = knock(b.client(), dept, display_name="Wartend")
     status = StreamReader(f"{b.base}{ticket['stream']}?token={ticket['token']}")
     first = status.wait_for(lambda e, d: e == "status")
-    assert first["expected_wait"]["staff_on_duty"] == 1  # nobody yet: counted as one
+    assert first["expected_wait"]["staff_on_duty"] == 0  # nobody yet
+    assert not first["expected_wait"]["staff_free"]
 
     login = f"{rooms.base}/api/v1"
     anna, ben, carla = (StaffClient(login, name) for name in ("anna", "ben", "carla"))
     streams = [_staff_stream(a, anna, dept), _staff_stream(a, ben, dept)]
     # Anna and Ben follow the line on A only; the citizen waits on B.
     eventually(lambda: _staff_on_duty(b, dept) == 2, WAIT)
-    status.wait_for(lambda e, d: e == "status" and d["expected_wait"]["staff_on_duty"] == 2)
+    free = status.wait_for(lambda e, d: e == "status" and d["expected_wait"]["staff_on_duty"] == 2)
+    assert free["expected_wait"]["staff_free"] and free["expected_wait"]["seconds"] == 0
 
     # Carla on B, and Anna in a second tab that happens to reach B: distinct staff count.
     streams += [_staff_stream(b, carla, dept), _staff_stream(b, anna, dept)]

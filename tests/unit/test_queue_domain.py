@@ -200,30 +200,40 @@ def test_door_keeps_only_recent_durations(door: Door) -> None:
 
 # -- the expected wait ------------------------------------------------------------------------
 
-def test_first_in_line_without_history_waits_half_a_default_consultation() -> None:
+def test_first_in_line_with_a_staff_member_free_does_not_wait() -> None:
     estimate = estimate_wait(1, 1, [], default_minutes=10)
-    assert estimate.basis == "default_duration"
-    assert (estimate.seconds, estimate.low_seconds, estimate.high_seconds) == (300, 150, 450)
+    assert estimate.staff_free and estimate.basis == "default_duration"
+    assert (estimate.seconds, estimate.low_seconds, estimate.high_seconds) == (0, 0, 0)
     assert estimate.consultations_sampled == 0 and estimate.staff_on_duty == 1
+
+
+def test_nobody_on_duty_first_in_line_waits_half_a_consultation() -> None:
+    estimate = estimate_wait(1, 0, [], default_minutes=10)
+    assert not estimate.staff_free and estimate.staff_on_duty == 0
+    assert (estimate.seconds, estimate.low_seconds, estimate.high_seconds) == (300, 150, 450)
+
+
+def test_one_free_staff_member_and_place_two_waits_one_consultation() -> None:
+    """Issue 15: place 2 with one idle staff member said 'about 18 minutes'."""
+    estimate = estimate_wait(2, 1, [], default_minutes=12)
+    assert not estimate.staff_free
+    assert (estimate.seconds, estimate.low_seconds, estimate.high_seconds) == (720, 360, 1080)
 
 
 def test_more_staff_shorten_the_wait() -> None:
     alone = estimate_wait(5, 1, [], default_minutes=10)
     two = estimate_wait(5, 2, [], default_minutes=10)
-    assert alone.seconds == (4 + 0.5) * 600
-    assert two.seconds == (2 + 0.5) * 600
+    assert alone.seconds == 4 * 600
+    assert two.seconds == 2 * 600
     assert two.staff_on_duty == 2
-
-
-def test_nobody_on_duty_counts_as_one() -> None:
-    assert estimate_wait(3, 0, [], 10) == estimate_wait(3, 1, [], 10)
+    assert estimate_wait(2, 2, [], 10).staff_free
 
 
 def test_recent_consultations_replace_the_default() -> None:
     estimate = estimate_wait(2, 1, [600.0, 1200.0, 900.0], default_minutes=10)
     assert estimate.basis == "recent_consultations" and estimate.consultations_sampled == 3
-    assert estimate.seconds == 1.5 * 900  # the median
-    assert estimate.low_seconds == 1.5 * 750 and estimate.high_seconds == 1.5 * 1050
+    assert estimate.seconds == 900  # the median
+    assert estimate.low_seconds == 750 and estimate.high_seconds == 1050
     assert estimate.low_seconds <= estimate.seconds <= estimate.high_seconds
 
 
@@ -232,5 +242,10 @@ def test_two_consultations_are_not_enough_to_go_on() -> None:
 
 
 def test_later_places_never_wait_less() -> None:
-    waits = [estimate_wait(p, 2, [300.0, 400.0, 500.0, 900.0], 10).seconds for p in range(1, 9)]
-    assert waits == sorted(waits)
+    for staff in (0, 1, 2):
+        waits = [
+            estimate_wait(p, staff, [300.0, 400.0, 500.0, 900.0], 10) for p in range(1, 9)
+        ]
+        for low, high in ((w.low_seconds, w.high_seconds) for w in waits):
+            assert low <= high
+        assert [w.seconds for w in waits] == sorted(w.seconds for w in waits)

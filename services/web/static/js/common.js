@@ -142,6 +142,39 @@ export function formatWait(seconds) {
   return t("wait_minutes", { n: minutes });
 }
 
+/**
+ * The expected wait as a range with its basis in words ("3–9 minutes, going by recent
+ * conversations", "6–18 minutes, estimated"), or "right away" when a staff member is free.
+ * `estimate` is the API's expected_wait.
+ */
+export function formatExpectedWait(estimate) {
+  if (!estimate) return "–";
+  if (estimate.staff_free) return t("wait_right_away");
+  const low = Math.floor(estimate.low_seconds / 60);
+  const high = Math.ceil(estimate.high_seconds / 60);
+  if (high < 1) return t("wait_under_minute");
+  const recent = estimate.basis === "recent_consultations";
+  if (low === high) return t(recent ? "wait_about_recent" : "wait_about_estimated", { n: high });
+  return t(recent ? "wait_range_recent" : "wait_range_estimated", { low, high });
+}
+
+/** What the expected wait rests on, in a sentence. */
+export function waitBasis(estimate) {
+  if (!estimate || estimate.staff_free) return "";
+  if (estimate.basis === "recent_consultations") {
+    return t("wait_basis_recent", { n: estimate.consultations_sampled, staff: estimate.staff_on_duty });
+  }
+  return t("wait_basis_default", { staff: estimate.staff_on_duty });
+}
+
+/** Monday (0) to Sunday (6) in the page's language. */
+export function weekdayName(weekday) {
+  const monday = Date.UTC(2024, 0, 1); // a Monday
+  return new Intl.DateTimeFormat(intlLocale, { weekday: "long", timeZone: "UTC" }).format(
+    new Date(monday + weekday * 86400000),
+  );
+}
+
 export function languageName(code) {
   try {
     const names = new Intl.DisplayNames([intlLocale], { type: "language" });

@@ -1,5 +1,20 @@
 // The knock page: name (not where anonymous), language, topic, device check, knock.
-import { api, el, focusHeading, formatWait, formatWhen, languageName, locale, show, slot, store, t } from "./common.js";
+// The server renders the department for the first view and hands its data over in
+// #bb-department; where it could not, the page is drawn here from the API.
+import {
+  api,
+  el,
+  focusHeading,
+  formatExpectedWait,
+  formatWhen,
+  languageName,
+  locale,
+  show,
+  slot,
+  store,
+  t,
+  weekdayName,
+} from "./common.js";
 import { setupDeviceCheck } from "./devicecheck.js";
 
 const header = document.getElementById("department");
@@ -28,6 +43,20 @@ function showLineFull() {
   show(fullPanel, true);
 }
 
+function renderHours() {
+  const list = slot(document.getElementById("hours"), "weekly");
+  const items = [];
+  for (let weekday = 0; weekday < 7; weekday += 1) {
+    const spans = (department.weekly || [])
+      .filter((period) => period.weekday === weekday)
+      .map((period) => `${period.opens}–${period.closes}`)
+      .sort();
+    items.push(el("dt", { text: weekdayName(weekday) }), el("dd", { text: spans.length ? spans.join(", ") : t("closed_day") }));
+  }
+  list.replaceChildren(...items);
+  show(document.getElementById("hours"), true);
+}
+
 function render() {
   document.title = `${department.name} – ${document.title.split(" – ").slice(-1)[0]}`;
   slot(header, "name").textContent = department.name;
@@ -46,6 +75,7 @@ function render() {
     badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("appointments") })));
     show(document.getElementById("book"), true);
   }
+  renderHours();
   if (!department.open) {
     showClosed(department.opens_at);
     return;
@@ -55,13 +85,12 @@ function render() {
     return;
   }
   show(knockPanel, true);
-  slot(knockPanel, "wait").textContent = t("expected_wait", {
-    n: department.waiting,
-    wait: formatWait(department.expected_wait?.seconds),
-  });
+  slot(knockPanel, "wait").textContent = department.expected_wait?.staff_free
+    ? t("staff_free")
+    : t("expected_wait", { n: department.waiting, wait: formatExpectedWait(department.expected_wait) });
   const nameField = slot(form, "name-field");
   if (department.anonymous) {
-    nameField.remove();
+    if (nameField) nameField.remove();
     show(slot(form, "anonymous-note"), true);
   }
   languageSelect.replaceChildren(
@@ -138,6 +167,11 @@ form.addEventListener("submit", async (event) => {
 form.dataset.label = form.querySelector('button[type="submit"]').textContent;
 
 async function load() {
+  const given = document.getElementById("bb-department");
+  if (given) {
+    department = JSON.parse(given.textContent);
+    return; // drawn by the server already
+  }
   try {
     department = await api(`/departments/${departmentId}?lang=${locale}`);
     render();

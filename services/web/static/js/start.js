@@ -1,5 +1,5 @@
 // The start page: every department, open or not, who waits and how long.
-import { api, announce, el, formatTime, formatWait, formatWhen, locale, show, slot, t } from "./common.js";
+import { api, announce, el, formatExpectedWait, formatTime, formatWhen, locale, show, slot, t } from "./common.js";
 
 const list = document.getElementById("departments");
 const state = document.getElementById("departments-state");
@@ -7,10 +7,16 @@ const retry = document.getElementById("departments-retry");
 const template = document.getElementById("department-card");
 
 function waitingText(department) {
-  const wait = formatWait(department.expected_wait?.seconds);
-  if (department.waiting === 0) return t("waiting_none", { wait });
-  if (department.waiting === 1) return t("waiting_one", { wait });
-  return t("waiting_many", { n: department.waiting, wait });
+  const count =
+    department.waiting === 0
+      ? t("waiting_none")
+      : department.waiting === 1
+        ? t("waiting_one")
+        : t("waiting_many", { n: department.waiting });
+  const wait = department.expected_wait?.staff_free
+    ? t("staff_free")
+    : t("wait_expected", { wait: formatExpectedWait(department.expected_wait) });
+  return `${count} ${wait}`;
 }
 
 function card(department) {
@@ -32,11 +38,11 @@ function card(department) {
     badges.append(el("li", {}, el("span", { className: "badge badge-info", text: t("appointments") })));
   }
   slot(node, "description").textContent = department.description;
-  slot(node, "hours").textContent = department.open
-    ? department.closes_at
-      ? t("open_until", { time: formatTime(new Date(department.closes_at)) })
-      : t("open_now")
-    : t("opens_next", { when: formatWhen(department.opens_at) });
+  // The badge says "open now" already: the line says until when, if known.
+  const hours = slot(node, "hours");
+  if (!department.open) hours.textContent = t("opens_next", { when: formatWhen(department.opens_at) });
+  else if (department.closes_at) hours.textContent = t("open_until", { time: formatTime(new Date(department.closes_at)) });
+  else hours.remove();
   const waiting = slot(node, "waiting");
   if (department.open) waiting.textContent = waitingText(department);
   else waiting.remove();

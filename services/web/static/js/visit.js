@@ -7,8 +7,8 @@ import {
   departmentName,
   el,
   focusHeading,
+  formatExpectedWait,
   formatTime,
-  formatWait,
   formatWhen,
   LiveStream,
   locale,
@@ -16,6 +16,7 @@ import {
   slot,
   store,
   t,
+  waitBasis,
 } from "./common.js";
 import { setupDeviceCheck } from "./devicecheck.js";
 import { chime, unlockAudioOnInteraction } from "./sound.js";
@@ -27,7 +28,9 @@ const connection = document.getElementById("connection");
 const waiting = document.getElementById("waiting");
 const messages = document.getElementById("messages");
 const soundOn = document.getElementById("sound-on");
+const notifyOn = document.getElementById("notify-on");
 let stream = null;
+let shownDepartment = "";
 let current = null;
 let departmentShown = null;
 const received = [];
@@ -59,6 +62,7 @@ async function showDepartment(departmentId) {
   } catch {
     name = "";
   }
+  shownDepartment = name;
   slot(waiting, "department").textContent = t("department", { name });
   if (transferred) {
     const note = document.getElementById("transferred");
@@ -75,38 +79,65 @@ function onWaiting(status) {
     showSection("waiting");
   }
   showDepartment(status.department_id);
-  const wait = formatWait(status.expected_wait?.seconds);
+  const wait = formatExpectedWait(status.expected_wait);
   slot(waiting, "place").textContent = String(status.place);
   slot(waiting, "wait").textContent = wait;
+  slot(waiting, "wait-basis").textContent = waitBasis(status.expected_wait);
   document.title = t("title_waiting", { place: status.place });
   const sentence = status.place === 1 ? t("first_announce", { wait }) : t("place_announce", { place: status.place, wait });
   const region = document.getElementById("place-sentence");
   if (region.textContent !== sentence) region.textContent = sentence;
 }
 
-function onAdmitted(status) {
-  if (!status.consultation_id) {
-    // The door is opening; the consultation's id follows in a moment.
-    if (current !== "admitted") {
-      endWith("admitted");
-      document.title = t("title_admitted");
-      announce(t("admitted_announce"));
-      if (soundOn.checked) chime();
+/** It is the citizen's turn: the tab's title, a tone and, if they chose it, a message from
+ * the system say so (the tab may be in the background). */
+function sayItIsYourTurn() {
+  endWith("admitted");
+  document.title = t("title_admitted");
+  announce(t("admitted_announce"));
+  if (soundOn.checked) chime();
+  if (notifyOn.checked && "Notification" in window && Notification.permission === "granted" && document.hidden) {
+    try {
+      const note = new Notification(t("your_turn"), {
+        body: t("your_turn_body", { name: shownDepartment }),
+        tag: "bb-your-turn",
+        requireInteraction: true,
+      });
+      note.addEventListener("click", () => {
+        window.focus();
+        note.close();
+      });
+    } catch {
+      // Some browsers allow notifications only from a service worker: title and tone remain.
     }
+  }
+}
+
+/** To the conversation, once the citizen can see this tab: not behind their back. */
+function goWhenSeen(target) {
+  const go = () => window.setTimeout(() => window.location.assign(target), 1500);
+  if (!document.hidden) {
+    go();
     return;
   }
+  const onVisible = () => {
+    if (document.hidden) return;
+    document.removeEventListener("visibilitychange", onVisible);
+    go();
+  };
+  document.addEventListener("visibilitychange", onVisible);
+}
+
+function onAdmitted(status) {
+  if (current !== "admitted") sayItIsYourTurn();
+  if (!status.consultation_id) return; // the door is opening; its id follows in a moment
   const target = `/visit/consultation/${status.consultation_id}`;
   store.set("bb.admitted", { consultation_id: status.consultation_id, ticket_id: ticket.ticket_id });
   const link = slot(document.getElementById("admitted"), "consultation-link");
+  if (link.getAttribute("href") === target) return;
   link.href = target;
-  if (current !== "admitted") {
-    endWith("admitted");
-    document.title = t("title_admitted");
-    announce(t("admitted_announce"));
-    if (soundOn.checked) chime();
-  }
   if (stream) stream.close();
-  window.setTimeout(() => window.location.assign(target), 1500);
+  goWhenSeen(target);
 }
 
 function onDeclined(status) {
@@ -198,6 +229,24 @@ document.getElementById("leave").addEventListener("click", async (event) => {
   }
 });
 
+function setupNotifications() {
+  if (!("Notification" in window)) return;
+  show(document.getElementById("notify-field"), true);
+  const blocked = document.getElementById("notify-blocked");
+  notifyOn.checked = store.get("bb.notify") === true && Notification.permission === "granted";
+  notifyOn.addEventListener("change", async () => {
+    show(blocked, false);
+    if (notifyOn.checked && Notification.permission !== "granted") {
+      const answer = await Notification.requestPermission();
+      if (answer !== "granted") {
+        notifyOn.checked = false;
+        show(blocked, true);
+      }
+    }
+    store.set("bb.notify", notifyOn.checked);
+  });
+}
+
 function begin() {
   if (!ticket || !ticket.ticket_id || !ticket.token) {
     showSection("no-visit");
@@ -207,6 +256,7 @@ function begin() {
   const number = shownAs ? t("name_shown", { name: shownAs }) : "";
   slot(waiting, "number").textContent = t("number", { number: ticket.number, name: number });
   setupDeviceCheck(waiting.querySelector("[data-device-check]"));
+  setupNotifications();
   const url = `/api/v1/tickets/${encodeURIComponent(ticket.ticket_id)}/stream?token=${encodeURIComponent(ticket.token)}`;
   stream = new LiveStream(url, { status: onStatus, message: onMessage }, onConnection);
   // A token the server no longer accepts: say so instead of retrying for ever.
