@@ -4,7 +4,9 @@ Each service lists its reactions in ``BaseService.reactions()``; ``BaseService.s
 wires them. Four kinds, one line each:
 
 - ``IntoApplication``: other services' events into the application's ``policy``,
-  exactly once (the tracking record is committed with what the policy changed).
+  exactly once (the tracking record, ``tracked.upstream_tracking``, is committed with
+  what the policy changed; an event re-sent after the stream's duplicate window is
+  recognised by it too).
 - ``Durable``: a durable consumer with a handler of its own, at least once; the handler
   must be idempotent (e.g. writing a key that a redelivery writes again).
 - ``Live``: every event as it is stored, at most once, for views that also catch up
@@ -20,12 +22,11 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eventsourcing.persistence import Tracking
-
 from services.common.bus import Bus, EventHandler, LiveHandler
 from services.common.contracts import IntegrationEvent
 from services.common.eventstore import ServiceApplication
 from services.common.tasks import BackgroundTasks
+from services.common.tracked import upstream_tracking
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def into_application(
     """Each event through the application's policy, with its tracking record."""
 
     async def handle(event: IntegrationEvent, sequence: int) -> None:
-        tracking = Tracking(f"{stream}/{durable}", sequence)
+        tracking = upstream_tracking(stream, durable, event)
         await asyncio.to_thread(app.handle_upstream, event, tracking)
 
     return handle

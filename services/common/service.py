@@ -15,7 +15,8 @@ from services.common.eventstore import ServiceApplication, store_env
 from services.common.logging import get_logger
 from services.common.natsauth import credentials_for
 from services.common.outbox import OutboxRelay
-from services.common.reactions import Reaction, wire
+from services.common.reactions import Batched, Durable, IntoApplication, Reaction, wire
+from services.common.readiness import PROBE_TIMEOUT, CatchUp, StorePing
 from services.common.settings import Settings
 from services.common.tasks import BackgroundTasks
 from services.common.tokens import TokenSigner
@@ -37,6 +38,9 @@ class BaseService(ABC):
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
         self.tasks = BackgroundTasks()  # started in on_started, stopped first in stop
+        self.startup = CatchUp(self.app, settings.stream_name)
+        self.store_ping = StorePing(self.app)
+        self._durables: list[str] = []
 
     @abstractmethod
     def create_application(self, env: dict[str, str]) -> ServiceApplication: ...
@@ -77,12 +81,16 @@ class BaseService(ABC):
         self.relay.start()
         await self.relay.serve_reads()
         await self.prepare(self.bus)
-        wire(self.reactions(), self.bus, self.app, self.settings.stream_name, self.tasks)
+        reactions = self.reactions()
+        self._durables = [r.durable for r in reactions
+                          if isinstance(r, IntoApplication | Durable | Batched)]
+        wire(reactions, self.bus, self.app, self.settings.stream_name, self.tasks)
         await self.on_started()
         log.info("service_started", service=self.name)
 
     async def stop(self) -> None:
         await self.tasks.stop()
+        await self.store_ping.stop()
         if self.relay:
             await self.relay.stop()
         if self.bus:
@@ -90,7 +98,41 @@ class BaseService(ABC):
         await asyncio.to_thread(self.app.close)
 
     def readiness(self) -> dict[str, bool]:
+        """What the service knows of itself without asking anyone; ``/readyz`` also asks
+        ``relay_caught_up``, ``consumers_caught_up`` and ``store_reachable``."""
         return {
             f"{self.name}.nats": bool(self.bus and self.bus.connected),
             f"{self.name}.outbox": bool(self.relay and self.relay.healthy),
         }
+
+    async def relay_caught_up(self) -> bool:
+        """The outbox relay has published what the store held at start (remembered)."""
+        relay = self.relay
+        if relay is None:
+            return False
+        try:
+            return await asyncio.wait_for(
+                self.startup.relay(relay.lease.held, relay.position, relay.tracking_name),
+                PROBE_TIMEOUT,
+            )
+        except Exception as error:
+            log.warning("readiness_check_failed", check="relay", error=repr(error))
+            return False
+
+    async def consumers_caught_up(self) -> bool:
+        """Each durable consumer has processed what the stream held when first asked: ask
+        only once every relay of the process has caught up (remembered)."""
+        if self.startup.consumers_done or not self._durables:
+            return True
+        if not (self.bus and self.bus.connected):
+            return False
+        try:
+            return await asyncio.wait_for(
+                self.startup.consumers(self.bus.js, self._durables), PROBE_TIMEOUT
+            )
+        except Exception as error:
+            log.warning("readiness_check_failed", check="consumers", error=repr(error))
+            return False
+
+    async def store_reachable(self) -> bool:
+        return await self.store_ping.reachable()

@@ -28,6 +28,7 @@ from services.common.auth import SessionResponses
 from services.common.errors import Refusal, StatusTable, refusal_from
 from services.common.limits import BodySizeLimit
 from services.common.logging import CORRELATION_HEADER, correlation, get_logger
+from services.common.openapi import describe_refusals
 from services.common.operator_access import OperatorAccess
 from services.common.service import BaseService
 from services.common.sessions import SessionRegistry
@@ -89,6 +90,7 @@ def create_app(
             app.include_router(router)
     _add_operations(app, services)
     _add_error_handlers(app)
+    describe_refusals(app)
     for service in services:
         _add_refusals(app, service.refusals)
     app.add_middleware(SessionResponses, registry=app.state.sessions)
@@ -104,8 +106,20 @@ def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
         return {"status": "ok"}
 
     @app.get("/readyz", include_in_schema=False)
-    def readyz() -> JSONResponse:
+    async def readyz() -> JSONResponse:
+        """503 until this process's views have caught up with the stream, and while NATS or
+        a store cannot be reached (services/common/readiness.py)."""
         checks: dict[str, bool] = {"started": bool(app.state.started)}
+        if app.state.started:
+            # Consumers are asked only once every relay here has published what its store
+            # held: in one process, the queue's view of rooms' offices needs rooms' seed.
+            relays = {s.name: await s.relay_caught_up() for s in services}
+            for service in services:
+                checks[f"{service.name}.relay_caught_up"] = relays[service.name]
+                checks[f"{service.name}.consumers_caught_up"] = all(relays.values()) and (
+                    await service.consumers_caught_up()
+                )
+                checks[f"{service.name}.store"] = await service.store_reachable()
         for service in services:
             checks.update(service.readiness())
         ok = all(checks.values())

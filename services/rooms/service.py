@@ -88,6 +88,11 @@ class RoomsService(BaseService):
     async def on_started(self) -> None:
         if self.settings.seed_demo:
             await asyncio.to_thread(seed_demo_district, self.rooms, self.accounts)
+        # The offices' first opening before the service counts as started: a /readyz that
+        # says ready must not list them all closed until the clock's first round.
+        await asyncio.to_thread(
+            self.rooms.follow_schedules, datetime.now(UTC), new_correlation_id()
+        )
         assert self.bus is not None
         self.tasks.start("office_clock", self._run_office_clock())
         self.tasks.start(
@@ -118,11 +123,19 @@ class RoomsService(BaseService):
         participant_id: UUID,
         role: str,
         invitation_id: UUID | None = None,
+        display_name: str | None = None,
+        language: str | None = None,
     ) -> dict[str, Any]:
         """The media token. Joined by invitation, it names the invitation it derives from:
-        withdrawing the invitation revokes it too (media checks the denylist for it)."""
+        withdrawing the invitation revokes it too (media checks the denylist for it).
+        The name and language the others see travel in it (claims ``name``, ``lang``):
+        media shows them in the room; they are in no event and no log."""
         ttl = self.settings.participant_token_hours * 3600
         derived = {DERIVED_FROM: str(invitation_id)} if invitation_id else {}
+        if display_name:
+            derived["name"] = display_name
+        if language:
+            derived["lang"] = language
         token = self.signer.issue(
             "participant",
             str(participant_id),
@@ -140,6 +153,8 @@ class RoomsService(BaseService):
             "participant_token": token,
             "expires_at": claims.expires_at,
             "media_path": f"/api/v1/media/consultations/{consultation.id}",
+            "display_name": display_name,
+            "language": language,
         }
 
     def invitation(self, consultation_id: UUID, invitation_id: UUID) -> dict[str, Any]:

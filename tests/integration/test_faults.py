@@ -1,12 +1,14 @@
 """Faults mid-flow: NATS dies, the system dies between storing and publishing, the relay
-forgets how far it got. Afterwards every event is on the bus exactly once and the flow
-completes."""
+forgets how far it got. Afterwards every event is on the bus exactly once, the flow
+completes, the consumers have nothing pending and every projection counted each event
+once (tests/integration/projections.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 
 from tests.helpers import StaffClient, eventually, knock, open_department
+from tests.integration.projections import assert_each_event_applied_once
 from tests.integration.stream import count_of, duplicates, kv_keys, stream_messages
 
 
@@ -45,6 +47,7 @@ def test_nats_killed_and_restarted_mid_flow(system, nats_server) -> None:  # typ
     assert duplicates(nats_server.url) == {}
     queue = staff.get(f"/departments/{dept}/queue").json()
     assert [w["ticket_id"] for w in queue["waiting"]] == [second["ticket_id"]]
+    assert_each_event_applied_once(nats_server.url, system.data_dir)
 
 
 def test_system_killed_between_storing_and_publishing(
@@ -70,6 +73,7 @@ def test_system_killed_between_storing_and_publishing(
     assert staff.post(f"/tickets/{ticket['ticket_id']}/admit").status_code == 200
     _consultation_of(restarted.client(), ticket)
     assert duplicates(nats_server.url) == {}
+    assert_each_event_applied_once(nats_server.url, data_dir)
 
 
 def test_relay_that_forgot_its_position_doubles_nothing(
@@ -99,6 +103,7 @@ def test_relay_that_forgot_its_position_doubles_nothing(
     eventually(lambda: _relay_caught_up(restarted))
     assert _service_events(nats_server.url) == before
     assert duplicates(nats_server.url) == {}
+    assert_each_event_applied_once(nats_server.url, data_dir)
 
 
 def _service_events(url: str) -> int:
@@ -144,3 +149,4 @@ def test_invitations_revoked_and_used_while_nats_is_down(system, nats_server) ->
 
     eventually(lambda: kv_keys(nats_server.url, "bb_revoked") == [withdrawn["invitation_id"]], 30)
     assert duplicates(nats_server.url) == {}
+    assert_each_event_applied_once(nats_server.url, system.data_dir)
