@@ -191,8 +191,8 @@ def test_every_page_passes_axe_in_both_languages(
     expect(guest.locator("#invite-invalid")).to_be_visible()
     check(guest, "invite-invalid")
 
-    staff.once("dialog", lambda dialog: dialog.accept())
     staff.click("#end")
+    staff.click("#end-dialog-confirm")  # the page's own dialog, not the browser's confirm()
     expect(staff.locator("#ended")).to_be_visible()
     expect(citizen.locator("#ended")).to_be_visible(timeout=15_000)
     check(citizen, "consultation-ended")
@@ -268,6 +268,10 @@ def test_keyboard_only_visit(web_system: SystemProcess, new_context: ContextFact
     staff_api(web_system).post(f"/tickets/{ticket['ticket_id']}/admit")
     page.wait_for_url("**/visit/consultation/*", timeout=20_000)
     tab_to("#leave-call")
+    page.keyboard.press("Enter")
+    # The page's own dialog asks first; focus starts on "stay", Tab reaches "leave".
+    expect(page.locator("#leave-dialog")).to_be_visible()
+    page.keyboard.press("Tab")
     page.keyboard.press("Enter")
     expect(page.locator("#left")).to_be_visible()
     assert page.evaluate("document.activeElement.id") == "left-heading"

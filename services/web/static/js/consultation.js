@@ -1,5 +1,6 @@
 // The citizen's consultation page: join with the ticket's token, show the stage, leave.
 import { api, focusHeading, show, store, t } from "./common.js";
+import { confirmDialog } from "./confirm-dialog.js";
 import { startStage } from "./stage.js";
 
 const root = document.getElementById("consultation");
@@ -51,6 +52,14 @@ function showEnded() {
 }
 
 document.getElementById("leave-call").addEventListener("click", async () => {
+  const sure = await confirmDialog({
+    id: "leave-dialog",
+    title: t("leave_confirm"),
+    text: t("leave_confirm_text"),
+    confirm: t("leave_confirm_yes"),
+    cancel: t("leave_confirm_no"),
+  });
+  if (!sure) return;
   if (stage) await stage.close();
   if (pass) {
     try {

@@ -2,6 +2,7 @@
 // tab's sessionStorage and leaves the address bar at once (history.replaceState).
 import { api, el, focusHeading, languageName, locale, show, store, t } from "./common.js";
 import { setupDeviceCheck } from "./devicecheck.js";
+import { confirmDialog } from "./confirm-dialog.js";
 import { startStage } from "./stage.js";
 
 const root = document.getElementById("invite");
@@ -48,6 +49,14 @@ function ended() {
 }
 
 document.getElementById("leave-call").addEventListener("click", async () => {
+  const sure = await confirmDialog({
+    id: "leave-dialog",
+    title: t("leave_confirm"),
+    text: t("leave_confirm_text"),
+    confirm: t("leave_confirm_yes"),
+    cancel: t("leave_confirm_no"),
+  });
+  if (!sure) return;
   if (stage) await stage.close();
   if (pass) {
     try {
@@ -83,7 +92,9 @@ form.addEventListener("submit", async (event) => {
   }
   nameInput.removeAttribute("aria-invalid");
   try {
-    pass = await api(`/consultations/${consultationId}/interpreter-join`, { method: "POST", token });
+    // Name and language are shown to the others; the language also goes on the record.
+    const body = { display_name: name, language: languageSelect.value };
+    pass = await api(`/consultations/${consultationId}/interpreter-join`, { method: "POST", token, body });
     store.set(key, { token, name, language: languageSelect.value });
     showOnly("invite-joined");
     focusHeading(document.getElementById("invite-heading"));
@@ -97,6 +108,11 @@ form.addEventListener("submit", async (event) => {
       store.remove(key);
       showOnly("invite-invalid");
       focusHeading(document.getElementById("invalid-heading"));
+    } else if (error.status === 422) {
+      errorBox.textContent = t("name_invalid");
+      show(errorBox, true);
+      nameInput.setAttribute("aria-invalid", "true");
+      nameInput.focus();
     } else if (error.status === 403) {
       errorBox.textContent = t("wrong_consultation");
       show(errorBox, true);

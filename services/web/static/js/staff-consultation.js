@@ -1,5 +1,6 @@
 // The staff member's consultation view: join, participants, invitation links, end.
 import { api, el, focusHeading, show, t } from "./common.js";
+import { confirmDialog } from "./confirm-dialog.js";
 import { startStage } from "./stage.js";
 import { requireStaff } from "./staff-session.js";
 
@@ -21,12 +22,16 @@ function fail(text) {
 function renderParticipants(consultation) {
   const list = document.getElementById("participants");
   const roles = { staff: t("role_staff"), citizen: t("role_citizen"), interpreter: t("role_interpreter") };
-  const items = consultation.participants.map((participant) => el("li", { text: roles[participant.role] || participant.role }));
+  // From the video room: with the name where the pass carries one ("Erika Muster (Citizen)").
+  const items = consultation.participants.map((participant) =>
+    el("li", { text: participant.label || roles[participant.role] || participant.role }),
+  );
   list.replaceChildren(...(items.length ? items : [el("li", { text: t("nobody") })]));
 }
 
 function showEnded() {
   if (stage) stage.close();
+  state.textContent = ""; // "A new invitation link has been created" no longer applies
   show(inCall, false);
   show(document.getElementById("ended"), true);
   focusHeading(document.getElementById("ended-heading"));
@@ -98,7 +103,14 @@ document.getElementById("invite").addEventListener("click", async () => {
 });
 
 document.getElementById("end").addEventListener("click", async () => {
-  if (!window.confirm(t("end_confirm"))) return;
+  const sure = await confirmDialog({
+    id: "end-dialog",
+    title: t("end_confirm"),
+    text: t("end_confirm_text"),
+    confirm: t("end_confirm_yes"),
+    cancel: t("end_confirm_no"),
+  });
+  if (!sure) return;
   try {
     await api(`/consultations/${consultationId}/end`, { method: "POST", csrf });
     if (stage) await stage.close();
