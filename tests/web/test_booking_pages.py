@@ -7,6 +7,7 @@ for a caller and cancel that with a reason. Every page axe-clean."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -201,10 +202,7 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
 
     # Staff see it on their appointments page, linked from the dashboard.
     staff = new_context(locale="en-GB").new_page()
-    staff.goto("/staff?lang=en")
-    # Signed out, the dashboard sends the page on to the sign-in page itself: wait for that
-    # navigation, or sign_in's own goto races it (Playwright: "interrupted by another").
-    staff.wait_for_url("**/staff/login**")
+    staff.goto("/staff/login?lang=en")  # English from here on (the page sets its cookie)
     sign_in(staff)
     staff.locator(f"a[href='/staff/appointments/{demo}']").click()
     entry = staff.locator("#appointment-days li[data-status]").first
@@ -212,7 +210,7 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
 
     knock.click()
     page.wait_for_url("**/visit")
-    expect(entry).to_contain_text("Checked in")  # refreshed by the queue stream's knock
+    expect(entry).to_contain_text("Checked in")  # live, from booking's stream
 
     # A citizen calls: staff book the next free time for them, then cancel it with a reason.
     staff.get_by_text("Book for a citizen (e.g. on the phone)").click()
@@ -234,4 +232,87 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
     admitted = anna.post(f"/departments/{demo}/queue/admit-next")
     assert admitted.status_code == 200, admitted.text
     page.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    assert not errors, errors
+
+
+def kataster_id(system: SystemProcess) -> str:
+    with system.client() as client:
+        return str(next(d["id"] for d in client.get("/departments").json()
+                        if d["slug"] == "kataster"))
+
+
+def test_admins_set_the_appointment_schedule_on_the_office_page(
+    new_context: ContextFactory, web_system: SystemProcess
+) -> None:
+    """German first: by keyboard, a problem named at its field (the page's own check and
+    the booking API's refusal alike), then saved; then the same page in English."""
+    kataster = kataster_id(web_system)
+    page = new_context().new_page()
+    errors = watch_errors(page)
+    sign_in(page)
+    page.goto(f"/staff/office/{kataster}")
+    form = page.locator("#schedule-form")
+    expect(form.get_by_role("heading", name="Termine", exact=True)).to_be_visible()
+    expect(page.get_by_label("Dauer eines Termins (Minuten)")).to_have_value("15")
+    periods = form.locator("#schedule-rows tr")
+    existing = periods.count()
+    assert existing > 0  # the cadastre office's seeded hours
+    axe_clean(page, "office schedule de")
+
+    # A period added by keyboard, on Saturday, ending before it begins.
+    page.get_by_role("button", name="Terminzeitraum hinzufügen").focus()
+    page.keyboard.press("Enter")
+    n = existing + 1
+    day = page.get_by_label(f"Tag des Terminzeitraums {n}")
+    expect(day).to_be_focused()
+    day.select_option("5")
+    page.get_by_label(f"Von, Terminzeitraum {n}").fill("09:00")
+    page.get_by_label(f"Bis, Terminzeitraum {n}").fill("08:30")
+    page.get_by_role("button", name="Terminplan speichern").click()
+    alert = page.locator("#schedule-error")
+    expect(alert).to_have_text(f"Der Terminplan wurde nicht gespeichert: Terminzeitraum {n} "
+                               "endet, bevor er beginnt.")
+    expect(page.get_by_label(f"Bis, Terminzeitraum {n}")).to_be_focused()
+    expect(page.get_by_label(f"Bis, Terminzeitraum {n}")).to_have_attribute(
+        "aria-invalid", "true")
+    axe_clean(page, "office schedule de, a problem")
+    page.get_by_label(f"Bis, Terminzeitraum {n}").fill("11:00")
+
+    # What only the booking API checks arrives in the page's words, at its field.
+    def tampered(route) -> None:  # type: ignore[no-untyped-def]
+        if route.request.method != "PUT":
+            route.continue_()
+            return
+        body = {**(route.request.post_data_json or {}), "state": "XX"}
+        route.continue_(post_data=json.dumps(body))
+
+    page.route(f"**/api/v1/offices/{kataster}/schedule", tampered)
+    page.get_by_role("button", name="Terminplan speichern").click()
+    expect(alert).to_have_text("Der Terminplan wurde nicht gespeichert: Bitte wählen Sie ein "
+                               "Bundesland aus der Liste.")
+    expect(page.get_by_label("Feiertage von")).to_be_focused()
+    page.unroute(f"**/api/v1/offices/{kataster}/schedule")
+
+    page.get_by_label("Plätze je Termin").fill("3")
+    page.get_by_label("Wie weit im Voraus (Tage)").fill("90")
+    closed = (dt.date.today() + dt.timedelta(days=20)).isoformat()
+    page.get_by_label("Tag ohne Termine", exact=True).fill(closed)
+    page.get_by_role("button", name="Tag ohne Termine hinzufügen").click()
+    expect(page.get_by_role("button", name=f"Tag ohne Termine {closed} entfernen")).to_be_visible()
+    page.get_by_role("button", name="Terminplan speichern").click()
+    expect(page.locator("#office-result")).to_have_text("Terminplan gespeichert.")
+    expect(alert).to_be_hidden()
+
+    saved = staff_api(web_system).get(f"/offices/{kataster}/schedule").json()
+    assert (saved["capacity"], saved["days_ahead"], saved["state"]) == (3, 90, "NW")
+    assert {"weekday": 5, "opens": "09:00", "closes": "11:00"} in saved["hours"]
+    assert closed in saved["closed_days"]
+
+    page.goto(f"/staff/office/{kataster}?lang=en")
+    expect(page.get_by_role("heading", name="Appointments", exact=True)).to_be_visible()
+    expect(page.get_by_label("Places per slot")).to_have_value("3")
+    expect(page.get_by_label("Public holidays of")).to_have_value("NW")
+    expect(page.get_by_role("button", name=f"Remove day without appointments {closed}"))\
+        .to_be_visible()
+    axe_clean(page, "office schedule en")
     assert not errors, errors

@@ -1,7 +1,7 @@
 // The data protection officer's view of the audit log: consultations by department and
 // day with their timelines, search, queue statistics, export, online verification and
 // who looked. Every read goes to /api/v1/audit on the same origin, which records it.
-import { api, departmentName, el, focusHeading, locale, show, t } from "./common.js";
+import { api, departmentName, el, focusHeading, languageName, locale, show, t } from "./common.js";
 import { startMonitor } from "./dpo-monitor.js";
 import { requireStaff } from "./staff-session.js";
 
@@ -56,28 +56,11 @@ function setState(node, text, kind) {
 
 // -- timeline -----------------------------------------------------------------------------
 
-// The booking's steps of a consultation begun with an appointment. Worded here, in both
-// languages, until these strings join the page's catalog (templates/dpo.html).
-const APPOINTMENT_WORDS = {
-  de: {
-    AppointmentBooked: "Termin gebucht für {slot} ({by}, Termin {appointment})",
-    AppointmentRescheduled: "Termin verlegt von {from} auf {slot}",
-    AppointmentCancelled: "Termin für {slot} abgesagt ({by})",
-    AppointmentCheckedIn: "Eingecheckt um {at} zum Termin um {slot}",
-    AppointmentMissed: "Termin um {slot} versäumt",
-    citizen: "von der Bürgerin / dem Bürger",
-    staff: "von {staff}",
-  },
-  en: {
-    AppointmentBooked: "Appointment booked for {slot} ({by}, appointment {appointment})",
-    AppointmentRescheduled: "Appointment moved from {from} to {slot}",
-    AppointmentCancelled: "Appointment for {slot} cancelled ({by})",
-    AppointmentCheckedIn: "Checked in at {at} for the appointment at {slot}",
-    AppointmentMissed: "Appointment at {slot} missed",
-    citizen: "by the citizen",
-    staff: "by {staff}",
-  },
-};
+// The booking's steps of a consultation begun with an appointment (their words are in the
+// page's catalog, templates/dpo.html).
+const APPOINTMENT_EVENTS = new Set([
+  "AppointmentBooked", "AppointmentRescheduled", "AppointmentCancelled", "AppointmentCheckedIn", "AppointmentMissed",
+]);
 
 function slotTime(iso) {
   if (!iso) return "–";
@@ -87,11 +70,9 @@ function slotTime(iso) {
 }
 
 function appointmentText(step) {
-  const words = APPOINTMENT_WORDS[locale === "en" ? "en" : "de"];
-  const fill = (text, vars) => text.replace(/\{(\w+)\}/g, (whole, name) => (name in vars ? String(vars[name]) : whole));
   const actor = step.booked_by || step.cancelled_by;
-  const by = actor === "staff" ? fill(words.staff, { staff: step.staff_id || "–" }) : words.citizen;
-  return fill(words[step.event], {
+  const by = actor === "staff" ? t("ev_appointment_by_staff", { staff: step.staff_id || "–" }) : t("ev_appointment_by_citizen");
+  return t(`ev_${step.event}`, {
     slot: slotTime(step.slot_start),
     from: slotTime(step.from_start),
     at: clock(step.checked_in_at || step.at),
@@ -101,7 +82,7 @@ function appointmentText(step) {
 }
 
 function stepText(step) {
-  if (step.service === "booking" && step.event in APPOINTMENT_WORDS.en) return appointmentText(step);
+  if (step.service === "booking" && APPOINTMENT_EVENTS.has(step.event)) return appointmentText(step);
   const vars = {
     staff: step.staff_id || step.admitted_by || step.invited_by || step.revoked_by || step.ended_by || "–",
     participant: step.participant_id || "–",
@@ -118,6 +99,9 @@ function stepText(step) {
   if (step.event === "InvitationRevoked") vars.staff = step.revoked_by || "–";
   if (step.event === "InterpreterInvited") vars.staff = step.invited_by || "–";
   if (step.event === "ConsultationEnded") vars.staff = step.ended_by || "–";
+  if (step.event === "InterpreterJoined" && step.language) {
+    return t("ev_InterpreterJoined_language", { ...vars, language: languageName(step.language) });
+  }
   if (step.event === "TrackPublished" && step.source === "screen") return t("ev_TrackPublished_screen", vars);
   const key = `ev_${step.event}`;
   const text = t(key, vars);

@@ -1,7 +1,7 @@
 // A department's appointments for its staff: a day or a week (booked, checked in, missed,
 // cancelled, and the no-shows per day), cancelling with a reason, and booking on a
-// citizen's behalf. Booking offers no live feed of its own: the list is fetched again on
-// the queue stream's events for this department (a check-in knocks) and on request.
+// citizen's behalf. Live: booking's stream of this department's appointments says when
+// one changed (booked, moved, cancelled, checked in, missed), and the list is fetched again.
 import { announce, api, el, formatTime, LiveStream, locale, show, slot, t } from "./common.js";
 import { requireStaff } from "./staff-session.js";
 
@@ -22,6 +22,7 @@ let csrf = "";
 let department = null;
 let counter = 0;
 let refreshing = null;
+let again = false;
 
 const intl = locale === "en" ? "en-GB" : "de-DE";
 const localDay = (date) => new Intl.DateTimeFormat("en-CA", { timeZone: ZONE }).format(date);
@@ -98,17 +99,24 @@ function render(view) {
   }));
 }
 
+/** Fetch the list; asked again while fetching, it fetches once more afterwards (a change
+ * may have come after the answer was made). */
 async function refresh() {
-  if (refreshing) return refreshing;
+  if (refreshing) {
+    again = true;
+    return refreshing;
+  }
   refreshing = (async () => {
-    try {
-      const view = await api(`/offices/${departmentId}/appointments?day=${dayInput.value}&span=${span()}`);
-      render(view);
-    } catch (error) {
-      say(error.message || t("error_generic"), "error");
-    } finally {
-      refreshing = null;
-    }
+    do {
+      again = false;
+      try {
+        const view = await api(`/offices/${departmentId}/appointments?day=${dayInput.value}&span=${span()}`);
+        render(view);
+      } catch (error) {
+        say(error.message || t("error_generic"), "error");
+      }
+    } while (again);
+    refreshing = null;
   })();
   return refreshing;
 }
@@ -207,10 +215,11 @@ async function main() {
   await Promise.all([refresh(), loadTimes()]);
   state.textContent = t("loaded");
   state.className = "visually-hidden";
-  const mine = (handler) => (data) => data.department_id === departmentId && handler();
-  new LiveStream("/api/v1/departments/queues/stream", { knocked: mine(refresh), left: mine(refresh) }, (live) => {
+  // "ready" also after a reconnection: what changed meanwhile is fetched then.
+  const changed = (data) => data.department_id === departmentId && refresh();
+  new LiveStream(`/api/v1/offices/${departmentId}/appointments/stream`, { appointment: changed, ready: changed }, (live) => {
     if (live === "lost") say(t("live_lost"), "warn");
-    else show(result, false);
+    else if (result.textContent === t("live_lost")) show(result, false);
   });
 }
 main();

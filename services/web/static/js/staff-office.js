@@ -1,5 +1,7 @@
-// A department admin's page: weekly opening hours, closed days, languages and topics, roster.
+// A department admin's page: weekly opening hours, closed days, languages and topics, roster,
+// and the appointment schedule (staff-schedule.js).
 import { announce, api, el, focusHeading, languageName, show, slot, t } from "./common.js";
+import { editSchedule } from "./staff-schedule.js";
 import { requireStaff } from "./staff-session.js";
 
 const root = document.getElementById("office");
@@ -397,6 +399,7 @@ async function main() {
     show(hoursForm, true);
     show(offerForm, true);
     show(rosterSection, true);
+    await editSchedule(departmentId, csrf);
   } catch (error) {
     state.className = "notice notice-error";
     state.textContent = error.message;
