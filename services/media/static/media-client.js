@@ -17,12 +17,21 @@
  *   call.addEventListener("trackended", (e) => ...)   // e.detail: same as "track"
  *   call.addEventListener("participants", (e) => ...) // e.detail.participants:
  *                                                     //   [{participantId, role}]
- *   call.addEventListener("quality", (e) => ...)  // every 2 s; e.detail: {packetLoss (0..1),
- *                                                 //   rttMs, fps, tracks: {mid: {fps,
- *                                                 //   packetLoss, participantId, source}}}
+ *   call.addEventListener("quality", (e) => ...)  // every 2 s, from getStats(); e.detail:
+ *       {packetLoss (0..1, inbound), rttMs, fps (lowest decoded fps of the remote videos),
+ *        receivedBytes (all bytes from the room in the interval), others: [participantId],
+ *        sending: {framesEncoded, bytesSent, lossReported (0..1, the room's receiver
+ *                  reports), qualityLimitationReason},
+ *        tracks: {mid: {participantId, role, source, kind, framesDecoded (in the interval),
+ *                       fps, bytes, packetLoss, ageMs (since the track arrived)}}}
  *   call.addEventListener("connectionstate", (e) => ...)  // e.detail.state
- *   call.addEventListener("disconnected", (e) => ...)     // e.detail: {code, reason, kind}
- *                        // kind: "left" | "ended" | "replaced" | "refused" | "lost"
+ *   call.addEventListener("reconnecting", (e) => ...)     // e.detail.reason: the media path
+ *                        // broke (peer connection failed/closed, or nothing arrives while
+ *                        // the socket lives): the call rejoins by itself, same object
+ *   call.addEventListener("reconnected", (e) => ...)      // e.detail.attempt
+ *   call.addEventListener("disconnected", (e) => ...)     // e.detail: {code, reason, kind,
+ *                        // reconnectFailed}; kind: "left" | "ended" | "replaced" |
+ *                        // "refused" | "lost" (reconnectFailed: rejoining gave up)
  *   call.setMicrophoneMuted(true | false)
  *   call.setCameraOff(true | false)
  *   await call.switchCamera(deviceId?)     // next camera when no id is given
@@ -40,6 +49,13 @@ const API_BASE = "/api/v1/media";
 const READY_WAIT_MS = 30000;
 const QUALITY_INTERVAL_MS = 2000;
 const PING_INTERVAL_MS = 20000;
+// The media path is dead when no byte arrives from the room for this long while the
+// peer connection says "connected" (a NAT or firewall timed out, a TURN allocation lost).
+const STALL_MS = 6000;
+const DISCONNECTED_GRACE_MS = 3000; // "disconnected" often heals by itself (ICE)
+const REJOIN_ATTEMPTS = 3;
+const CONNECT_WAIT_MS = 10000; // a rejoin not "connected" within this failed
+const LEAVE_WAIT_MS = 3000;
 
 class MediaError extends Error {
   constructor(code, message) {
@@ -48,8 +64,10 @@ class MediaError extends Error {
   }
 }
 
-async function findRoom(apiBase, consultationId, token) {
-  const deadline = Date.now() + READY_WAIT_MS;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function findRoom(apiBase, consultationId, token, waitMs = READY_WAIT_MS) {
+  const deadline = Date.now() + waitMs;
   for (;;) {
     const response = await fetch(`${apiBase}/consultations/${consultationId}`, {
       headers: { Authorization: `Bearer ${token}` },
@@ -62,7 +80,7 @@ async function findRoom(apiBase, consultationId, token) {
       throw new MediaError("refused", body.detail || "refused");
     }
     if (Date.now() > deadline) throw new MediaError("unavailable", body.detail || "unavailable");
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await sleep(1000);
   }
 }
 
@@ -75,19 +93,26 @@ function closeKind(code) {
 }
 
 export class MediaCall extends EventTarget {
-  constructor(room, token, localStream) {
+  constructor(room, token, localStream, apiBase = API_BASE) {
     super();
     this.room = room;
     this.localStream = localStream;
     this.screenSharing = false;
     this._token = token;
+    this._apiBase = apiBase;
+    this._consultationId = room.consultation_id;
     this._sources = {};
     this._remote = new Map(); // mid -> track detail
     this._announced = {}; // mid -> track info from the room's last offer/answer
-    this._makingOffer = false;
+    this._others = []; // participant ids of the others in the room
+    this._peerStates = new Map(); // participant id -> the room's word on its connection
     this._needsOffer = false;
     this._left = false;
+    this._reconnecting = false;
+    this._generation = 0; // one per socket + peer connection: stale work is dropped
+    this._signalling = Promise.resolve();
     this._lastStats = new Map();
+    this._lastArrival = Date.now();
     this._timers = [];
   }
 
@@ -95,48 +120,65 @@ export class MediaCall extends EventTarget {
 
   _connect() {
     return new Promise((resolve, reject) => {
-      this.ws = new WebSocket(this.room.signal_url);
-      this.ws.onopen = () => this._send({ type: "auth", token: this._token });
-      this.ws.onclose = (event) => {
+      const ws = new WebSocket(this.room.signal_url);
+      this.ws = ws;
+      ws.onopen = () => this._send({ type: "auth", token: this._token });
+      ws.onclose = (event) => {
+        if (ws !== this.ws) return;
         reject(new MediaError(closeKind(event.code), event.reason || "connection closed"));
-        this._closed(event.code, event.reason);
+        this._socketClosed(event.code, event.reason);
       };
-      this.ws.onmessage = (event) => {
+      ws.onmessage = (event) => {
+        if (ws !== this.ws) return;
         const message = JSON.parse(event.data);
         if (message.type === "welcome") {
           this.participantId = message.participant_id;
           this.role = message.role;
-          this._start(message.ice).then(resolve, reject);
+          this._ice = message.ice;
+          this._enqueue(() => this._start(message.ice, "join")).then(resolve, reject);
         } else {
-          this._handle(message).catch((error) => console.warn("media signalling", error));
+          this._enqueue(() => this._handle(message));
         }
       };
     });
   }
 
-  async _start(ice) {
-    this.pc = new RTCPeerConnection(ice);
-    this.pc.onicecandidate = ({ candidate }) => {
-      if (candidate) this._send({ type: "candidate", ...candidate.toJSON() });
+  // Signalling steps run strictly one after another: an offer that arrives while an
+  // answer is still being applied must see the state that answer leaves behind.
+  _enqueue(step) {
+    const generation = this._generation;
+    const run = this._signalling.then(() => (generation === this._generation ? step() : undefined));
+    this._signalling = run.catch((error) => console.warn("media signalling", error));
+    return run;
+  }
+
+  /** A peer connection with the own tracks, offered by `join` or, replacing a dead one on
+   * the same socket, by `rejoin`. */
+  async _start(ice, kind) {
+    const pc = new RTCPeerConnection(ice);
+    this.pc = pc;
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate && pc === this.pc) this._send({ type: "candidate", ...candidate.toJSON() });
     };
-    this.pc.ontrack = (event) => this._onTrack(event);
-    this.pc.onconnectionstatechange = () =>
-      this._emit("connectionstate", { state: this.pc.connectionState });
+    pc.ontrack = (event) => pc === this.pc && this._onTrack(event);
+    pc.onconnectionstatechange = () => pc === this.pc && this._onConnectionState(pc.connectionState);
     for (const track of this.localStream ? this.localStream.getTracks() : []) {
       this._publish(track, track.kind === "audio" ? "audio" : "camera", this.localStream);
     }
-    this._makingOffer = true;
-    await this._setLocalOffer();
-    this._makingOffer = false;
-    this._send({ type: "join", sdp: this.pc.localDescription.sdp, sources: this._sourceHints() });
-    this._timers.push(setInterval(() => this._sampleQuality(), QUALITY_INTERVAL_MS));
-    this._timers.push(setInterval(() => this._send({ type: "ping" }), PING_INTERVAL_MS));
-  }
-
-  // The browser numbers payload types and header extensions its own way; the room's
-  // offers keep that numbering (docs/media.md, "Payload types and extension ids").
-  async _setLocalOffer() {
-    await this.pc.setLocalDescription(await this.pc.createOffer());
+    if (this._screen) {
+      const track = this._screen.stream.getVideoTracks()[0];
+      this._screen.transceiver = this._publish(track, "screen", this._screen.stream);
+    }
+    // The browser numbers payload types and header extensions its own way; the room's
+    // offers keep that numbering (docs/media.md, "Payload types and extension ids").
+    await pc.setLocalDescription(await pc.createOffer());
+    this._awaitingRejoin = kind === "rejoin";
+    this._send({ type: kind, sdp: pc.localDescription.sdp, sources: this._sourceHints() });
+    this._lastArrival = Date.now();
+    if (!this._timers.length) {
+      this._timers.push(setInterval(() => this._sampleQuality(), QUALITY_INTERVAL_MS));
+      this._timers.push(setInterval(() => this._send({ type: "ping" }), PING_INTERVAL_MS));
+    }
   }
 
   _publish(track, source, stream) {
@@ -155,62 +197,102 @@ export class MediaCall extends EventTarget {
     return hints;
   }
 
-  // -- signalling --------------------------------------------------------------------
+  // -- signalling (perfect negotiation; the room is impolite, this side polite) ------
 
   async _handle(message) {
+    const pc = this.pc;
     switch (message.type) {
       case "answer":
-        await this.pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
+        if (pc.signalingState !== "have-local-offer") return; // an offer rolled back meanwhile
+        this._awaitingRejoin = false;
+        await pc.setRemoteDescription({ type: "answer", sdp: message.sdp });
         this._announce(message.tracks);
         if (this._needsOffer) await this._negotiate();
         break;
       case "offer":
-        // The room is the impolite peer: on a collision we roll back and answer it.
-        if (this._makingOffer || this.pc.signalingState !== "stable") {
+        if (this._awaitingRejoin) return; // for the peer connection just replaced
+        if (pc.signalingState !== "stable") {
+          // Our offer crossed the room's: the room refuses ours ("collision"), we yield.
           this._needsOffer = true;
-          await this.pc.setLocalDescription({ type: "rollback" });
+          await pc.setLocalDescription({ type: "rollback" });
         }
-        await this.pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
+        await pc.setRemoteDescription({ type: "offer", sdp: message.sdp });
         this._announce(message.tracks);
-        await this.pc.setLocalDescription();
-        this._send({ type: "answer", sdp: this.pc.localDescription.sdp });
+        await pc.setLocalDescription(await pc.createAnswer());
+        this._send({ type: "answer", sdp: pc.localDescription.sdp });
         if (this._needsOffer) await this._negotiate();
         break;
       case "collision":
         this._needsOffer = true; // the room's offer is on its way; offer again after it
         break;
       case "participants":
+        for (const p of message.participants) if (p.state) this._peerStates.set(p.participant_id, p.state);
+        this._others = message.participants
+          .map((p) => p.participant_id)
+          .filter((id) => id !== this.participantId);
         this._emit("participants", {
           participants: message.participants.map((p) => ({
             participantId: p.participant_id,
             role: p.role,
+            state: p.state || null,
           })),
         });
+        break;
+      case "peer-state":
+        this._peerStates.set(message.participant_id, message.state);
+        this._emit("peerstate", {
+          participantId: message.participant_id,
+          role: message.role,
+          state: message.state,
+          reason: message.reason || null,
+        });
+        break;
+      case "media-stalled":
+        this._recover("the room hears nothing from this side");
+        break;
+      case "send-limits":
+        await this._applySendLimits(message);
         break;
       case "bye":
         this._byeReason = message.reason;
         break;
       case "error":
+        if (this._awaitingRejoin) this._rejoinRefused = true;
         console.warn("media room:", message.detail);
         break;
       default:
+        this._emit("message", message); // newer messages of the room, for the page
         break;
     }
   }
 
+  /** Offer own changes (screen share); called from the signalling queue only. */
   async _negotiate() {
-    if (this.pc.signalingState !== "stable" || this._makingOffer) {
+    if (this.pc.signalingState !== "stable") {
       this._needsOffer = true;
       return;
     }
     this._needsOffer = false;
-    this._makingOffer = true;
-    try {
-      await this._setLocalOffer();
-      this._send({ type: "offer", sdp: this.pc.localDescription.sdp, sources: this._sourceHints() });
-    } finally {
-      this._makingOffer = false;
-    }
+    await this.pc.setLocalDescription(await this.pc.createOffer());
+    this._send({ type: "offer", sdp: this.pc.localDescription.sdp, sources: this._sourceHints() });
+  }
+
+  /** Everyone receiving one of the own tracks is constrained: send less (null lifts it). */
+  async _applySendLimits({ mid, max_bitrate: bitrate, max_framerate: framerate, scale_resolution_down_by: scale }) {
+    const transceiver = this.pc.getTransceivers().find((t) => t.mid === mid && t.sender.track);
+    if (!transceiver) return;
+    const parameters = transceiver.sender.getParameters();
+    if (!parameters.encodings || !parameters.encodings.length) parameters.encodings = [{}];
+    const encoding = parameters.encodings[0];
+    const set = (field, value) => {
+      if (value === null || value === undefined) delete encoding[field];
+      else encoding[field] = value;
+    };
+    set("maxBitrate", bitrate);
+    set("maxFramerate", framerate);
+    set("scaleResolutionDownBy", scale);
+    await transceiver.sender.setParameters(parameters);
+    this._emit("sendlimits", { mid, maxBitrate: bitrate, maxFramerate: framerate, scaleResolutionDownBy: scale });
   }
 
   _send(message) {
@@ -251,49 +333,204 @@ export class MediaCall extends EventTarget {
       kind: info.kind,
       track,
       stream: stream || new MediaStream([track]),
+      since: Date.now(),
     };
     this._remote.set(mid, detail);
     this._emit("track", detail);
   }
 
+  // -- keeping the media path alive ------------------------------------------------
+
+  _onConnectionState(state) {
+    this._emit("connectionstate", { state });
+    clearTimeout(this._graceTimer);
+    if (state === "failed" || state === "closed") {
+      this._recover(`peer connection ${state}`);
+    } else if (state === "disconnected") {
+      const pc = this.pc;
+      this._graceTimer = setTimeout(() => {
+        if (pc === this.pc && pc.connectionState === "disconnected") this._recover("peer connection disconnected");
+      }, DISCONNECTED_GRACE_MS);
+    }
+  }
+
+  /** Rejoin with a fresh socket and peer connection (same call, same own media). */
+  _recover(reason) {
+    if (this._left || this._reconnecting) return;
+    this._reconnecting = true;
+    this._rejoin(reason).finally(() => {
+      this._reconnecting = false;
+    });
+  }
+
+  // First a new peer connection on the same socket (the room's "rejoin"; aiortc cannot
+  // restart ICE), then, if that does not connect, a new socket as well.
+  async _rejoin(reason) {
+    this._emit("reconnecting", { reason });
+    for (let attempt = 1; attempt <= REJOIN_ATTEMPTS && !this._left; attempt += 1) {
+      try {
+        if (attempt === 1 && this._ice && this.ws && this.ws.readyState === WebSocket.OPEN) {
+          this._dropPeer();
+          this._rejoinRefused = false;
+          await this._enqueue(() => this._start(this._ice, "rejoin"));
+        } else {
+          await this._dropTransport();
+          if (attempt > 2) await sleep(1000 * 2 ** (attempt - 3));
+          if (this._left) return;
+          this.room = await findRoom(this._apiBase, this._consultationId, this._token, CONNECT_WAIT_MS);
+          await this._connect();
+        }
+        await this._connectedWithin(CONNECT_WAIT_MS);
+        this._emit("reconnected", { attempt });
+        return;
+      } catch (error) {
+        if (["ended", "refused", "replaced"].includes(error.code)) {
+          await this._dropTransport();
+          this._finish(this._closeCode || 4000, error.message, error.code, false);
+          return;
+        }
+      }
+    }
+    if (this._left) return;
+    await this._dropTransport();
+    this._finish(1006, "the connection could not be restored", "lost", true);
+  }
+
+  _connectedWithin(timeoutMs) {
+    const pc = this.pc;
+    const deadline = Date.now() + timeoutMs;
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (pc !== this.pc || !this.ws || this.ws.readyState > WebSocket.OPEN) {
+          reject(new MediaError(closeKind(this._closeCode), "the socket closed while connecting"));
+        } else if (pc.connectionState === "connected") {
+          resolve();
+        } else if (Date.now() > deadline || pc.connectionState === "failed" || this._rejoinRefused) {
+          reject(new MediaError("unavailable", "no media connection"));
+        } else {
+          setTimeout(check, 200);
+        }
+      };
+      check();
+    });
+  }
+
+  /** Close the peer connection and forget what came through it; keep the own media. */
+  _dropPeer() {
+    const { pc } = this;
+    this._generation += 1;
+    this._signalling = Promise.resolve();
+    this.pc = null;
+    this._needsOffer = false;
+    this._awaitingRejoin = false;
+    clearTimeout(this._graceTimer);
+    for (const detail of this._remote.values()) this._emit("trackended", detail);
+    this._remote.clear();
+    this._announced = {};
+    this._lastStats.clear();
+    if (pc && pc.signalingState !== "closed") pc.close();
+  }
+
+  /** Let the room go of this socket and peer connection; keep the own media. */
+  async _dropTransport() {
+    const { ws } = this;
+    this._dropPeer();
+    this.ws = null;
+    if (!ws || ws.readyState > WebSocket.OPEN) return;
+    // Leave, and wait until the room closes the socket: by then it has let this
+    // participant go, so the next join is not taken for the old one.
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, LEAVE_WAIT_MS);
+      ws.onclose = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "leave" }));
+      else ws.close();
+    });
+    if (ws.readyState <= WebSocket.OPEN) ws.close(1000, "rejoining");
+  }
+
   // -- quality -----------------------------------------------------------------------
 
   async _sampleQuality() {
-    if (!this.pc || this.pc.connectionState === "closed") return;
-    const report = await this.pc.getStats();
+    const pc = this.pc;
+    if (!pc || this._reconnecting || this._left) return;
+    if (pc.connectionState === "closed") {
+      this._recover("peer connection closed"); // closed under us: no event says so
+      return;
+    }
+    const report = await pc.getStats();
+    if (pc !== this.pc) return;
+    const now = Date.now();
+    const delta = (id, field, value) => {
+      const last = this._lastStats.get(id) || {};
+      const change = Math.max(0, (value || 0) - (last[field] ?? value ?? 0));
+      this._lastStats.set(id, { ...last, [field]: value || 0 });
+      return change;
+    };
     let lost = 0;
     let received = 0;
+    let receivedBytes = 0;
     let rttMs = null;
-    const fpsValues = [];
+    const sending = { framesEncoded: 0, bytesSent: 0, lossReported: null, qualityLimitationReason: null };
     const tracks = {};
     report.forEach((stat) => {
-      if (stat.type === "inbound-rtp") {
-        const last = this._lastStats.get(stat.id) || { lost: 0, received: 0 };
-        const dLost = Math.max(0, (stat.packetsLost || 0) - last.lost);
-        const dReceived = Math.max(0, (stat.packetsReceived || 0) - last.received);
-        this._lastStats.set(stat.id, { lost: stat.packetsLost || 0, received: stat.packetsReceived || 0 });
+      if (stat.type === "transport") {
+        receivedBytes += delta(stat.id, "bytes", stat.bytesReceived);
+      } else if (stat.type === "inbound-rtp") {
+        const dLost = delta(stat.id, "lost", stat.packetsLost);
+        const dReceived = delta(stat.id, "received", stat.packetsReceived);
         lost += dLost;
         received += dReceived;
         const remote = this._remote.get(stat.mid);
-        if (stat.kind === "video" && stat.framesPerSecond !== undefined) fpsValues.push(stat.framesPerSecond);
-        if (remote) {
-          tracks[stat.mid] = {
-            fps: stat.framesPerSecond ?? null,
-            packetLoss: dLost + dReceived ? dLost / (dLost + dReceived) : 0,
-            participantId: remote.participantId,
-            source: remote.source,
-          };
+        if (!remote) return;
+        const frames = delta(stat.id, "frames", stat.framesDecoded);
+        tracks[stat.mid] = {
+          participantId: remote.participantId,
+          role: remote.role,
+          source: remote.source,
+          kind: remote.kind,
+          framesDecoded: frames,
+          fps: remote.kind === "video" ? frames / (QUALITY_INTERVAL_MS / 1000) : null,
+          bytes: delta(stat.id, "bytes", stat.bytesReceived),
+          packetLoss: dLost + dReceived ? dLost / (dLost + dReceived) : 0,
+          ageMs: now - remote.since,
+        };
+      } else if (stat.type === "outbound-rtp" && stat.kind === "video") {
+        sending.framesEncoded += delta(stat.id, "frames", stat.framesEncoded);
+        sending.bytesSent += delta(stat.id, "bytes", stat.bytesSent);
+        if (stat.qualityLimitationReason && stat.qualityLimitationReason !== "none") {
+          sending.qualityLimitationReason = stat.qualityLimitationReason;
         }
+      } else if (stat.type === "remote-inbound-rtp" && stat.fractionLost !== undefined) {
+        sending.lossReported = Math.max(sending.lossReported || 0, stat.fractionLost);
       } else if (stat.type === "candidate-pair" && stat.nominated && stat.state === "succeeded") {
         if (stat.currentRoundTripTime !== undefined) rttMs = stat.currentRoundTripTime * 1000;
       }
     });
+    this._checkArrival(pc, now, receivedBytes);
+    const videoFps = Object.values(tracks).filter((t) => t.kind === "video").map((t) => t.fps);
     this._emit("quality", {
       packetLoss: lost + received ? lost / (lost + received) : 0,
       rttMs,
-      fps: fpsValues.length ? Math.min(...fpsValues) : null,
+      fps: videoFps.length ? Math.min(...videoFps) : null,
+      receivedBytes,
+      others: [...this._others],
+      states: Object.fromEntries(this._peerStates),
+      sending,
       tracks,
     });
+  }
+
+  /** Bytes from the room (RTP, RTCP) stopped while the socket lives: rejoin. */
+  _checkArrival(pc, now, receivedBytes) {
+    const expecting = this._remote.size > 0 || pc.getSenders().some((s) => s.track);
+    if (receivedBytes > 0 || pc.connectionState !== "connected" || !expecting) {
+      this._lastArrival = now;
+    } else if (now - this._lastArrival > STALL_MS && this.ws && this.ws.readyState === WebSocket.OPEN) {
+      this._recover("no media arrives");
+    }
   }
 
   // -- own media ---------------------------------------------------------------------
@@ -335,21 +572,30 @@ export class MediaCall extends EventTarget {
     if (this.screenSharing) return;
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
     const track = stream.getVideoTracks()[0];
-    this._screen = { stream, transceiver: this._publish(track, "screen", stream) };
+    const screen = { stream, transceiver: null };
+    this._screen = screen;
     this.screenSharing = true;
     track.addEventListener("ended", () => this.stopScreenShare());
-    await this._negotiate();
+    await this._enqueue(async () => {
+      // A rejoin in between publishes it with the new peer connection.
+      if (!screen.transceiver) screen.transceiver = this._publish(track, "screen", stream);
+      await this._negotiate();
+    });
   }
 
   async stopScreenShare() {
     if (!this.screenSharing) return;
-    const { stream, transceiver } = this._screen;
+    const screen = this._screen;
     this.screenSharing = false;
     this._screen = null;
-    transceiver.direction = "inactive";
-    await transceiver.sender.replaceTrack(null);
-    stream.getTracks().forEach((t) => t.stop());
-    await this._negotiate();
+    screen.stream.getTracks().forEach((t) => t.stop());
+    await this._enqueue(async () => {
+      const { transceiver } = screen;
+      if (!transceiver || !this.pc.getTransceivers().includes(transceiver)) return;
+      transceiver.direction = "inactive";
+      await transceiver.sender.replaceTrack(null);
+      await this._negotiate();
+    });
   }
 
   // -- leaving -----------------------------------------------------------------------
@@ -361,19 +607,30 @@ export class MediaCall extends EventTarget {
     this._teardown();
   }
 
-  _closed(code, reason) {
+  _socketClosed(code, reason) {
+    this._closeCode = code;
+    if (this._reconnecting) return; // the rejoin in progress sees it
+    if (code === 4002 && !this._left) {
+      this._recover("the room lost the media connection"); // the socket went with it
+      return;
+    }
+    this._finish(code, reason, this._left ? "left" : closeKind(code), false);
+  }
+
+  _finish(code, reason, kind, reconnectFailed) {
     this._teardown();
-    const kind = this._left ? "left" : closeKind(code);
     this._emit("disconnected", {
       code,
       reason: reason || this._byeReason || "connection to the media server lost",
       kind,
+      reconnectFailed,
     });
   }
 
   _teardown() {
     this._timers.forEach(clearInterval);
     this._timers = [];
+    clearTimeout(this._graceTimer);
     if (this.pc && this.pc.connectionState !== "closed") this.pc.close();
     if (this.localStream) this.localStream.getTracks().forEach((t) => t.stop());
     if (this._screen) this._screen.stream.getTracks().forEach((t) => t.stop());
@@ -400,7 +657,7 @@ export async function joinConsultation({
     : audio || video
       ? await navigator.mediaDevices.getUserMedia({ audio, video })
       : null;
-  const call = new MediaCall(room, token, localStream);
+  const call = new MediaCall({ consultation_id: consultationId, ...room }, token, localStream, apiBase);
   await call._connect();
   return call;
 }

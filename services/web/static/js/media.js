@@ -10,8 +10,15 @@
 //   onTrack(detail) / onTrackEnded(detail)   a remote track: {trackId, mid, track,
 //                                             participantId, role, source, kind}
 //   onParticipants(list)                     [{participantId, role}]
-//   onQuality({packetLoss, rttMs, fps})      every 2 s
-//   onDisconnected({kind, code, reason})     kind: left | ended | replaced | refused | lost
+//   onQuality(figures)                       every 2 s: per remote track the frames
+//                                             decoded, own sending, loss, delay (see the
+//                                             "quality" event of the client)
+//   onReconnecting({reason}) / onReconnected({attempt})
+//                                             the media path broke; the client rejoins
+//                                             by itself (same session object)
+//   onMessage(message)                       the room's other signalling messages
+//   onDisconnected({kind, code, reason, reconnectFailed})
+//                                             kind: left | ended | replaced | refused | lost
 // It resolves to a session: setMicrophoneMuted, setCameraOff, switchCamera,
 // replaceCameraTrack(track), startScreenShare, stopScreenShare, screenSharing,
 // stats() (inbound/outbound video figures, also window.bbMediaStats() for tests), close().
@@ -27,10 +34,11 @@ function apiBaseOf(mediaPath, consultationId) {
 }
 
 async function videoStats(call) {
-  if (!call.pc) return [];
-  const report = await call.pc.getStats();
+  const pc = call.pc;
+  if (!pc || pc.signalingState === "closed") return [];
+  const report = await pc.getStats();
   const remote = new Map();
-  for (const transceiver of call.pc.getTransceivers()) {
+  for (const transceiver of pc.getTransceivers()) {
     const info = call._remote && call._remote.get(transceiver.mid);
     if (info) remote.set(transceiver.mid, info);
   }
@@ -78,6 +86,9 @@ export async function connect(options) {
   on("participants", (detail) => options.onParticipants && options.onParticipants(detail.participants));
   on("quality", options.onQuality);
   on("connectionstate", options.onConnectionState);
+  on("reconnecting", options.onReconnecting);
+  on("reconnected", options.onReconnected);
+  on("message", options.onMessage);
   on("disconnected", options.onDisconnected);
 
   const session = {

@@ -6,6 +6,7 @@ import { announce, el, slot, t } from "./common.js";
 import { chosenDevices } from "./devicecheck.js";
 import { connect } from "./media.js";
 import { backgroundSupported, startBackground } from "./background.js";
+import { connectionView } from "./connection.js";
 
 const ROLE_KEY = { staff: "tile_staff", citizen: "tile_citizen", interpreter: "tile_interpreter" };
 const BACKGROUND_KEY = "bb.background";
@@ -36,18 +37,6 @@ function tileLabel(role, source) {
   return t(source === "screen" ? "tile_screen" : "tile_camera", { role: roleLabel(role) });
 }
 
-/** The quality of the last two seconds: good, fair or poor. */
-function qualityLevel({ packetLoss, rttMs, fps }) {
-  const loss = packetLoss || 0;
-  if (loss > 0.08 || (rttMs !== null && rttMs > 600) || (fps !== null && fps > 0 && fps < 5)) return "poor";
-  if (loss > 0.02 || (rttMs !== null && rttMs > 300) || (fps !== null && fps > 0 && fps < 12)) return "fair";
-  return "good";
-}
-
-function percent(value) {
-  return `${Math.round((value || 0) * 1000) / 10}`;
-}
-
 /**
  * Start the stage for a participant pass. `hooks.onEnded()` is called when the
  * consultation ends for everyone (the page shows its end section); `hooks.onRefused()`,
@@ -63,7 +52,8 @@ export async function startStage(root, pass, hooks = {}) {
   const problem = slot(root, "media-problem");
   const problemText = slot(root, "problem-text");
   const reconnectButton = root.querySelector('[data-action="reconnect"]');
-  const quality = slot(root, "quality");
+  // The quality line, the reconnect banner and the participants' states (connection.js).
+  const connection = connectionView(root, { roleLabel, onRejoin: () => join() });
   const soundButton = root.querySelector('[data-action="sound"]');
   const audioBox = slot(root, "audio");
   const muteButton = root.querySelector('[data-action="mute"]');
@@ -78,7 +68,6 @@ export async function startStage(root, pass, hooks = {}) {
   let rawCamera = null; // the camera track while a processed one is sent instead
   let processor = null;
   let closed = false;
-  let lastLevel = null;
   let lostBefore = false; // the socket dropped once: a closed room then means a lost server
   const videoTiles = new Map(); // trackId -> tile
   const audioNodes = new Map(); // trackId -> <audio>
@@ -178,21 +167,8 @@ export async function startStage(root, pass, hooks = {}) {
     const others = participants.filter((p) => p.participantId !== me);
     if (others.length === 0) setStatus(t("alone"));
     else setStatus(t("connected_with", { names: others.map((p) => roleLabel(p.role)).join(", ") }));
+    connection.participants(participants, me);
     if (hooks.onParticipants) hooks.onParticipants(participants);
-  };
-
-  const onQuality = (figures) => {
-    const level = qualityLevel(figures);
-    const parts = [t("quality_loss", { n: percent(figures.packetLoss) })];
-    if (figures.rttMs !== null && figures.rttMs !== undefined) parts.push(t("quality_rtt", { n: Math.round(figures.rttMs) }));
-    if (figures.fps !== null && figures.fps !== undefined) parts.push(t("quality_fps", { n: Math.round(figures.fps) }));
-    slot(quality, "quality-level").textContent = t(`quality_${level}`);
-    slot(quality, "quality-detail").textContent = `(${parts.join(", ")})`;
-    quality.dataset.level = level;
-    quality.hidden = false;
-    // Say it only when it changes, and not the first "good": a polite hint, not a ticker.
-    if (level !== lastLevel && !(lastLevel === null && level === "good")) announce(t(`quality_${level}`));
-    lastLevel = level;
   };
 
   const stopLocal = () => {
@@ -205,14 +181,19 @@ export async function startStage(root, pass, hooks = {}) {
     selfVideo.srcObject = null;
   };
 
-  const onDisconnected = ({ kind }) => {
+  const onDisconnected = ({ kind, reconnectFailed }) => {
     if (closed) return;
     session = null;
     clearRemote();
     stopLocal();
     setControlsEnabled(false);
-    quality.hidden = true;
+    connection.reset();
     delete window.bbMediaStats;
+    if (reconnectFailed) {
+      setStatus("");
+      connection.gaveUp();
+      return;
+    }
     if (kind === "ended") {
       setStatus(t("ended"));
       if (hooks.onEnded) hooks.onEnded();
@@ -376,6 +357,7 @@ export async function startStage(root, pass, hooks = {}) {
 
   const join = async () => {
     hideProblem();
+    connection.reset();
     setControlsEnabled(false);
     setStatus(t("joining"));
     localStream = await openLocal();
@@ -395,7 +377,9 @@ export async function startStage(root, pass, hooks = {}) {
         onTrack,
         onTrackEnded,
         onParticipants,
-        onQuality,
+        onQuality: (figures) => connection.quality(figures),
+        onReconnecting: () => connection.reconnecting(),
+        onReconnected: () => connection.reconnected(),
         onDisconnected,
       });
     } catch (error) {

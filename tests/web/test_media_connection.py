@@ -1,0 +1,99 @@
+"""The media connection in Chromium: the quality line says whose picture is missing instead
+of "good", staff see each participant's state, and a broken media path heals by itself
+(the page rejoins, shows "reconnecting" meanwhile, and the pictures move again)."""
+
+from __future__ import annotations
+
+from playwright.sync_api import BrowserContext, Page, expect
+
+from tests.conftest import SystemProcess
+from tests.web.conftest import ContextFactory, demo_id, expect_video_moving, sign_in, staff_api
+
+# Every RTCPeerConnection the page makes, so the test can break or starve it as a dying
+# network would (the page itself has no hook for that).
+KEEP_PEER_CONNECTIONS = """
+(() => {
+  const Original = window.RTCPeerConnection;
+  window.__pcs = [];
+  window.RTCPeerConnection = function (...args) {
+    const pc = new Original(...args);
+    window.__pcs.push(pc);
+    return pc;
+  };
+  window.RTCPeerConnection.prototype = Original.prototype;
+})();
+"""
+
+STOP_CAMERA = """async () => {
+  const pc = window.__pcs.at(-1);
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  window.__camera = sender.track;
+  await sender.replaceTrack(null);
+}"""
+
+START_CAMERA = """async () => {
+  const pc = window.__pcs.at(-1);
+  const camera = pc.getTransceivers().find(
+    (t) => t.direction === "sendonly" && t.receiver.track.kind === "video" && !t.sender.track,
+  );
+  await camera.sender.replaceTrack(window.__camera);
+}"""
+
+
+def _in_a_call(web_system: SystemProcess, new_context: ContextFactory) -> tuple[Page, Page]:
+    """A citizen admitted and in the consultation, then staff opening it."""
+    demo = demo_id(web_system)
+    citizen_context: BrowserContext = new_context()
+    citizen_context.add_init_script(KEEP_PEER_CONNECTIONS)
+    citizen = citizen_context.new_page()
+    citizen.goto(f"/office/{demo}")
+    citizen.fill("#display-name", "Netz Wackel")
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    expect(citizen.locator("[data-slot=place]")).not_to_have_text("–")
+    ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
+    staff_api(web_system).post(f"/tickets/{ticket}/admit")
+    citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    consultation_id = citizen.url.rsplit("/", 1)[1]
+    staff = new_context().new_page()
+    sign_in(staff)
+    staff.goto(f"/staff/consultation/{consultation_id}")
+    expect_video_moving(citizen, "staff")
+    expect_video_moving(staff, "citizen")
+    return citizen, staff
+
+
+def test_no_picture_is_never_good_and_a_broken_connection_heals(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    citizen, staff = _in_a_call(web_system, new_context)
+    quality = staff.locator("[data-slot=quality]")
+    expect(quality).to_have_attribute("data-picture", "arrives", timeout=10_000)
+    expect(quality).to_contain_text("Verbindung: gut")
+    citizen_state = staff.locator("[data-slot=peer-states] li[data-state]")
+    expect(citizen_state).to_have_attribute("data-state", "good")
+
+    # The citizen's picture stops while everything else flows: staff's line says no
+    # picture arrives and that the problem is on the citizen's side, never "good".
+    citizen.evaluate(STOP_CAMERA)
+    expect(quality).to_have_attribute("data-picture", "none", timeout=15_000)
+    expect(quality).to_have_attribute("data-side", "other")
+    expect(quality).to_contain_text("Es kommt kein Bild an")
+    expect(quality).to_contain_text("Bürgerin oder Bürger")
+    expect(citizen_state).to_have_attribute("data-state", "none")
+    expect(citizen_state).to_contain_text("kein Bild")
+    citizen.evaluate(START_CAMERA)
+    expect(quality).to_have_attribute("data-picture", "arrives", timeout=15_000)
+
+    # The citizen's media path breaks while its socket lives: the page says so, rejoins
+    # by itself, and both pictures move again.
+    before = citizen.evaluate("window.__pcs.length")
+    citizen.evaluate("window.__pcs.at(-1).close()")
+    banner = citizen.locator("[data-slot=media-reconnecting]")
+    expect(banner).to_be_visible(timeout=10_000)
+    expect(banner).to_contain_text("Verbindung unterbrochen – wird wiederhergestellt")
+    expect(banner).to_be_hidden(timeout=20_000)
+    assert citizen.evaluate("window.__pcs.length") > before
+    expect_video_moving(citizen, "staff")
+    expect_video_moving(staff, "citizen")
+    expect(citizen.locator("[data-slot=media-problem]")).to_be_hidden()
