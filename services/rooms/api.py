@@ -10,7 +10,7 @@ import asyncio
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Body, Depends, Request, status
 
 from services.common.auth import (
     Staff,
@@ -25,6 +25,7 @@ from services.common.logging import current_correlation_id
 from services.rooms.domain import Consultation, Department
 from services.rooms.schemas import (
     ConsultationView,
+    InterpreterJoinIn,
     InvitationView,
     JoinedView,
     OfficeView,
@@ -183,8 +184,13 @@ async def _record_read(
 async def join_consultation(
     consultation_id: UUID, request: Request, service: Service
 ) -> JoinedView:
-    """Join with the ticket's token (citizen) or a staff session; returns a media token."""
+    """Join with the ticket's token (citizen) or a staff session; returns a media token.
+
+    A citizen's pass carries the name and language given when knocking (from the ticket
+    token), for staff to see; nothing of the kind where the department is anonymous."""
     consultation = await _consultation(service, consultation_id)
+    name: str | None = None
+    language: str | None = None
     if bearer_token(request) is not None:
         claims = verify_capability(request, "ticket")
         if claims.subject != str(consultation.ticket_id):
@@ -192,6 +198,9 @@ async def join_consultation(
                 status.HTTP_403_FORBIDDEN, "Your ticket was not admitted to this consultation."
             )
         role, staff_id = "citizen", None
+        department = await _department(service, consultation.department_id)
+        if not department.profile.get("anonymous"):
+            name, language = claims.extra.get("name"), claims.extra.get("lang")
     else:
         staff = staff_of(request)
         _require_serves(await _department(service, consultation.department_id), staff)
@@ -199,7 +208,11 @@ async def join_consultation(
     participant_id = await asyncio.to_thread(
         service.rooms.join, consultation_id, role, staff_id, current_correlation_id()
     )
-    return JoinedView(**service.participant_pass(consultation, participant_id, role))
+    return JoinedView(
+        **service.participant_pass(
+            consultation, participant_id, role, display_name=name, language=language
+        )
+    )
 
 
 @router.post(
@@ -245,8 +258,16 @@ async def revoke_invitation(
     response_model=JoinedView,
     tags=["interpreter"],
 )
-async def interpreter_join(consultation_id: UUID, request: Request, service: Service) -> JoinedView:
-    """Join by invitation: the link's token in ``Authorization: Bearer``."""
+async def interpreter_join(
+    consultation_id: UUID,
+    request: Request,
+    service: Service,
+    body: Annotated[InterpreterJoinIn | None, Body()] = None,
+) -> JoinedView:
+    """Join by invitation: the link's token in ``Authorization: Bearer``; the body names
+    the interpreter and the language interpreted into, both shown to the others and
+    recorded nowhere (the language would tell the citizen's)."""
+    person = body or InterpreterJoinIn()
     claims = await verify_revocable_capability(
         request, "invitation", service.is_revoked, link=True
     )
@@ -261,7 +282,12 @@ async def interpreter_join(consultation_id: UUID, request: Request, service: Ser
     )
     return JoinedView(
         **service.participant_pass(
-            consultation, participant_id, "interpreter", UUID(claims.subject)
+            consultation,
+            participant_id,
+            "interpreter",
+            UUID(claims.subject),
+            display_name=person.display_name,
+            language=person.language,
         )
     )
 

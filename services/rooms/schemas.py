@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, field_validator
 
-from services.common.text import VisibleLine
+from services.common.text import DisplayName, VisibleLine
 from services.rooms.domain import Consultation, Department
 
 LANGUAGE = re.compile(r"^[a-z]{2,3}$")
@@ -104,6 +104,20 @@ class JoinedView(BaseModel):
     participant_token: str = Field(description="Present this to the media service to join.")
     expires_at: int
     media_path: str
+    display_name: str | None = Field(
+        default=None,
+        description="The name the others see (a citizen's only where the department asks "
+        "for one, an interpreter's as given); never on the record",
+    )
+    language: str | None = Field(default=None, description="e.g. the interpreter's language")
+
+
+class InterpreterJoinIn(BaseModel):
+    """Who joins by an invitation: name and language are shown to the others in the
+    conversation only (in the participant token), never recorded."""
+
+    display_name: DisplayName | None = None
+    language: str | None = Field(default=None, min_length=2, max_length=3, pattern=r"^[a-z]{2,3}$")
 
 
 class InvitationView(BaseModel):

@@ -1,7 +1,7 @@
 // The data protection officer's view of the audit log: consultations by department and
 // day with their timelines, search, queue statistics, export, online verification and
 // who looked. Every read goes to /api/v1/audit on the same origin, which records it.
-import { api, departmentName, el, focusHeading, languageName, locale, show, t } from "./common.js";
+import { api, departmentName, el, focusHeading, locale, show, t } from "./common.js";
 import { startMonitor } from "./dpo-monitor.js";
 import { requireStaff } from "./staff-session.js";
 
@@ -99,9 +99,6 @@ function stepText(step) {
   if (step.event === "InvitationRevoked") vars.staff = step.revoked_by || "–";
   if (step.event === "InterpreterInvited") vars.staff = step.invited_by || "–";
   if (step.event === "ConsultationEnded") vars.staff = step.ended_by || "–";
-  if (step.event === "InterpreterJoined" && step.language) {
-    return t("ev_InterpreterJoined_language", { ...vars, language: languageName(step.language) });
-  }
   if (step.event === "TrackPublished" && step.source === "screen") return t("ev_TrackPublished_screen", vars);
   const key = `ev_${step.event}`;
   const text = t(key, vars);
