@@ -9,7 +9,7 @@ aggregates, as the booking service stores them.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -28,7 +28,10 @@ from services.booking.mail import MailContext, MailOutbox
 from services.booking.personal import PersonalData
 from services.booking.slots import BookingHours
 from services.booking.terms import ScheduleTerms
+from services.common.natsserver import EmbeddedNats
 from services.common.settings import Settings
+from tests.conftest import SystemProcess
+from tests.helpers import eventually, open_department
 
 NAME = "Wendelgard Pfeffersack"
 EMAIL = "wendelgard.pfeffersack@example.org"
@@ -41,8 +44,10 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refusals = 0
+        self.tried = 0
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.tried += 1
         if self.refusals:
             self.refusals -= 1
             return "451 4.3.0 Try again later"
@@ -305,3 +310,57 @@ async def test_reminders_come_at_the_lead_times_of_the_setting(tmp_path: Path) -
     assert await outbox.deliver_due(start - timedelta(hours=4)) == 0
     assert await outbox.deliver_due(start - timedelta(hours=2)) == 1
     assert await outbox.deliver_due(start - timedelta(minutes=20)) == 1
+
+
+@pytest.fixture
+def systems(tmp_path: Path, nats_server: EmbeddedNats) -> Iterator[Callable[..., SystemProcess]]:
+    """Systems on one data directory, one after another (with time to start on a busy
+    machine); each stopped at the end."""
+    started: list[SystemProcess] = []
+
+    def start(env: dict[str, str]) -> SystemProcess:
+        system = SystemProcess(tmp_path / "data", nats_server.url, env)
+        started.append(system)
+        system.start(timeout=90)
+        return system
+
+    yield start
+    for system in started:
+        system.stop()
+
+
+def test_a_real_system_killed_before_its_mail_went_sends_each_mail_once(
+    systems: Callable[..., SystemProcess], inbox: tuple[Inbox, int]
+) -> None:
+    """``buergerbuero up`` with a real SMTP server: the confirmation is refused (451) and
+    the system is killed (SIGKILL) before it is sent; started again, it sends it once, and
+    the cancellation after it once."""
+    server, port = inbox
+    server.refusals = 10**6
+    env = {"BB_BOOKING_SMTP_HOST": "127.0.0.1", "BB_BOOKING_SMTP_PORT": str(port),
+           "BB_BOOKING_SMTP_SECURITY": "none"}
+    first = systems(env)
+    with first.client() as citizen:
+        demo = open_department(citizen, "demo")
+        begin = datetime.now(UTC) + timedelta(days=1)
+        params = {"from": begin.isoformat(), "to": (begin + timedelta(hours=1)).isoformat()}
+        slots = eventually(lambda: citizen.get(f"/departments/{demo}/slots", params=params)
+                           .json()["slots"], timeout=30)
+        made = citizen.post(f"/departments/{demo}/appointments", json={
+            "start": slots[0]["start"], "email": EMAIL, "language": "en"})
+        assert made.status_code == 201, made.text
+    eventually(lambda: server.tried >= 1, timeout=30)  # offered, refused: not sent yet
+    first.kill()
+    server.refusals = 0
+
+    second = systems(env)
+    eventually(lambda: len(server.messages) >= 1, timeout=60, interval=0.5)
+    with second.client() as citizen:
+        cancelled = citizen.post(f"/appointments/{made.json()['appointment_id']}/cancel",
+                                 headers={"Authorization": f"Bearer {made.json()['token']}"})
+        assert cancelled.status_code == 200, cancelled.text
+    # Mails go out in the order they are due: any second confirmation would come first.
+    eventually(lambda: len(server.messages) >= 2, timeout=60, interval=0.5)
+    subjects = [s.split(":")[0] for s in server.subjects()]
+    assert subjects == ["Your appointment", "Your appointment is cancelled"], subjects
+    assert len({m["Message-ID"] for m in server.messages}) == 2

@@ -234,6 +234,25 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
     page.wait_for_url("**/visit/consultation/*", timeout=20_000)
     assert not errors, errors
 
+    # The DPO's timeline of that consultation: the booking and the check-in, in words.
+    consultation = page.url.rsplit("/", 1)[-1]
+    dpo = new_context(locale="en-GB").new_page()
+    dpo.goto("/staff/login?lang=en")
+    sign_in(dpo, "dora")
+    dpo.fill("#search-id", consultation)
+    steps = dpo.locator("#timeline-steps")
+
+    def shown() -> bool:  # the audit log has the consultation's events a moment later
+        dpo.get_by_role("button", name="Search", exact=True).click()
+        expect(dpo.locator("#search-state")).not_to_be_empty()
+        text = steps.inner_text() if steps.is_visible() else ""
+        return "Appointment booked for" in text and "Checked in at" in text
+
+    eventually(shown, timeout=30, interval=1)
+    expect(steps).to_contain_text(re.compile(r"Checked in at \d\d:\d\d:\d\d for the "
+                                             r"appointment at \d\d/\d\d/\d{4}, \d\d:\d\d"))
+    axe_clean(dpo, "dpo timeline en")
+
 
 def kataster_id(system: SystemProcess) -> str:
     with system.client() as client:
