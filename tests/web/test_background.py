@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.conftest import SystemProcess
 from tests.helpers import eventually, knock
+from tests.web import patience
 from tests.web.conftest import (
     ARTIFACTS,
     ContextFactory,
@@ -18,6 +19,8 @@ from tests.web.conftest import (
     staff_api,
     watch_errors,
 )
+
+patient_web_system = patience.patient_web_system  # web_system, with a longer start
 
 SHOTS = ARTIFACTS / "screenshots"
 SELF_TRACK = (
@@ -43,15 +46,69 @@ def _admitted_consultation(system: SystemProcess) -> str:
     return str(eventually(consultation))
 
 
-def test_staff_background_blur_and_image_are_sent_instead_of_the_camera(
+RENDERER = """() => {
+  const gl = document.createElement("canvas").getContext("webgl");
+  const info = gl && gl.getExtension("WEBGL_debug_renderer_info");
+  return gl ? gl.getParameter(info ? info.UNMASKED_RENDERER_WEBGL : gl.RENDERER) : "";
+}"""
+# framesDecoded of the staff camera over `seconds`, by the receiving page's own clock.
+RECEIVED_FPS = """async (seconds) => {
+  const frames = async () => {
+    const stats = await window.bbMediaStats();
+    const staff = stats.filter(
+      (s) => s.direction === "inbound" && s.role === "staff" && s.source === "camera",
+    );
+    return Math.max(0, ...staff.map((s) => s.framesDecoded));
+  };
+  const before = await frames();
+  const started = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  return (await frames() - before) / ((performance.now() - started) / 1000);
+}"""
+BLUR_STATES = {
+    "Ihr Hintergrund ist weichgezeichnet.": "full",
+    "Ihr Hintergrund zeigt das Bild der Verwaltung.": "full",
+    "Ihr Hintergrund zeigt das Bild der Verwaltung. Dieser Computer ist langsam, deshalb "
+    "folgt der Umriss Ihrer Person etwas verzögert.": "reduced",
+    "Ihr Hintergrund ist weichgezeichnet. Dieser Computer ist langsam, deshalb folgt der "
+    "Umriss Ihrer Person etwas verzögert.": "reduced",
+    "Dieser Computer ist für diesen Effekt bei flüssigem Bild zu langsam: Ihr Hintergrund "
+    "zeigt stattdessen die einfache Farbe der Verwaltung.": "colour",
+    "Dieser Computer ist für einen Hintergrund-Effekt bei flüssigem Bild für die anderen zu "
+    "langsam. Ihr Kamerabild wird unverändert gesendet.": "off",
+}
+
+
+def _settled_state(staff: Page) -> str:
+    status = staff.locator("[data-slot=background-status]")
+    expect(status).not_to_have_text("Der Hintergrund wird vorbereitet …", timeout=60_000)
+    text = status.inner_text()
+    assert text in BLUR_STATES, text
+    return BLUR_STATES[text]
+
+
+def _smooth_at_the_other_side(guest: Page) -> list[float]:
+    """Windows of received frame rate until two in a row reach 15 fps (the effect adapts
+    in its first windows), at most eight."""
+    rates: list[float] = []
+    for _ in range(8):
+        rates.append(float(guest.evaluate(RECEIVED_FPS, 3)))
+        if len(rates) >= 2 and min(rates[-2:]) >= 15:
+            return rates
+    raise AssertionError(f"the staff camera arrives at {rates} fps")
+
+
+def test_blur_on_software_webgl_keeps_the_picture_smooth_for_the_others(
     web_system: SystemProcess, new_context: ContextFactory
 ) -> None:
+    """Issue 15.1: on a PC without a graphics card (WebGL in SwiftShader) blur once sent
+    0.7-5 fps. Now segmentation fits the machine, or the effect steps down and says so."""
     consultation = _admitted_consultation(web_system)
     staff = new_context().new_page()
     errors = watch_errors(staff)
     sign_in(staff)
+    assert "SwiftShader" in staff.evaluate(RENDERER)  # software WebGL, as on thin clients
     staff.goto(f"/staff/consultation/{consultation}")
-    expect(staff.locator("#in-call")).to_be_visible()
     expect(staff.locator("[data-action=mute]")).to_be_enabled(timeout=20_000)
 
     # A guest joins to look at what the staff member sends.
@@ -63,20 +120,23 @@ def test_staff_background_blur_and_image_are_sent_instead_of_the_camera(
     expect_video_moving(guest, "staff")
 
     staff.check("input[name=background][value=blur]")
-    status = staff.locator("[data-slot=background-status]")
-    expect(status).to_have_text("Ihr Hintergrund ist weichgezeichnet.", timeout=40_000)
-    assert staff.evaluate(SELF_TRACK) == "CanvasCaptureMediaStreamTrack"
-    expect_video_moving(guest, "staff", timeout=40)
-
-    staff.check("input[name=background][value=image]")
-    expect(status).to_have_text("Ihr Hintergrund zeigt das Bild der Verwaltung.")
-    expect_video_moving(guest, "staff", timeout=40)
-    guest.wait_for_timeout(1500)
+    level = _settled_state(staff)
+    if level != "off":
+        assert staff.evaluate(SELF_TRACK) == "CanvasCaptureMediaStreamTrack"
+    rates = _smooth_at_the_other_side(guest)
+    level = _settled_state(staff)  # where the effect came to rest while measured
+    if level == "off":
+        assert staff.evaluate(SELF_TRACK) != "CanvasCaptureMediaStreamTrack"
+        expect(staff.locator("input[name=background][value=none]")).to_be_checked()
     SHOTS.mkdir(parents=True, exist_ok=True)
     staff.screenshot(path=str(SHOTS / "staff-background-de-desktop.png"), full_page=True)
     guest.screenshot(path=str(SHOTS / "interpreter-sees-background-de-desktop.png"))
+    print(f"blur on software WebGL: {level}, received {rates} fps")
 
+    staff.check("input[name=background][value=image]")
+    assert _settled_state(staff) in ("full", "reduced", "colour", "off")
     staff.check("input[name=background][value=none]")
+    status = staff.locator("[data-slot=background-status]")
     expect(status).to_have_text("Ihr Kamerabild wird unverändert gesendet.")
     assert staff.evaluate(SELF_TRACK) != "CanvasCaptureMediaStreamTrack"
     expect_video_moving(guest, "staff")

@@ -1,12 +1,25 @@
 // The staff member's background: a blur or the administration's image behind the person,
 // done in this browser with MediaPipe's selfie segmentation model, which the app ships in
 // /static/vendor/selfie_segmentation/ (Apache-2.0; nothing is loaded from elsewhere).
-// The processed picture is drawn into a canvas whose captureStream() is sent instead of
-// the camera. Without WebGL or WebAssembly the caller keeps sending the plain camera.
+// The picture is drawn into a canvas whose captureStream() is sent instead of the camera.
+//
+// It fits the machine: drawing (every camera frame) and segmenting (finding the person,
+// which blocks the page for 100-250 ms on a PC without a graphics card, where WebGL runs
+// in software) are apart. Each picture is drawn with the latest mask; segmentation runs
+// only as often as a share of the page's time allows, and that share shrinks when the
+// frames actually drawn and encoded fall below MIN_FPS. Should even the rarest masks not
+// keep MIN_FPS, the blur or image gives way to the administration's plain colour, and
+// then the effect stops and the plain camera is sent (onLevel tells the page).
 
 const VENDOR = "/static/vendor/selfie_segmentation/";
 const FPS = 20;
-const FIRST_RESULT_MS = 15000;
+const MIN_FPS = 15;
+const WINDOW_MS = 2000; // frame rate measured over this long
+const BUDGETS = [0.35, 0.2, 0.1]; // share of the page's time segmentation may take
+const MAX_MASK_AGE_MS = 2500; // rarer masks than this lag too far behind the person
+const FIRST_RESULT_MS = 20000;
+const MASK_WIDTH = 256;
+const MASK_HEIGHT = 144;
 let loading = null;
 
 export function backgroundSupported() {
@@ -44,6 +57,13 @@ function loadImage(url) {
   });
 }
 
+function canvasOf(width, height) {
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  return canvas;
+}
+
 /** Draw `image` to cover the whole canvas (cropped, never stretched). */
 function drawCover(ctx, image, width, height) {
   const iw = image.naturalWidth || image.width;
@@ -54,73 +74,151 @@ function drawCover(ctx, image, width, height) {
   ctx.drawImage(image, (width - w) / 2, (height - h) / 2, w, h);
 }
 
+/** The administration's plain colour: its background image's average colour. */
+function averageColour(image) {
+  const ctx = canvasOf(1, 1).getContext("2d", { willReadFrequently: true });
+  drawCover(ctx, image, 1, 1);
+  const [r, g, b] = ctx.getImageData(0, 0, 1, 1).data;
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
+const sleep = (ms) => new Promise((resolve) => window.setTimeout(resolve, ms));
+
 /**
  * Start processing `cameraTrack`; resolves once the first picture is ready with
- * { track, setMode(mode), setSource(track), stop() }, or rejects when it cannot run.
- * mode: "blur" | "image".
+ * { track, canvas, level, setMode(mode), setSource(track), stop() }, or rejects when it
+ * cannot run. mode: "blur" | "image". `encodedFrames()` (optional, async) gives the
+ * frames the connection encoded so far; `onLevel(level)` is told "reduced" (rarer
+ * masks), "colour" (plain colour instead) and "off" (stopped: send the camera).
  */
-export async function startBackground(cameraTrack, { mode, imageUrl }) {
+export async function startBackground(cameraTrack, { mode, imageUrl, encodedFrames, onLevel = () => {} }) {
   if (!backgroundSupported()) throw new Error("unsupported");
   const [Solution, image] = await Promise.all([loadSolution(), loadImage(imageUrl)]);
   const settings = cameraTrack.getSettings();
-  const canvas = document.createElement("canvas");
-  canvas.width = settings.width || 640;
-  canvas.height = settings.height || 480;
+  const canvas = canvasOf(settings.width || 640, settings.height || 480);
   const ctx = canvas.getContext("2d");
+  const mask = canvasOf(MASK_WIDTH, MASK_HEIGHT);
+  const maskCtx = mask.getContext("2d");
+  const person = canvasOf(canvas.width, canvas.height);
+  const personCtx = person.getContext("2d");
+  const blurred = canvasOf(canvas.width / 4, canvas.height / 4);
+  const blurredCtx = blurred.getContext("2d");
+  const colour = averageColour(image);
   const video = document.createElement("video");
   video.muted = true;
   video.playsInline = true;
   video.srcObject = new MediaStream([cameraTrack]);
   await video.play();
 
-  const state = { mode, running: true, source: cameraTrack };
+  const state = { mode, running: true, level: "full", budget: 0, hasMask: false, cost: 0, nextMaskAt: 0 };
   const segmenter = new Solution({ locateFile: (file) => `${VENDOR}${file}` });
   segmenter.setOptions({ modelSelection: 1, selfieMode: false });
-  let firstResult;
-  const ready = new Promise((resolve) => {
-    firstResult = resolve;
-  });
   segmenter.onResults((results) => {
-    const { width, height } = canvas;
-    ctx.save();
-    ctx.clearRect(0, 0, width, height);
-    ctx.drawImage(results.segmentationMask, 0, 0, width, height);
-    ctx.globalCompositeOperation = "source-in";
-    ctx.drawImage(results.image, 0, 0, width, height);
-    ctx.globalCompositeOperation = "destination-over";
-    if (state.mode === "image") {
-      drawCover(ctx, image, width, height);
-    } else {
-      ctx.filter = "blur(14px)";
-      ctx.drawImage(results.image, 0, 0, width, height);
-      ctx.filter = "none";
-    }
-    ctx.restore();
-    firstResult();
+    maskCtx.globalCompositeOperation = "copy";
+    maskCtx.drawImage(results.segmentationMask, 0, 0, MASK_WIDTH, MASK_HEIGHT);
+    state.hasMask = true;
   });
 
+  const draw = () => {
+    const { width, height } = canvas;
+    personCtx.globalCompositeOperation = "copy";
+    personCtx.drawImage(mask, 0, 0, width, height);
+    personCtx.globalCompositeOperation = "source-in";
+    personCtx.drawImage(video, 0, 0, width, height);
+    if (state.level === "colour") {
+      ctx.fillStyle = colour;
+      ctx.fillRect(0, 0, width, height);
+    } else if (state.mode === "image") {
+      drawCover(ctx, image, width, height);
+    } else {
+      // A quarter-size copy, softened and scaled up: a strong blur at a small price.
+      blurredCtx.filter = "blur(3px)";
+      blurredCtx.drawImage(video, 0, 0, blurred.width, blurred.height);
+      ctx.drawImage(blurred, 0, 0, width, height);
+    }
+    ctx.drawImage(person, 0, 0);
+  };
+
+  const segment = async () => {
+    const started = performance.now();
+    await segmenter.send({ image: video });
+    const took = performance.now() - started;
+    state.cost = state.cost ? state.cost * 0.7 + took * 0.3 : took;
+    const share = BUDGETS[state.budget];
+    state.nextMaskAt = performance.now() + (state.cost * (1 - share)) / share;
+  };
+
+  // Frames drawn and (where known) encoded per second, over WINDOW_MS.
+  const meter = { since: performance.now(), drawn: 0, encoded: null };
+  const measure = async () => {
+    const now = performance.now();
+    if (now - meter.since < WINDOW_MS) return null;
+    const seconds = (now - meter.since) / 1000;
+    let fps = meter.drawn / seconds;
+    if (encodedFrames) {
+      const encoded = await encodedFrames().catch(() => null);
+      if (encoded !== null && meter.encoded !== null) fps = Math.min(fps, (encoded - meter.encoded) / seconds);
+      meter.encoded = encoded;
+    }
+    meter.since = now;
+    meter.drawn = 0;
+    return fps;
+  };
+
+  const stepDown = () => {
+    const rarest = state.budget === BUDGETS.length - 1;
+    if (!rarest && (state.cost * (1 - BUDGETS[state.budget + 1])) / BUDGETS[state.budget + 1] <= MAX_MASK_AGE_MS) {
+      state.budget += 1;
+      state.level = state.level === "colour" ? "colour" : "reduced";
+    } else if (state.level !== "colour") {
+      state.level = "colour";
+    } else {
+      state.level = "off";
+      state.running = false;
+    }
+    onLevel(state.level);
+  };
+
+  let first;
+  const ready = new Promise((resolve, reject) => {
+    first = { resolve, reject };
+  });
   const loop = async () => {
+    let nextFrameAt = performance.now();
     while (state.running) {
-      const started = performance.now();
-      if (video.readyState >= 2 && video.videoWidth) {
-        try {
-          await segmenter.send({ image: video });
-        } catch (error) {
-          state.running = false;
-          state.error = error;
-          break;
+      try {
+        if (video.readyState >= 2 && video.videoWidth) {
+          if (!state.hasMask || performance.now() >= state.nextMaskAt) {
+            await segment();
+            if (state.hasMask && !state.started) {
+              state.started = true;
+              meter.since = performance.now();
+              meter.drawn = 0;
+              first.resolve();
+            }
+          }
+          if (state.hasMask) {
+            draw();
+            meter.drawn += 1;
+          }
         }
+        if (state.started) {
+          const fps = await measure();
+          if (fps !== null && fps < MIN_FPS) stepDown();
+        }
+      } catch (error) {
+        state.running = false;
+        first.reject(error);
+        onLevel("off");
+        break;
       }
-      const pause = Math.max(0, 1000 / FPS - (performance.now() - started));
-      await new Promise((resolve) => window.setTimeout(resolve, pause));
+      nextFrameAt = Math.max(nextFrameAt + 1000 / FPS, performance.now());
+      await sleep(nextFrameAt - performance.now());
     }
   };
   loop();
-  const timeout = new Promise((resolve, reject) =>
-    window.setTimeout(() => reject(new Error("segmentation too slow to start")), FIRST_RESULT_MS),
-  );
   try {
-    await Promise.race([ready, timeout]);
+    await Promise.race([ready, sleep(FIRST_RESULT_MS).then(() => Promise.reject(new Error("segmentation too slow to start")))]);
   } catch (error) {
     state.running = false;
     segmenter.close?.();
@@ -130,6 +228,9 @@ export async function startBackground(cameraTrack, { mode, imageUrl }) {
   return {
     track,
     canvas,
+    get level() {
+      return state.level;
+    },
     setMode(next) {
       state.mode = next;
     },

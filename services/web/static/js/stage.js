@@ -7,6 +7,8 @@ import { chosenDevices } from "./devicecheck.js";
 import { connect } from "./media.js";
 import { backgroundSupported, startBackground } from "./background.js";
 import { connectionView } from "./connection.js";
+import { startChat } from "./chat.js";
+import { createPeople } from "./people.js";
 
 const ROLE_KEY = { staff: "tile_staff", citizen: "tile_citizen", interpreter: "tile_interpreter" };
 const BACKGROUND_KEY = "bb.background";
@@ -31,10 +33,6 @@ async function openLocal() {
 
 function roleLabel(role) {
   return t(ROLE_KEY[role] || "tile_guest");
-}
-
-function tileLabel(role, source) {
-  return t(source === "screen" ? "tile_screen" : "tile_camera", { role: roleLabel(role) });
 }
 
 /**
@@ -97,7 +95,7 @@ export async function startStage(root, pass, hooks = {}) {
   };
 
   const addVideoTile = (detail) => {
-    const label = tileLabel(detail.role, detail.source);
+    const label = labelOf(detail);
     const video = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": label });
     video.muted = true;
     video.srcObject = new MediaStream([detail.track]);
@@ -117,7 +115,7 @@ export async function startStage(root, pass, hooks = {}) {
     videoTiles.set(detail.trackId, tile);
     updatePlaceholder();
     video.play().catch(() => {});
-    announce(t(detail.source === "screen" ? "screen_arrived" : "video_arrived", { role: roleLabel(detail.role) }));
+    announce(t(detail.source === "screen" ? "screen_arrived" : "video_arrived", { role: people.label(detail.participantId, detail.role) }));
   };
 
   const addAudio = (detail) => {
@@ -166,9 +164,62 @@ export async function startStage(root, pass, hooks = {}) {
     const me = session?.call.participantId || pass.participant_id;
     const others = participants.filter((p) => p.participantId !== me);
     if (others.length === 0) setStatus(t("alone"));
-    else setStatus(t("connected_with", { names: others.map((p) => roleLabel(p.role)).join(", ") }));
+    else setStatus(t("connected_with", { names: others.map((p) => people.label(p.participantId, p.role)).join(", ") }));
     connection.participants(participants, me);
-    if (hooks.onParticipants) hooks.onParticipants(participants);
+    lastParticipants = participants;
+    if (hooks.onParticipants) hooks.onParticipants(participants.map((p) => ({ ...p, label: people.label(p.participantId, p.role) })));
+  };
+
+  // -- names and chat (people.js, chat.js: over the room's signalling socket) --------
+
+  let lastParticipants = null;
+  const labelOf = (detail) =>
+    t(detail.source === "screen" ? "tile_screen" : "tile_camera", { role: people.label(detail.participantId, detail.role) });
+  const namesChanged = () => {
+    for (const tile of tiles.querySelectorAll(".tile[data-participant]")) {
+      const label = labelOf({ participantId: tile.dataset.participant, role: tile.dataset.role, source: tile.dataset.source });
+      tile.querySelector(".tile-label").textContent = label;
+      tile.querySelector("video")?.setAttribute("aria-label", label);
+    }
+    if (lastParticipants) onParticipants(lastParticipants);
+  };
+  const people = createPeople(namesChanged);
+  const sendToRoom = (message) => {
+    const call = session?.call;
+    if (!call || !call.ws || call.ws.readyState !== WebSocket.OPEN) return false;
+    call._send(message);
+    return true;
+  };
+  const chat = startChat(root, { send: sendToRoom, people, me: () => session?.call.participantId || pass.participant_id });
+  const onRoomMessage = (message) => {
+    if (message.type === "chat-members") people.update(message.members);
+    else chat.onMessage(message);
+  };
+
+  // -- the preview of the own shared screen -------------------------------------------
+
+  let screenPreview = null;
+  const showScreenPreview = () => {
+    const track = session?.call._screen?.stream.getVideoTracks()[0];
+    if (!track) return;
+    const video = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": t("screen_preview") });
+    video.muted = true;
+    video.srcObject = new MediaStream([track]);
+    screenPreview = el(
+      "div",
+      { className: "tile tile-screen tile-own-screen", "data-slot": "screen-preview" },
+      video,
+      el("span", { className: "tile-label", text: t("screen_preview") }),
+    );
+    tiles.prepend(screenPreview);
+    video.play().catch(() => {});
+    track.addEventListener("ended", hideScreenPreview);
+  };
+  const hideScreenPreview = () => {
+    if (!screenPreview) return;
+    screenPreview.querySelector("video").srcObject = null;
+    screenPreview.remove();
+    screenPreview = null;
   };
 
   const stopLocal = () => {
@@ -194,7 +245,9 @@ export async function startStage(root, pass, hooks = {}) {
       connection.gaveUp();
       return;
     }
+    hideScreenPreview();
     if (kind === "ended") {
+      chat.clear();
       setStatus(t("ended"));
       if (hooks.onEnded) hooks.onEnded();
     } else if (kind === "replaced") {
@@ -240,7 +293,7 @@ export async function startStage(root, pass, hooks = {}) {
     }
     if (processor) {
       processor.setMode(mode);
-      backgroundStatus.textContent = t(mode === "blur" ? "background_blur_on" : "background_image_on");
+      backgroundStatus.textContent = backgroundText(mode, processor.level);
       return;
     }
     const camera = localStream.getVideoTracks()[0];
@@ -251,7 +304,12 @@ export async function startStage(root, pass, hooks = {}) {
     }
     backgroundStatus.textContent = t("background_starting");
     try {
-      const started = await startBackground(camera, { mode, imageUrl: backgroundUrl });
+      const started = await startBackground(camera, {
+        mode,
+        imageUrl: backgroundUrl,
+        encodedFrames: encodedCameraFrames,
+        onLevel: backgroundLevel,
+      });
       if (!localStream || chosenBackground() === "none") {
         started.stop();
         return;
@@ -261,10 +319,45 @@ export async function startStage(root, pass, hooks = {}) {
       if (session) await session.replaceCameraTrack(processor.track);
       else swapLocal(processor.track);
       selfVideo.srcObject = new MediaStream([processor.track]);
-      backgroundStatus.textContent = t(mode === "blur" ? "background_blur_on" : "background_image_on");
-    } catch {
-      backgroundStatus.textContent = t("background_unsupported");
+      backgroundStatus.textContent = backgroundText(mode, processor.level);
+    } catch (error) {
+      backgroundStatus.textContent = t(error.message === "unsupported" ? "background_unsupported" : "background_too_slow");
+      backgroundBox.querySelector('input[value="none"]').checked = true;
     }
+  };
+
+  // -- the background fitting the machine (background.js measures, the page says) ----
+
+  const backgroundText = (mode, level) => {
+    if (level === "colour") return t("background_colour");
+    if (level === "reduced") return t(mode === "blur" ? "background_blur_reduced" : "background_image_reduced");
+    return t(mode === "blur" ? "background_blur_on" : "background_image_on");
+  };
+  /** Frames the connection encoded of the one video it sends (null: not known now). */
+  const encodedCameraFrames = async () => {
+    if (!session) return null;
+    const outbound = (await session.stats()).filter((s) => s.direction === "outbound");
+    return outbound.length === 1 ? outbound[0].framesEncoded : null;
+  };
+  /** The effect could not keep the frame rate: a plainer one, or the camera as it is. */
+  const backgroundLevel = async (level) => {
+    if (level !== "off") {
+      backgroundStatus.textContent = backgroundText(chosenBackground(), level);
+      announce(backgroundStatus.textContent);
+      return;
+    }
+    if (processor && rawCamera && localStream) {
+      const camera = rawCamera;
+      if (session) await session.replaceCameraTrack(camera);
+      else swapLocal(camera);
+      processor.stop();
+      processor = null;
+      rawCamera = null;
+      selfVideo.srcObject = localStream;
+    }
+    backgroundBox.querySelector('input[value="none"]').checked = true; // the saved choice stays
+    backgroundStatus.textContent = t("background_too_slow");
+    announce(backgroundStatus.textContent);
   };
 
   const swapLocal = (track) => {
@@ -304,6 +397,7 @@ export async function startStage(root, pass, hooks = {}) {
   });
 
   const screenStopped = () => {
+    hideScreenPreview();
     screenButton.setAttribute("aria-pressed", "false");
     screenButton.textContent = t("share_screen");
     announce(t("screen_stopped"));
@@ -317,6 +411,7 @@ export async function startStage(root, pass, hooks = {}) {
     }
     try {
       await session.startScreenShare(() => screenStopped());
+      showScreenPreview();
       screenButton.setAttribute("aria-pressed", "true");
       screenButton.textContent = t("stop_share");
       announce(t("screen_started"));
@@ -380,6 +475,7 @@ export async function startStage(root, pass, hooks = {}) {
         onQuality: (figures) => connection.quality(figures),
         onReconnecting: () => connection.reconnecting(),
         onReconnected: () => connection.reconnected(),
+        onMessage: onRoomMessage,
         onDisconnected,
       });
     } catch (error) {
@@ -434,6 +530,8 @@ export async function startStage(root, pass, hooks = {}) {
       session = null;
       if (current) await current.close();
       clearRemote();
+      hideScreenPreview();
+      chat.clear();
       stopLocal();
       delete window.bbMediaStats;
     },
