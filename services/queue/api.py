@@ -211,11 +211,15 @@ async def knock(
     name = display_name(visit if is_new else await service.visits.get(ticket.id) or visit)
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = service.estimate(door, place)
+    # The name and language given travel with the ticket: rooms puts them on the
+    # participant pass for staff to see (never for an anonymous department).
+    person = {"lang": body.language, **({"name": name} if name else {})}
     token = service.signer.issue(
         "ticket",
         str(ticket.id),
         service.settings.ticket_token_hours * 3600,
         department=str(department_id),
+        **person,
     )
     answer = KnockOut(
         ticket_id=ticket.id,
