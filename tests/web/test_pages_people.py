@@ -37,6 +37,8 @@ from tests.web.conftest import (
 pytestmark = pytest.mark.timeout(240)
 
 NARROW = {"width": 320, "height": 640}
+# Stands in for the administration's video: the page and the route only pass the file on.
+SIGN_VIDEO = b"\x1a\x45\xdf\xa3" + bytes(range(256)) * 8
 SHOTS = os.environ.get("BB_SCREENSHOTS")
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 OVERFLOWING = """() => [...document.querySelectorAll('body *')]
@@ -53,9 +55,17 @@ def web_system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SystemProce
     """The process tree with two queue processes, as tests/web/conftest.py starts it, given
     longer to start: on a busy two-core machine the three processes take a minute."""
     base = tmp_path_factory.mktemp("web-people")
+    video = base / "dgs.webm"
+    video.write_bytes(SIGN_VIDEO)
+    video.with_suffix(".vtt").write_text("WEBVTT\n\n00:00.000 --> 00:01.000\nHallo\n")
     nats = EmbeddedNats(base / "nats")
     nats.start()
-    system = SystemProcess(base / "data", nats.url, args=["up", "--queue-processes", "2"])
+    system = SystemProcess(
+        base / "data",
+        nats.url,
+        env={"BB_WEB_SIGN_LANGUAGE_VIDEO": str(video)},
+        args=["up", "--queue-processes", "2"],
+    )
     system.start(timeout=180)
     yield system
     system.stop()
@@ -377,6 +387,30 @@ def test_the_department_page_is_whole_without_its_script(
     expect(live.locator("#hours [data-slot=weekly] dt")).to_have_count(7)
     expect(live.locator("#closed")).to_be_visible()
     assert errors == []
+
+
+def test_easy_read_page_is_linked_everywhere_and_serves_the_sign_language_video(
+    web_system: SystemProcess,
+) -> None:
+    """Beyond the anchors: Leichte Sprache (BITV 2.0 § 4), with the administration's video in
+    German Sign Language from this origin, seekable (ranges), with its captions."""
+    with httpx.Client(base_url=web_system.base) as client:
+        for path in ("/", "/visit", f"/office/{demo_id(web_system)}", "/privacy"):
+            assert 'href="/leichte-sprache"' in client.get(path).text, path
+        page = client.get("/leichte-sprache").text
+        assert "Wie klopfen Sie an?" in page and "Was passiert mit Ihren Daten?" in page
+        assert '<source src="/leichte-sprache/gebaerdensprache.webm" type="video/webm">' in page
+        assert 'src="/leichte-sprache/gebaerdensprache.vtt"' in page
+        assert "How do you knock?" in client.get("/leichte-sprache?lang=en").text
+        video = client.get("/leichte-sprache/gebaerdensprache.webm")
+        assert video.status_code == 200 and video.content == SIGN_VIDEO
+        assert video.headers["content-type"] == "video/webm"
+        part = client.get("/leichte-sprache/gebaerdensprache.webm", headers={"Range": "bytes=4-7"})
+        assert part.status_code == 206 and part.content == SIGN_VIDEO[4:8]
+        captions = client.get("/leichte-sprache/gebaerdensprache.vtt")
+        assert captions.status_code == 200 and captions.text.startswith("WEBVTT")
+        for wrong in (".mp4", ".vtt.bak", "/../dgs.webm", ".webm/x"):
+            assert client.get(f"/leichte-sprache/gebaerdensprache{wrong}").status_code == 404
 
 
 # -- it is your turn, in the background ------------------------------------------------------------

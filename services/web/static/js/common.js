@@ -158,13 +158,16 @@ export function formatExpectedWait(estimate) {
   return t(recent ? "wait_range_recent" : "wait_range_estimated", { low, high });
 }
 
-/** What the expected wait rests on, in a sentence. */
+/** What the expected wait rests on, in words: the durations, and who is free now. */
 export function waitBasis(estimate) {
   if (!estimate || estimate.staff_free) return "";
-  if (estimate.basis === "recent_consultations") {
-    return t("wait_basis_recent", { n: estimate.consultations_sampled, staff: estimate.staff_on_duty });
-  }
-  return t("wait_basis_default", { staff: estimate.staff_on_duty });
+  const durations =
+    estimate.basis === "recent_consultations"
+      ? t("wait_basis_recent", { n: estimate.consultations_sampled })
+      : t("wait_basis_default");
+  const staff = estimate.staff_on_duty;
+  const desks = staff === 0 ? t("wait_staff_none") : staff === 1 ? t("wait_staff_one") : t("wait_staff_many", { n: staff });
+  return `${durations} ${desks}`;
 }
 
 /** Monday (0) to Sunday (6) in the page's language. */
