@@ -2,8 +2,11 @@
 # Debian packages the tests need (none of them is downloaded at test run time).
 # Installed only when missing, and only where apt-get can be used.
 set -eu
+# With arguments, those packages only (the Makefile asks for python3-venv before the venv).
+packages="$*"
+[ -n "$packages" ] || packages="$(grep -v '^#' "$(dirname "$0")/test-packages.txt")"
 missing=""
-for pkg in $(grep -v '^#' "$(dirname "$0")/test-packages.txt"); do
+for pkg in $packages; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
 done
 [ -z "$missing" ] && exit 0
