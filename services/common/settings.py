@@ -100,10 +100,10 @@ class Settings(BaseSettings):
     # booking on a citizen's behalf are not counted.
     bookings_per_client_per_hour: int = Field(default=10, ge=0)
 
-    # Queue replicas on one store issue ticket numbers in residue classes: replica `index`
-    # of `count` only numbers n with n % count == (index + 1) % count (count 1: 1, 2, 3, …).
-    # Every replica running at the same time needs its own index below the same count
-    # (`buergerbuero up` sets them; in Kubernetes the StatefulSet ordinal, docs/operations.md).
+    # Queue replicas on one store: every replica running at the same time has its own
+    # index below the same count (`buergerbuero up` sets them; in Kubernetes the
+    # StatefulSet ordinal, docs/operations.md). Ticket numbers are 1, 2, 3, … whatever
+    # the count: each number is saved once, with its ticket (services/queue/domain.py).
     queue_replica_index: int = Field(default=0, ge=0)
     queue_replica_count: int = Field(default=1, ge=1)
 
