@@ -24,6 +24,15 @@ fi
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 chmod 755 "$root/usr/sbin/policy-rc.d"
 cp /etc/resolv.conf "$root/etc/resolv.conf"
+# A network that inspects TLS has a CA of its own: the host's bundle, handed to pip and
+# Python (BB_CHROOT_CA=none for a plain network).
+ca="${BB_CHROOT_CA:-/etc/ssl/certs/ca-certificates.crt}"
+tls=""
+if [ "$ca" != none ] && [ -f "$ca" ]; then
+    mkdir -p "$root/etc/ssl/host"
+    cp "$ca" "$root/etc/ssl/host/ca.crt"
+    tls="PIP_CERT=/etc/ssl/host/ca.crt SSL_CERT_FILE=/etc/ssl/host/ca.crt"
+fi
 
 mounted=""
 mount_in() {  # type-or-bind source target
@@ -46,7 +55,8 @@ mkdir -p "$root/src"
 git -C "$repo" archive HEAD | tar -x -C "$root/src"
 
 in_chroot() {
-    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+    # shellcheck disable=SC2086
+    chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb $tls \
         PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
 }
 # What a newcomer installs by hand (README): make and python3. The rest is the project's.
@@ -58,5 +68,5 @@ done
 in_chroot sh -c 'cd /src && make lint && ./scripts/install-test-packages.sh'
 # Without it: make test, whose package step now finds nothing missing.
 unshare --net sh -c "ip link set lo up && chroot '$root' /usr/bin/env -i HOME=/root \
-    LANG=C.UTF-8 TERM=dumb PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    LANG=C.UTF-8 TERM=dumb $tls PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     sh -c 'cd /src && make test PYTEST_ARGS=\"$*\"'"
