@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
@@ -335,3 +336,28 @@ def test_admins_set_the_appointment_schedule_on_the_office_page(
         .to_be_visible()
     axe_clean(page, "office schedule en")
     assert not errors, errors
+
+
+def test_staff_see_the_no_shows_of_each_day(
+    new_context: ContextFactory, web_system: SystemProcess
+) -> None:
+    """A day with a missed appointment, as the API answers it: marked, and counted."""
+    demo = demo_id(web_system)
+    page = new_context(locale="en-GB").new_page()
+    page.goto("/staff/login?lang=en")
+    sign_in(page)
+    today = dt.datetime.now(dt.UTC).astimezone(ZoneInfo("Europe/Berlin")).date()
+    start = dt.datetime.combine(today, dt.time(9, 0), ZoneInfo("Europe/Berlin"))
+    missed = {"appointment_id": "7d0c8a8e-0000-4000-8000-000000000001",
+              "start": start.isoformat(), "end": (start + dt.timedelta(minutes=15)).isoformat(),
+              "status": "missed", "booked_by_staff": None, "checked_in_at": None,
+              "cancelled_by": None, "cancel_reason": None}
+    view = {"department_id": demo, "first_day": today.isoformat(), "days": 1,
+            "appointments": [missed], "no_shows": {today.isoformat(): 1}}
+    page.route(f"**/api/v1/offices/{demo}/appointments?*",
+               lambda route: route.fulfill(json=view))
+    page.goto(f"/staff/appointments/{demo}")
+    day = page.locator("#appointment-days section")
+    expect(day).to_contain_text("No-shows: 1")
+    expect(day.locator("li[data-status=missed]")).to_contain_text("09:00–09:15 Missed")
+    axe_clean(page, "staff appointments en, a no-show")
