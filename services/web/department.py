@@ -95,10 +95,10 @@ def wait_range(wait: dict[str, Any], gettext: Any) -> str:
         return "–"
     if wait.get("staff_free"):
         return str(gettext("right away"))
+    if int(wait.get("high_seconds", 0)) < 60:
+        return str(gettext("less than a minute"))
     low = int(wait.get("low_seconds", 0)) // 60
     high = -(-int(wait.get("high_seconds", 0)) // 60)
-    if high < 1:
-        return str(gettext("less than a minute"))
     recent = wait.get("basis") == "recent_consultations"
     if low == high:
         key = ABOUT_RECENT if recent else ABOUT_ESTIMATED

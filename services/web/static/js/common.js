@@ -150,9 +150,9 @@ export function formatWait(seconds) {
 export function formatExpectedWait(estimate) {
   if (!estimate) return "–";
   if (estimate.staff_free) return t("wait_right_away");
+  if (estimate.high_seconds < 60) return t("wait_under_minute");
   const low = Math.floor(estimate.low_seconds / 60);
   const high = Math.ceil(estimate.high_seconds / 60);
-  if (high < 1) return t("wait_under_minute");
   const recent = estimate.basis === "recent_consultations";
   if (low === high) return t(recent ? "wait_about_recent" : "wait_about_estimated", { n: high });
   return t(recent ? "wait_range_recent" : "wait_range_estimated", { low, high });
