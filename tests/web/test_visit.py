@@ -128,8 +128,9 @@ def test_citizen_knocks_waits_moves_up_and_is_admitted(
     expect_video_moving(interpreter, "citizen")
     expect(interpreter.locator(".tile[data-source=camera]")).to_have_count(2)
     expect_video_moving(citizen, "interpreter")
+    # The interpreter by the name and language given (issue 15.3).
     expect(citizen.locator(".tile[data-role=interpreter] .tile-label")).to_have_text(
-        "Dolmetschung – Kamera"
+        "Dolmetscherin (Dolmetschung, Deutsch) – Kamera"
     )
 
     # The staff member withdraws the link: opening it again says what to do (410).
