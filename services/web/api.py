@@ -56,6 +56,8 @@ DEFAULT_BACKGROUND = STATIC / "img" / "background.svg"
 SIGN_LANGUAGE_ENV = "BB_WEB_SIGN_LANGUAGE_VIDEO"
 SIGN_LANGUAGE_PATH = "/leichte-sprache/gebaerdensprache"
 VIDEO_TYPES = (".mp4", ".webm")
+# Sec-Fetch-Site of navigations whose Strict cookies the browser withholds.
+CROSS_SITE = ("cross-site", "same-site")
 # The department's page waits at most this long for the API before it leaves the rest to
 # the script.
 FIRST_VIEW_TIMEOUT = 2.0
@@ -159,7 +161,13 @@ def staff_login(request: Request) -> HTMLResponse:
 @router.get("/staff", response_class=HTMLResponse, response_model=None)
 def staff_dashboard(request: Request) -> HTMLResponse | RedirectResponse:
     """The dashboard for a signed-in staff member; the sign-in page (303) for anyone else,
-    before any of the dashboard is shown."""
+    before any of the dashboard is shown.
+
+    The session cookie is SameSite=Strict, so a navigation that comes from another site
+    (the identity provider's redirect after signing in) arrives without it although the
+    person is signed in: only then the page's script asks who is signed in."""
+    if request.headers.get("sec-fetch-site") in CROSS_SITE:
+        return render(request, "staff/dashboard.html", page="staff")
     try:
         staff_of(request)
     except HTTPException as error:

@@ -346,6 +346,10 @@ def test_staff_redirects_signed_out_visitors_on_the_server(web_system: SystemPro
         assert response.status_code == 303
         assert response.headers["location"] == "/staff/login"
         assert "My departments" not in response.text and "Meine" not in response.text
+        # Arriving from another site (the identity provider after signing in), the browser
+        # withholds the Strict session cookie: the page's script asks instead.
+        provider_redirect = client.get("/staff", headers={"Sec-Fetch-Site": "cross-site"})
+        assert provider_redirect.status_code == 200
         signed_in = client.post(
             "/api/v1/auth/login", json={"username": "anna", "password": DEMO_PASSWORD}
         )
