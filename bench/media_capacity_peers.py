@@ -196,10 +196,10 @@ class StockRelayRooms:
         for other_id, other in list(participants.items()):
             if other_id == pid:
                 continue
-            other.pc.addTrack(self.relay.subscribe(tracks[pid]))
+            other.pc.addTransceiver(self.relay.subscribe(tracks[pid]), direction="sendonly")
             self._background.add(asyncio.ensure_future(self._offer(other)))
             if other_id in tracks:
-                me.pc.addTrack(self.relay.subscribe(tracks[other_id]))
+                me.pc.addTransceiver(self.relay.subscribe(tracks[other_id]), direction="sendonly")
         if len(me.pc.getTransceivers()) > 1:
             self._background.add(asyncio.ensure_future(self._offer(me)))
         try:
