@@ -115,7 +115,7 @@ async def check_with_estimates(
     await eventually(lambda: track.frames >= frames + 5)
     for subscriber, bitrate in estimates.items():
         await tell_room_estimate(room, subscriber, bitrate)
-    room._bandwidth.check()
+    room._upkeep.bandwidth.check()
 
 
 def limits_sent(client: RoomClient) -> list[SendLimits]:

@@ -43,7 +43,6 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamTrack
 
-from .adaptation import BandwidthWatch, Limits, TrackFeedback
 from .aiortc_internals import (
     create_offer_keeping_numbering,
     install_encoded_frame_passthrough,
@@ -83,7 +82,6 @@ from .events import (
     RoomClosedError,
     RoomEvent,
     RoomEventHandler,
-    SendLimits,
     TrackEnded,
     TrackStarted,
     UnknownParticipant,
@@ -91,10 +89,11 @@ from .events import (
 from .forwarding import DEFAULT_KEYFRAME_INTERVAL, InboundTrack, Publication
 from .ice import rtc_configuration
 from .jitter import ForwardingJitterBuffer
-from .liveness import LivenessBounds, LivenessWatch, Verdict
+from .liveness import LivenessBounds, Verdict
 from .participant import Participant, Subscription, forwarded_codecs, ice_username_fragment
 from .stats import room_stats
 from .tracks import TrackInfo, TrackSource, check_participant_id, make_track_info
+from .upkeep import RoomUpkeep
 
 logger = logging.getLogger(__name__)
 
@@ -121,13 +120,12 @@ class ForwardingRoom:
         self._serials = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
-        self._liveness = LivenessWatch(
+        self._upkeep = RoomUpkeep(
             liveness or LivenessBounds(),
-            lambda: list(self._participants.values()),
+            lambda: self._participants,
+            lambda: self._publications,
             self._on_liveness,
         )
-        self._bandwidth = BandwidthWatch(self._video_feedback, self._send_limits)
-        self._background: list[asyncio.Task[None]] = []
 
     # --- what is in the room ------------------------------------------------
 
@@ -188,12 +186,7 @@ class ForwardingRoom:
     ) -> None:
         self._participants[participant.participant_id] = participant
         self._watch(participant)
-        self._liveness.start(participant)
-        if not self._background:
-            self._background = [
-                asyncio.ensure_future(self._liveness.run()),
-                asyncio.ensure_future(self._bandwidth.run()),
-            ]
+        self._upkeep.admit(participant)
         if not participant.state:
             self._set_state(participant, STATE_CONNECTING)
         try:
@@ -250,8 +243,7 @@ class ForwardingRoom:
         if self._closed:
             return
         self._closed = True
-        for task in self._background:
-            task.cancel()
+        self._upkeep.stop()
         participants = list(self._participants.values())
         await asyncio.gather(*(self._drop(p, reason) for p in participants))
         for task in list(self._tasks):
@@ -380,36 +372,6 @@ class ForwardingRoom:
             if other.participant_id != participant_id:
                 self._spawn(self._renegotiate(other))
 
-    # --- bandwidth --------------------------------------------------------------
-
-    def _video_feedback(self) -> list[TrackFeedback]:
-        return [
-            (
-                publication,
-                [
-                    p.subscriptions[track_id].feedback
-                    for p in self._participants.values()
-                    if track_id in p.subscriptions
-                ],
-            )
-            for track_id, publication in self._publications.items()
-            if publication.info.kind == "video"
-        ]
-
-    def _send_limits(self, publication: Publication, limits: Limits) -> None:
-        publisher = self._participants.get(publication.info.publisher_id)
-        if publisher is None or publication.mid is None:
-            return
-        publisher.outbox.put_nowait(
-            SendLimits(
-                publication.mid,
-                publication.info.track_id,
-                limits.max_bitrate,
-                limits.max_framerate,
-                limits.scale_resolution_down_by,
-            )
-        )
-
     # --- peer connection events ---------------------------------------------
 
     def _watch(self, participant: Participant) -> None:
@@ -452,7 +414,7 @@ class ForwardingRoom:
             self._spawn(self._drop(participant, REASON_CONNECTION_FAILED))
 
     def _on_liveness(self, participant: Participant, verdict: Verdict) -> None:
-        bounds = self._liveness.bounds
+        bounds = self._upkeep.liveness.bounds
         if verdict is Verdict.STALLED:
             participant.outbox.put_nowait(MediaStalled(bounds.stall_after, bounds.drop_after))
             self._set_state(participant, STATE_STALLED)
