@@ -17,8 +17,10 @@ case "$root" in "$repo"*) echo "the chroot must be outside the repository" >&2; 
 [ "$(id -u)" = "0" ] || { echo "debootstrap and chroot need root" >&2; exit 1; }
 command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
 
+fresh=""
 if [ ! -x "$root/usr/bin/apt-get" ]; then
     debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian
+    fresh=yes
 fi
 # Package scripts start no daemons inside the chroot (the usual policy-rc.d for chroots).
 printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
@@ -61,9 +63,13 @@ in_chroot() {
 }
 # What a newcomer installs by hand (README): make and python3. The rest is the project's.
 in_chroot sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq make python3 >/dev/null'
-for tool in kubectl promtool initdb psql chromium; do
-    in_chroot sh -c "! command -v $tool >/dev/null" || { echo "$tool preinstalled" >&2; exit 1; }
-done
+if [ -n "$fresh" ]; then
+    for tool in kubectl promtool initdb psql chromium; do
+        in_chroot sh -c "! command -v $tool >/dev/null" || { echo "$tool preinstalled" >&2; exit 1; }
+    done
+else
+    echo "reusing $root: the packages of an earlier run are still installed"
+fi
 # With the network: the venv (python3-venv first) and the Debian packages of the tests.
 in_chroot sh -c 'cd /src && make lint && ./scripts/install-test-packages.sh'
 # Without it: make test, whose package step now finds nothing missing.
