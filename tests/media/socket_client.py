@@ -73,6 +73,24 @@ class SocketClient:
             {"type": "offer", "sdp": self.pc.localDescription.sdp, "sources": self._sources}
         )
 
+    async def rejoin(self, tracks: list[tuple[MediaStreamTrack, TrackSource]]) -> None:
+        """Replace the peer connection by a new one on the same socket (``rejoin``)."""
+        await self.pc.close()
+        self.pc = RTCPeerConnection(rtc_configuration())
+        self.pc.on("track", self._on_track)
+        self._sources = {}
+        for track, source in tracks:
+            self.publish(track, source)
+        self._answered.clear()
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        await self._send(
+            {"type": "rejoin", "sdp": self.pc.localDescription.sdp, "sources": self._sources}
+        )
+        await asyncio.wait_for(self._answered.wait(), 10)
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._send(message)
+
     async def leave(self) -> None:
         await self._send({"type": "leave"})
 

@@ -308,6 +308,42 @@ async def test_a_peer_whose_udp_stops_is_dropped_and_can_join_again(
     await eventually(lambda: frames(staff, citizen.participant_id) > seen + 10)
 
 
+async def test_a_stalled_peer_rejoins_on_the_same_socket(
+    system: SystemProcess, tap: EventTap, clients: list[SocketClient]
+) -> None:
+    consultation = await asyncio.to_thread(open_consultation, system.base, "anna", False)
+    tokens = consultation.tokens
+    citizen = await join_over_socket(system.base, consultation.id, tokens["citizen"], RED)
+    clients.append(citizen)
+    staff = await join_over_socket(system.base, consultation.id, tokens["staff"], GREEN)
+    clients.append(staff)
+    await eventually(lambda: sees(staff, citizen.participant_id, RED))
+    await eventually(lambda: sees(citizen, staff.participant_id, GREEN))
+
+    # aiortc cannot restart ICE: an offer with new credentials is refused, nothing changes
+    sdp = citizen.pc.localDescription.sdp
+    ufrag = next(line for line in sdp.splitlines() if line.startswith("a=ice-ufrag:"))
+    await citizen.send({"type": "offer", "sdp": sdp.replace(ufrag, "a=ice-ufrag:restart1")})
+    await eventually(
+        lambda: {"type": "error", "detail": "ice-restart-unsupported"} in citizen.messages
+    )
+
+    UdpBlock(citizen.pc).block()
+    await eventually(lambda: any(m["type"] == "media-stalled" for m in citizen.messages))
+    await citizen.rejoin([(SolidColourVideoTrack(RED), TrackSource.CAMERA)])
+
+    seen = frames(staff, citizen.participant_id)
+    await eventually(lambda: frames(staff, citizen.participant_id) > seen + 10)
+    await eventually(lambda: frames(citizen, staff.participant_id) > 10)
+    states = [
+        (m["participant_id"], m["state"]) for m in staff.messages if m["type"] == "peer-state"
+    ]
+    assert (citizen.participant_id, "reconnecting") in states
+    assert states[-1] == (citizen.participant_id, "connected")
+    assert not citizen.closed.done()
+    assert tap.of_type("PeerDisconnected", participant_id=citizen.participant_id) == []
+
+
 async def test_the_browser_client_is_served_as_a_module(system: SystemProcess) -> None:
     response = httpx.get(f"{system.base}/api/v1/media/client.js")
     assert response.status_code == 200
