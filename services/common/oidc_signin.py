@@ -23,8 +23,8 @@ from typing import Any, Protocol
 from uuid import UUID
 
 import jwt
-from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from services.common import text
 from services.common.auth import signer, start_session
@@ -90,14 +90,16 @@ def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
                             samesite="lax", path=PREFIX)
         return response
 
-    @router.get("/callback", status_code=status.HTTP_303_SEE_OTHER,
-                responses={303: {"description": "To the staff pages, or back to sign-in"}})
+    @router.get("/callback", status_code=status.HTTP_200_OK, response_class=HTMLResponse,
+                responses={200: {"description": "Signed in: a page that goes on to the "
+                                                "staff pages"},
+                           303: {"description": "Refused: back to the sign-in page"}})
     async def callback(
         request: Request,
         code: str | None = Query(None, max_length=2048),
         state: str | None = Query(None, max_length=256),
         error: str | None = Query(None, max_length=256),
-    ) -> RedirectResponse:
+    ) -> Response:
         """Where the provider sends the browser back with a code (or an error)."""
         client = _client(request)
         address = client_address(request.scope)
@@ -138,9 +140,8 @@ def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
         await asyncio.to_thread(_sync_roster, _roster(request), staff_id, access)
         identity = StaffIdentity(staff_id, _display_name(signed_in.claims, staff_id),
                                  access.roles)
-        response = RedirectResponse("/dpo" if access.roles & {"dpo"} and "staff" not in
-                                    access.roles else "/staff",
-                                    status_code=status.HTTP_303_SEE_OTHER)
+        response = _onward("/dpo" if "dpo" in access.roles and "staff" not in access.roles
+                           else "/staff")
         start_session(response, signer(request), identity, settings,
                       ends=signed_in.provider_session_end, id_token=signed_in.id_token)
         response.delete_cookie(FLOW_COOKIE, path=PREFIX)
@@ -192,6 +193,19 @@ def _origin(request: Request) -> str:
 
 def _redirect_uri(request: Request) -> str:
     return _settings(request).oidc_redirect_url or f"{_origin(request)}{PREFIX}/callback"
+
+
+def _onward(path: str) -> HTMLResponse:
+    """A page of this origin that goes on to ``path``: a redirect would still belong to the
+    provider's cross-site navigation, which browsers send no ``SameSite=Strict`` session
+    cookie with; this page's own navigation is same-site. No script (CSP): a meta refresh,
+    and a link for a browser that does not follow it."""
+    return HTMLResponse(
+        '<!DOCTYPE html><html lang="de"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="0;url={path}">'
+        "<title>Bürgerbüro</title></head><body><main><p>"
+        f'<a href="{path}">Weiter / Continue</a></p></main></body></html>'
+    )
 
 
 def _refused(reason: str) -> RedirectResponse:

@@ -4,6 +4,7 @@ the provider and serves staff routes only on the staff host name."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -79,3 +80,14 @@ def come_back(client: httpx.Client, callback_url: str) -> httpx.Response:
 def sign_in(system: SystemProcess, sub: str, address: str) -> tuple[httpx.Client, httpx.Response]:
     client = staff_client(system, address)
     return client, come_back(client, choose_user(start_at_provider(client), sub))
+
+
+def onward(response: httpx.Response) -> str:
+    """Where the callback sends the browser: signed in, a same-origin page that refreshes
+    to the staff pages (a redirect would carry no SameSite=Strict cookie); refused, a 303."""
+    if response.status_code == 303:
+        return response.headers["location"]
+    assert response.status_code == 200, response.text
+    found = re.search(r'http-equiv="refresh" content="0;url=([^"]+)"', response.text)
+    assert found, response.text
+    return found.group(1)

@@ -18,6 +18,7 @@ from tests.conftest import SystemProcess
 from tests.identity.conftest import (
     choose_user,
     come_back,
+    onward,
     sign_in,
     staff_client,
     start_at_provider,
@@ -61,7 +62,7 @@ def test_a_department_group_gets_exactly_that_department(
         oidc_system: SystemProcess, provider: Provider) -> None:
     sub = _user(provider, ["bb-kataster", "some-other-group"])
     client, landed = sign_in(oidc_system, sub, _address())
-    assert landed.status_code == 303 and landed.headers["location"] == "/staff"
+    assert onward(landed) == "/staff"
     me = client.get("/api/v1/auth/me").json()
     assert me["staff_id"] == sub and me["roles"] == ["staff"]
     assert me["display_name"] == "Kim Kataster"
@@ -78,7 +79,7 @@ def test_dpo_and_operator_groups_give_those_roles(
         oidc_system: SystemProcess, provider: Provider) -> None:
     sub = _user(provider, ["bb-datenschutz"], name="Dana DSB")
     client, landed = sign_in(oidc_system, sub, _address())
-    assert landed.headers["location"] == "/dpo"
+    assert onward(landed) == "/dpo"
     assert client.get("/api/v1/auth/me").json()["roles"] == ["dpo"]
     assert client.get("/api/v1/audit/records").status_code == 200
     assert _my_departments(client) == {}
@@ -150,7 +151,7 @@ def test_a_replayed_id_token_gets_nothing(
     flow_cookie = client.cookies.get("bb_oidc_flow") or ""
     first = come_back(client, callback)
     assert "bb_oidc_flow" not in client.cookies  # used up
-    assert first.status_code == 303 and first.headers["location"] == "/staff"
+    assert onward(first) == "/staff"
     earlier = provider.guard.id_tokens[-1]
     substitute(lambda tokens: {**tokens, "id_token": earlier})
     _, landed = sign_in(oidc_system, sub, _address())
@@ -165,19 +166,19 @@ def test_the_provider_rotating_its_keys_is_followed(
         oidc_system: SystemProcess, provider: Provider, substitute: Any) -> None:
     sub = _user(provider, ["bb-kataster"])
     _, landed = sign_in(oidc_system, sub, _address())
-    assert landed.headers["location"] == "/staff"
+    assert onward(landed) == "/staff"
     # The provider's tokens name no key (no kid): a signature the cached keys do not
     # verify makes the system fetch the JWKS again.
     new_kid = provider.rotate_key()
     assert new_kid in httpx.get(f"{provider.issuer}/jwks").text
     client, landed = sign_in(oidc_system, sub, _address())
-    assert landed.headers["location"] == "/staff", landed.text
+    assert onward(landed) == "/staff", landed.text
     assert client.get("/api/v1/auth/me").status_code == 200
     # Tokens that name their key: an unknown kid makes it fetch the JWKS again.
     provider.rotate_key()
     substitute(_resigned(provider))
     _, landed = sign_in(oidc_system, sub, _address())
-    assert landed.headers["location"] == "/staff", landed.text
+    assert onward(landed) == "/staff", landed.text
 
 
 def test_the_session_ends_no_later_than_the_providers(

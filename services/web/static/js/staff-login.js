@@ -1,4 +1,6 @@
-// Staff sign-in: POST /api/v1/auth/login sets the session cookie (HttpOnly, SameSite=Strict).
+// Staff sign-in: through the administration's identity provider (a link to
+// /api/v1/auth/oidc/login, which returns with the session cookie) and/or with a local
+// account (POST /api/v1/auth/login sets the session cookie; HttpOnly, SameSite=Strict).
 import { api, show, t } from "./common.js";
 
 const form = document.getElementById("login-form");
@@ -14,6 +16,36 @@ for (const [flag, id] of [["signed_out", "signed-out"], ["expired", "session-exp
     window.history.replaceState(null, "", window.location.pathname);
   }
 }
+
+function report(text) {
+  errorBox.textContent = text;
+  show(errorBox, true);
+}
+
+// Which ways to sign in this office offers; the provider's refusal, if it sent one back.
+async function offerMethods() {
+  let methods;
+  try {
+    methods = await api("/auth/methods");
+  } catch {
+    return;  // the form stays: a wrong guess is reported when it is sent
+  }
+  const provider = methods.provider;
+  if (provider) {
+    document.getElementById("sso-button").textContent = t("sign_in_with", { provider });
+    show(document.getElementById("sso"), true);
+    show(document.getElementById("local-heading"), methods.local_accounts);
+  }
+  show(form, methods.local_accounts);
+  const reason = query.get("oidc_error");
+  if (reason) {
+    window.history.replaceState(null, "", window.location.pathname);
+    const known = ["state", "refused", "no_access", "denied", "provider", "throttled"];
+    report(t(`oidc_${known.includes(reason) ? reason : "state"}`, { provider: provider || "" }));
+    document.getElementById(provider ? "sso-button" : "username").focus();
+  }
+}
+offerMethods();
 
 function failed(error) {
   if (error.status === 401) return t("wrong");
@@ -32,8 +64,7 @@ form.addEventListener("submit", async (event) => {
   event.preventDefault();
   show(errorBox, false);
   if (!username.value.trim() || !password.value) {
-    errorBox.textContent = t("missing");
-    show(errorBox, true);
+    report(t("missing"));
     (username.value.trim() ? password : username).focus();
     return;
   }
@@ -43,8 +74,7 @@ form.addEventListener("submit", async (event) => {
     const roles = session.roles || [];
     window.location.assign(roles.includes("dpo") && !roles.includes("staff") ? "/dpo" : "/staff");
   } catch (error) {
-    errorBox.textContent = failed(error);
-    show(errorBox, true);
+    report(failed(error));
     password.value = "";
     password.focus();
   }

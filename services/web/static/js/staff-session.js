@@ -15,10 +15,13 @@ export async function requireStaff() {
     if (signOut) {
       show(signOut, true);
       signOut.addEventListener("click", async () => {
+        let next = `${SIGN_IN}?signed_out=1`;
         try {
-          await api("/auth/logout", { method: "POST", csrf: me.csrf_token });
+          const out = await api("/auth/logout", { method: "POST", csrf: me.csrf_token });
+          // Signed in through the identity provider: sign out there too (it comes back).
+          if (out && out.logout_url) next = out.logout_url;
         } finally {
-          window.location.assign(`${SIGN_IN}?signed_out=1`);
+          window.location.assign(next);
         }
       });
     }
