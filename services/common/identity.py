@@ -1,8 +1,9 @@
 """Local staff accounts for the embedded default: who someone is, not what they may do where.
 
-Passwords are hashed with argon2. In production an OIDC provider (e.g.
-Keycloak) replaces this module: anything that yields a ``StaffIdentity``
-after sign-in will do; every service only ever sees the signed session.
+Passwords are hashed with argon2. In production the administration's OpenID Connect
+provider (e.g. Keycloak) signs staff in instead (``oidc.py``, ``oidc_signin.py``;
+``BB_LOCAL_ACCOUNTS=false`` switches these accounts off): anything that yields a
+``StaffIdentity`` after sign-in will do; every service only ever sees the signed session.
 Which departments a staff member serves is the rooms service's roster.
 """
 
