@@ -63,7 +63,9 @@ class SystemProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / f"system-{self.port}.log"
 
-    def start(self, timeout: float = 30.0) -> None:
+    def start(self, timeout: float = 120.0) -> None:
+        """Wait until /readyz answers 200 (the views have caught up: a loaded machine may
+        take a minute), or stop the process and fail, leaving no orphan behind."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
@@ -83,6 +85,7 @@ class SystemProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.stop()
         raise RuntimeError(f"system not ready: {self.log_path.read_text()[-3000:]}")
 
     def kill(self) -> None:
