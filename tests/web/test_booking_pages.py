@@ -212,6 +212,12 @@ def test_book_in_english_knock_at_the_time_and_be_admitted(
     knock.click()
     page.wait_for_url("**/visit")
     expect(entry).to_contain_text("Checked in")  # live, from booking's stream
+    # The dashboard's line says it is an appointment, and for which time.
+    board = staff.context.new_page()
+    board.goto("/staff")
+    waiting = board.locator("li[data-ticket]", has_text="Alex Example")
+    expect(waiting).to_contain_text(re.compile(r"\(appointment at \d\d:\d\d\)"))
+    board.close()
 
     # A citizen calls: staff book the next free time for them, then cancel it with a reason.
     staff.get_by_text("Book for a citizen (e.g. on the phone)").click()

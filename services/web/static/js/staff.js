@@ -6,6 +6,7 @@ import {
   api,
   departmentName,
   el,
+  formatTime,
   languageName,
   LiveStream,
   locale,
@@ -366,7 +367,10 @@ class OfficeView {
     const name = entry.anonymous ? t("pseudonym", { number }) : entry.display_name;
     let who = name ? t("who", { number, name }) : t("who_anonymous", { number });
     if (entry.transferred) who += ` ${t("transferred")}`;
-    if (entry.priority === "appointment") who += ` ${t("appointment")}`;
+    if (entry.priority === "appointment") {
+      const at = entry.appointment_at ? new Date(entry.appointment_at) : null;
+      who += ` ${at ? t("appointment_at", { time: formatTime(at) }) : t("appointment")}`;
+    }
     slot(li, "who").textContent = who;
     slot(li, "language").textContent = entry.language ? t("language", { language: languageName(entry.language) }) : "";
     const topic = topicLabel(this.department, entry.topic);
