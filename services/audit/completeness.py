@@ -53,6 +53,8 @@ class GapFiller:
         self.settle = settle
         self._wake = asyncio.Event()
         self.filled = 0
+        for service in publishers():  # series at 0: the first gap filled counts in rate()
+            GAPS_FILLED.labels(service)
 
     def gap_suspected(self) -> None:
         """Called after each ingested batch; cheap when there is no gap."""

@@ -230,6 +230,10 @@ class Bus:
         handlers must not assume order across redeliveries. A handler that raises
         ``RetryLater`` is deferred the same way, logged as expected rather than failed.
         """
+        # Series at 0 from the start: rate() and increase() miss a counter's first
+        # increment when the series appears only with it.
+        metrics.CONSUMER_FAILURES.labels(durable)
+        metrics.CONSUMER_DEFERRALS.labels(durable)
         self._tasks.append(asyncio.create_task(self._consume(durable, subjects, handle)))
 
     async def _consume(self, durable: str, subjects: list[str], handle: EventHandler) -> None:

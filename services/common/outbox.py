@@ -60,6 +60,7 @@ class OutboxRelay:
         self.bus = bus
         self.to_contract = to_contract
         self.service = service
+        metrics.RELAY_FAILURES.labels(service)  # a series at 0, so the first failure counts
         self.poll_seconds = poll_seconds
         self.tracking_name = f"outbox:{service}"
         self.lease = Lease(

@@ -42,6 +42,9 @@ PACKETS_LOST = Counter(
     "RTP packets lost: inbound to this replica, outbound as the participants report",
     ["direction", "kind"],
 )
+for _direction in ("inbound", "outbound"):  # series at 0: the first loss counts in rate()
+    for _kind in ("audio", "video"):
+        PACKETS_LOST.labels(_direction, _kind)
 ROUND_TRIP = Histogram(
     "bb_media_round_trip_seconds",
     "Round-trip time to the participants (RTCP receiver reports), sampled",

@@ -14,6 +14,8 @@ FRAMES_DROPPED = Counter(
     "Frames not forwarded (waiting for a keyframe, subscriber too slow)",
     ["kind"],
 )
+for _kind in ("audio", "video"):  # series at 0: the first drop counts in rate()
+    FRAMES_DROPPED.labels(_kind)
 BYTES_RECEIVED = Counter(
     "bb_media_received_bytes_total", "Media payload bytes received from publishers", ["kind"]
 )
