@@ -43,6 +43,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
+from services.common.kvwatch import follow_bucket
 from services.common.logging import get_logger
 from services.common.settings import Settings
 from services.common.tokens import Claims
@@ -124,10 +125,6 @@ async def raise_void_marker(bucket: KeyValue, staff_id: str, at: float) -> None:
         except KeyWrongLastSequenceError:
             continue  # another writer came first: look again
     raise RuntimeError(f"could not raise {key}")
-
-
-def _reconnections(bus: Bus) -> int:
-    return int(bus.nc.stats["reconnects"]) if bus.nc is not None else 0
 
 
 class SessionRegistry:
@@ -242,32 +239,17 @@ class SessionRegistry:
         self._spawn(keep_trying())
 
     async def _follow(self, bucket: KeyValue, bus: Bus) -> None:
-        """Watch the bucket; after every reconnection to NATS watch it anew (a watch does
-        not survive a restart of the server: it would wait for good), from what the
-        bucket holds, so nothing written meanwhile is missed."""
-        while True:
-            try:
-                connection = _reconnections(bus)
-                watcher = await bucket.watchall()
-                try:
-                    while _reconnections(bus) == connection:
-                        try:
-                            entry = await watcher.updates(timeout=RETRY_SECONDS)
-                        except nats.errors.TimeoutError:
-                            continue
-                        if entry is None:  # everything stored so far has been seen
-                            self._loaded.set()
-                        elif entry.operation is None and entry.value:
-                            self._seen(entry.key, entry.value)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await watcher.stop()
-                log.info("session_watch_renewed")
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # NATS away: what was seen applies; watch again
-                log.warning("session_watch_interrupted", error=repr(error))
-                await asyncio.sleep(RETRY_SECONDS)
+        """Watch the bucket, anew after every reconnection to NATS (kvwatch.py)."""
+
+        async def opened() -> KeyValue:
+            return bucket
+
+        def entry_seen(entry: KeyValue.Entry) -> None:
+            if entry.operation is None and entry.value:
+                self._seen(entry.key, entry.value)
+
+        await follow_bucket(SESSIONS_BUCKET, lambda: bus.nc, opened, entry_seen,
+                            self._loaded.set)
 
     def _seen(self, key: str, value: bytes) -> None:
         try:
