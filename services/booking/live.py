@@ -9,7 +9,8 @@ within that. The events carry ids, times and the status only, never personal dat
 
 A stream is ``ready`` first, then ``appointment`` per change, and a comment every
 ``PING_SECONDS`` so proxies keep it open. One staff member may hold at most
-``streams_per_staff`` of them at once in one booking process (429 beyond).
+``streams_per_staff`` of them at once, across every booking process (429 beyond: the
+platform's ``SharedSlots`` in the bucket ``bb_booking_streams``).
 """
 
 from __future__ import annotations
@@ -95,25 +96,6 @@ class AppointmentFeed:
             await asyncio.sleep(CATCH_UP_SECONDS)
             if self.followed:
                 await asyncio.to_thread(catch_up)
-
-
-class StreamLimit:
-    """At most ``limit`` streams per holder at once in this process (0: no limit)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._open: dict[str, int] = defaultdict(int)
-
-    def acquire(self, holder: str) -> bool:
-        if self.limit and self._open[holder] >= self.limit:
-            return False
-        self._open[holder] += 1
-        return True
-
-    async def release(self, holder: str) -> None:
-        self._open[holder] -= 1
-        if self._open[holder] <= 0:
-            del self._open[holder]
 
 
 def event_stream(

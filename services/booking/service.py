@@ -26,7 +26,7 @@ from services.booking.errors import (
     NotBookable,
     OutsideCheckInWindow,
 )
-from services.booking.live import AppointmentFeed, StreamLimit
+from services.booking.live import AppointmentFeed
 from services.booking.mail import MailContext, MailOutbox
 from services.booking.mapping import to_contract
 from services.booking.personal import PersonalData
@@ -37,7 +37,7 @@ from services.common.contracts import rooms as rooms_events
 from services.common.errors import StatusTable
 from services.common.eventstore import ServiceApplication
 from services.common.logging import get_logger, new_correlation_id
-from services.common.ratelimit import SharedRateLimit
+from services.common.ratelimit import SharedRateLimit, SharedSlots
 from services.common.reactions import IntoApplication, Reaction
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -49,6 +49,7 @@ SEED_POLL_SECONDS = 1.0
 APPOINTMENT_LINK_DAYS = 7  # the personal link works until this long after the appointment
 KNOCK_TOKEN_MINUTES = 10  # the right to knock with priority, from the check-in
 BOOKING_RATE_BUCKET = "bb_booking_rate"
+STAFF_STREAM_SLOTS_BUCKET = "bb_booking_streams"
 
 
 class BookingService(BaseService):
@@ -77,7 +78,7 @@ class BookingService(BaseService):
         )
         # Staff's live view of a department's appointments (live.py).
         self.feed = AppointmentFeed()
-        self.staff_streams = StreamLimit(settings.streams_per_staff)
+        self.staff_streams = SharedSlots(STAFF_STREAM_SLOTS_BUCKET, settings.streams_per_staff)
 
     @property
     def booking(self) -> Booking:
@@ -110,6 +111,7 @@ class BookingService(BaseService):
 
     async def prepare(self, bus: Bus) -> None:
         await self.booking_rate.start(bus)
+        await self.staff_streams.start(bus)
 
     async def on_started(self) -> None:
         self.feed.bind(asyncio.get_running_loop())
@@ -122,6 +124,7 @@ class BookingService(BaseService):
             self.tasks.start("booking-seed", self._seed_when_departments_known())
 
     async def stop(self) -> None:
+        await self.staff_streams.stop()
         await super().stop()
         if self.mail is not None:
             await asyncio.to_thread(self.mail.close)

@@ -98,8 +98,9 @@ async def appointments_stream(
     time one of the department's appointments is booked, moved, cancelled, checked in or
     missed. At most ``BB_STREAMS_PER_STAFF`` (10) at once per staff member: 429 beyond."""
     await _served(service, department_id, staff)
-    holder = hashlib.sha256(staff.staff_id.encode()).hexdigest()
-    if not service.staff_streams.acquire(holder):
+    holder = hashlib.sha256(staff.staff_id.encode()).hexdigest()[:32]  # a valid KV key
+    slot = await service.staff_streams.acquire(holder)
+    if slot is None:
         raise too_many_requests(
             "Appointments are already followed in too many windows at once. Please close "
             "one of them and try again.",
@@ -107,7 +108,7 @@ async def appointments_stream(
             "too_many_streams",
         )
     return event_stream(
-        service.feed.stream(department_id), partial(service.staff_streams.release, holder)
+        service.feed.stream(department_id), partial(service.staff_streams.release, slot)
     )
 
 

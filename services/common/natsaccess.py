@@ -102,8 +102,9 @@ ACCESS: dict[str, BusAccess] = {
                 "bb.rooms.staff_unassigned",
             ),
         },
-        # bb_booking_rate: bookings per client address, shared by the booking processes.
-        buckets=("bb_booking_rate",),
+        # bb_booking_rate, bb_booking_streams: bookings per client address and staff's live
+        # streams, limits shared by the booking processes.
+        buckets=("bb_booking_rate", "bb_booking_streams"),
         reads_buckets=(SESSIONS,),
     ),
 }
