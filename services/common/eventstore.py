@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import singledispatchmethod
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -58,6 +58,19 @@ def store_env(settings: Settings, service: str) -> dict[str, str]:
     return env
 
 
+def _connect_postgres(env: dict[str, str]) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=int(env["POSTGRES_PORT"]),
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+    )
+
+
 def ensure_postgres_schema(env: dict[str, str]) -> None:
     import psycopg
     from psycopg import sql
@@ -65,16 +78,30 @@ def ensure_postgres_schema(env: dict[str, str]) -> None:
     # Replicas starting together race here: IF NOT EXISTS does not stop the loser from
     # failing on the catalogue's unique index (measured: 17 of 20 concurrent pairs).
     created_meanwhile = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema)
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=int(env["POSTGRES_PORT"]),
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-    ) as conn, contextlib.suppress(*created_meanwhile):
+    with _connect_postgres(env) as conn, contextlib.suppress(*created_meanwhile):
         schema = sql.Identifier(env["POSTGRES_SCHEMA"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+
+
+@contextlib.contextmanager
+def setup_lock(env: dict[str, str]) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock of the schema while its tables are created.
+
+    eventsourcing creates its tables with CREATE TABLE IF NOT EXISTS, which does not keep
+    two replicas starting at the same moment on a fresh database from failing one of them
+    on the catalogue's unique index (seen in 4 of 6 concurrent pairs; `up` then stops the
+    whole tree). The lock lets one create while the other waits, then finds them made.
+    SQLite needs none: its own write lock serialises the creation."""
+    if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
+        yield
+        return
+    with _connect_postgres(env) as conn:
+        key = f"bb-setup:{env['POSTGRES_SCHEMA']}"
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
 
 
 class ServiceApplication(EventSourcedProjection[UUID]):

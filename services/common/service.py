@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from services.common.bus import Bus
 from services.common.contracts import IntegrationEvent
 from services.common.errors import StatusTable
-from services.common.eventstore import ServiceApplication, store_env
+from services.common.eventstore import ServiceApplication, setup_lock, store_env
 from services.common.logging import get_logger
 from services.common.natsauth import credentials_for
 from services.common.outbox import OutboxRelay
@@ -34,7 +34,9 @@ class BaseService(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.signer = TokenSigner(settings.signing_key)
-        self.app = self.create_application(store_env(settings, self.name))
+        env = store_env(settings, self.name)
+        with setup_lock(env):  # replicas starting together create the tables one at a time
+            self.app = self.create_application(env)
         self.bus: Bus | None = None
         self.relay: OutboxRelay | None = None
         self.tasks = BackgroundTasks()  # started in on_started, stopped first in stop

@@ -15,7 +15,7 @@ from services.common.contracts import IntegrationEvent
 from services.common.contracts.rooms import InvitationRevoked
 from services.common.denylist import Denylist
 from services.common.errors import StatusTable
-from services.common.eventstore import ServiceApplication, store_env
+from services.common.eventstore import ServiceApplication, setup_lock, store_env
 from services.common.identity import LocalAccounts
 from services.common.logging import get_logger, new_correlation_id
 from services.common.reactions import Durable, IntoApplication, Reaction
@@ -51,7 +51,9 @@ class RoomsService(BaseService):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self.accounts = LocalAccounts(env=store_env(settings, "identity"))
+        identity = store_env(settings, "identity")
+        with setup_lock(identity):
+            self.accounts = LocalAccounts(env=identity)
         self.throttle = SignInThrottle(settings)
         self._denylist: Denylist | None = None
 
