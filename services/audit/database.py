@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -126,31 +126,48 @@ class Database:
     def sql(self, query: str) -> str:
         return query.replace("?", "%s") if self.postgres else query
 
+    def _alive(self, conn: Any) -> Any:
+        """The connection, or a new one where PostgreSQL dropped it (a restart, a failover,
+        an administrator ending sessions): psycopg never reconnects by itself, and the log
+        would refuse every batch from then on."""
+        if self.postgres and (conn.closed or conn.broken):
+            with suppress(Exception):
+                conn.close()
+            return self._connect()
+        return conn
+
+    def _end(self, conn: Any) -> None:
+        """Roll back what a failed block left open (nothing to roll back on a lost one)."""
+        if not self.postgres:
+            conn.execute("ROLLBACK")
+        elif not (conn.closed or conn.broken):
+            conn.rollback()
+
     @contextmanager
     def transaction(self) -> Iterator[Cursor]:
         """All or nothing: the writes in the block commit together or not at all."""
         with self._write_lock:
-            conn = self._writer
+            self._writer = conn = self._alive(self._writer)
             if not self.postgres:
                 conn.execute("BEGIN IMMEDIATE")
             cursor = Cursor(self, conn.cursor())
             try:
                 yield cursor
             except BaseException:
-                conn.rollback() if self.postgres else conn.execute("ROLLBACK")
+                self._end(conn)
                 raise
             conn.commit() if self.postgres else conn.execute("COMMIT")
 
     @contextmanager
     def reading(self) -> Iterator[Cursor]:
         with self._read_lock:
-            conn = self._reader
+            self._reader = conn = self._alive(self._reader)
             cursor = Cursor(self, conn.cursor())
             try:
                 yield cursor
             finally:
                 if self.postgres:
-                    conn.rollback()  # end the snapshot, so the next read sees new rows
+                    self._end(conn)  # end the snapshot, so the next read sees new rows
 
     def close(self) -> None:
         for conn in (self._writer, self._reader):
