@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from services.common.eventstore import store_env
@@ -41,6 +41,7 @@ class SideStore:
     def __init__(self, settings: Settings, sqlite_name: str) -> None:
         self._lock = threading.Lock()
         self.postgres = bool(settings.database_url)
+        self._settings = settings
         if self.postgres:
             self._connection: Any = self._connect_postgres(settings)
         else:
@@ -68,6 +69,14 @@ class SideStore:
         )
         return connection
 
+    def _reconnect_if_lost(self) -> None:
+        """psycopg never reconnects by itself: after PostgreSQL dropped the connection (a
+        restart, a failover) every mail and every erasure would fail from then on."""
+        if self._connection.closed or self._connection.broken:
+            with suppress(Exception):
+                self._connection.close()
+            self._connection = self._connect_postgres(self._settings)
+
     def blob(self) -> str:
         return "BYTEA" if self.postgres else "BLOB"
 
@@ -76,6 +85,7 @@ class SideStore:
         """One transaction; SQLite takes the write lock at its start (no upgrade deadlocks)."""
         with self._lock:
             if self.postgres:
+                self._reconnect_if_lost()
                 with self._connection.transaction():
                     yield _PostgresCursor(self._connection.cursor())
                 return
@@ -97,6 +107,7 @@ class SideStore:
         """
         with self._lock:
             if self.postgres:
+                self._reconnect_if_lost()
                 for table in tables:
                     self._connection.execute(f"VACUUM {table}")
             else:
