@@ -25,7 +25,7 @@ log = get_logger(__name__)
 RETRY_SECONDS = 1.0  # also how often a quiet watch looks whether NATS reconnected
 
 OpenBucket = Callable[[], Awaitable[KeyValue]]
-OnEntry = Callable[[KeyValue.Entry], None]
+OnEntry = Callable[[KeyValue.Entry], Awaitable[None] | None]
 
 
 def reconnections(nc: NATS | None) -> int:
@@ -39,7 +39,7 @@ async def follow_bucket(
     on_entry: OnEntry,
     on_loaded: Callable[[], None] | None = None,
 ) -> None:
-    """Call ``on_entry`` for every entry of the bucket (puts, deletes and purges alike,
+    """Call (or await) ``on_entry`` for every entry of the bucket (puts, deletes and purges alike,
     the stored ones first, then each change), and ``on_loaded`` once the stored ones
     have been seen, after every (re)start of the watch. Runs until cancelled."""
     while True:
@@ -57,7 +57,9 @@ async def follow_bucket(
                         if on_loaded is not None:
                             on_loaded()
                     else:
-                        on_entry(entry)
+                        handled = on_entry(entry)
+                        if handled is not None:
+                            await handled
             finally:
                 with contextlib.suppress(Exception):
                     await watcher.stop()

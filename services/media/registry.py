@@ -28,6 +28,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NoKeysEr
 from nats.js.kv import KeyValue
 
 from services.common.bus import Bus
+from services.common.kvwatch import follow_bucket
 from services.common.logging import get_logger
 from services.common.tasks import BackgroundTasks
 
@@ -95,8 +96,15 @@ class ReplicaRegistry:
         self._replicas = await self.bus.key_value(REPLICAS_BUCKET, self.ttl_seconds)
         self._rooms = await self.bus.key_value(ROOMS_BUCKET)
         await self.beat()
-        watcher = await self._rooms.watchall()
-        self._tasks.start("media-registry-assignments", self._follow_assignments(watcher))
+        rooms = self._rooms
+
+        async def opened() -> KeyValue:
+            return rooms
+
+        self._tasks.start(
+            "media-registry-assignments",
+            follow_bucket(ROOMS_BUCKET, lambda: self.bus.nc, opened, self._assignment_seen),
+        )
         self._tasks.start("media-registry-heartbeat", self._beat_and_sweep())
 
     async def stop(self) -> None:
@@ -209,18 +217,17 @@ class ReplicaRegistry:
 
     # -- background -----------------------------------------------------------------
 
-    async def _follow_assignments(self, watcher: KeyValue.KeyWatcher) -> None:
-        async for entry in watcher:
-            if entry is None:  # the initial values are all in
-                continue
-            if entry.operation in ("DEL", "PURGE") or not entry.value:
-                gone = self.assignments.pop(entry.key, None)
-                if gone is not None and gone.replica_id == self.replica_id:
-                    await self._notify(self.on_released, entry.key)
-            else:
-                self.assignments[entry.key] = Assignment.from_entry(
-                    entry.key, entry.value, entry.revision or 0
-                )
+    async def _assignment_seen(self, entry: KeyValue.Entry) -> None:
+        """Followed across NATS restarts (kvwatch.py): a watch that waited for good after one
+        left this replica blind to rooms assigned or released since."""
+        if entry.operation in ("DEL", "PURGE") or not entry.value:
+            gone = self.assignments.pop(entry.key, None)
+            if gone is not None and gone.replica_id == self.replica_id:
+                await self._notify(self.on_released, entry.key)
+        else:
+            self.assignments[entry.key] = Assignment.from_entry(
+                entry.key, entry.value, entry.revision or 0
+            )
 
     async def _beat_and_sweep(self) -> None:
         while True:

@@ -53,6 +53,9 @@ async def test_a_followed_bucket_is_followed_again_after_nats_restarts(
     seen: dict[str, bytes | None] = {}  # a deleted key: None
     loads: list[int] = []
 
+    async def entry_seen(entry: KeyValue.Entry) -> None:  # awaited (a sync one is called)
+        seen[entry.key] = entry.value if not entry.operation else None
+
     async def open_bucket() -> KeyValue:
         return await follower.key_value(BUCKET, in_memory=True)
 
@@ -61,7 +64,7 @@ async def test_a_followed_bucket_is_followed_again_after_nats_restarts(
             BUCKET,
             lambda: follower.nc,
             open_bucket,
-            lambda entry: seen.__setitem__(entry.key, entry.value if not entry.operation else None),
+            entry_seen,
             lambda: loads.append(1),
         )
     )
