@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from services.common.auth import bearer_token, verify_capability
 from services.common.clients import client_address
-from services.common.errors import Refusal, too_many_requests
+from services.common.errors import Refusal, RetryLater, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
 from services.common.tokens import Claims
@@ -34,6 +34,7 @@ from services.queue.schemas import (
 from services.queue.service import QueueService, display_name, queue_service
 
 Service = Annotated[QueueService, Depends(queue_service)]
+BUSY_RETRY = 1  # second: a knock refused while the replicas raced for numbers
 STREAM_RETRY = 30  # seconds: a window closed meanwhile has given its stream back
 router = APIRouter(prefix="/api/v1", tags=["queue"])
 
@@ -184,7 +185,9 @@ async def knock(
     Sending the same ``knock_id`` again answers 200 with the same ticket. A full line, or
     too many knocks or waiting tickets from one connection, answer 429 with
     ``Retry-After`` and a ``reason`` (``line_full``, ``too_many_knocks``,
-    ``too_many_waiting``). With the token an appointment's check-in answered (booking's
+    ``too_many_waiting``); 503 with ``Retry-After`` and ``reason`` ``busy`` when the
+    queue's replicas kept taking the same waiting numbers (nothing was stored: knock again,
+    best with the same ``knock_id``). With the token an appointment's check-in answered (booking's
     ``appointment_knock``, as ``Authorization: Bearer``) the ticket has priority
     ``appointment`` and staff see the appointment's time."""
     appointment = _appointment_knock(request, department_id)
@@ -204,10 +207,19 @@ async def knock(
         "department": str(department_id),
         "appointment_at": appointment["slot_start"] if appointment else None,
     }
-    ticket, is_new = await service.knock(
-        department_id, knock_id, visit, current_correlation_id(),
-        "appointment" if appointment else "walk_in",
-    )
+    try:
+        ticket, is_new = await service.knock(
+            department_id, knock_id, visit, current_correlation_id(),
+            "appointment" if appointment else "walk_in",
+        )
+    except RetryLater as busy:  # the replicas kept taking the same numbers: nothing stored
+        raise Refusal(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "The office is very busy at this moment. Please knock again in a second.",
+            headers={"Retry-After": str(BUSY_RETRY)},
+            reason="busy",
+            retry_after_seconds=BUSY_RETRY,
+        ) from busy
     name = display_name(visit if is_new else await service.visits.get(ticket.id) or visit)
     place = service.queue.waiting.place(ticket.id) or 1
     estimate = service.estimate(door, place)

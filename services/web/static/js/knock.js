@@ -17,6 +17,7 @@ import {
 } from "./common.js";
 import { setupDeviceCheck } from "./devicecheck.js";
 
+const BUSY_ATTEMPTS = 4; // knocks in all while the office answers "busy" (503)
 const header = document.getElementById("department");
 const departmentId = header.dataset.departmentId;
 const closedPanel = document.getElementById("closed");
@@ -130,7 +131,7 @@ form.addEventListener("submit", async (event) => {
   button.disabled = true;
   button.textContent = t("knocking");
   try {
-    const ticket = await api(`/departments/${departmentId}/knock`, { method: "POST", body });
+    const ticket = await knockPatiently(departmentId, body);
     store.set("bb.ticket", {
       ticket_id: ticket.ticket_id,
       token: ticket.token,
@@ -182,3 +183,19 @@ async function load() {
   }
 }
 load();
+
+// A 503 "busy" (the queue's processes raced for waiting numbers; nothing was stored) is
+// answered by knocking again after its Retry-After, with the same knock id so that a knock
+// stored after all is not stored twice.
+async function knockPatiently(departmentId, body) {
+  const knock = { ...body, knock_id: globalThis.crypto?.randomUUID?.() };
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await api(`/departments/${departmentId}/knock`, { method: "POST", body: knock });
+    } catch (error) {
+      if (error.status !== 503 || attempt >= BUSY_ATTEMPTS) throw error;
+      const seconds = Number(error.data?.retry_after_seconds) || 1;
+      await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+    }
+  }
+}
