@@ -5,9 +5,11 @@ index in 4 of 6 pairs, and `up` stopped the whole process tree."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from services.booking.service import BookingService
@@ -15,6 +17,7 @@ from services.common.service import BaseService
 from services.common.settings import Settings
 from services.queue.service import QueueService
 from services.rooms.service import RoomsService
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -46,5 +49,15 @@ def test_replicas_starting_together_on_a_fresh_database_all_start(
         assert not failures, failures
         assert len(made) == REPLICAS
     finally:
-        for each in made:
-            each.app.close()
+        for each in made:  # every pool and connection closed: the suite shares PostgreSQL
+            asyncio.run(each.stop())
+    eventually(lambda: connections_to(postgres_url) == 0, 10)
+
+
+def connections_to(postgres_url: str) -> int:
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url.rsplit("/", 1)[0] + "/postgres") as admin:
+        row = admin.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0

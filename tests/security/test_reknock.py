@@ -150,5 +150,6 @@ def test_the_queue_answers_a_spent_knock_with_a_refusal_alone() -> None:
     )
     assert isinstance(again, KnockAlreadyAnswered)
     assert not isinstance(fresh, Exception) and not isinstance(other, Exception)
-    assert notification_count(queue) == stored + 2  # the two new knocks, nothing else
+    # The two new knocks (each stores its ticket and its waiting number), nothing else.
+    assert notification_count(queue) == stored + 2 * 2
     assert queue.ticket(ticket.id).status == "admitted"
