@@ -51,8 +51,11 @@ def store_env(settings: Settings, service: str) -> dict[str, str]:
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_SCHEMA": service,
-        "POSTGRES_POOL_SIZE": "10",
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # Connections kept open (eventsourcing opens them all at start) and added under
+        # load: 10 kept per store made one `up` hold 60 of PostgreSQL's default 100, and a
+        # second replica or system was refused ('too many clients').
+        "POSTGRES_POOL_SIZE": "2",
+        "POSTGRES_MAX_OVERFLOW": "18",
     }
     ensure_postgres_schema(env)
     return env
