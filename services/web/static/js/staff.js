@@ -15,6 +15,7 @@ import {
   t,
   topicLabel,
 } from "./common.js";
+import { confirmDialog } from "./confirm-dialog.js";
 import { chime, unlockAudioOnInteraction } from "./sound.js";
 import { requireStaff } from "./staff-session.js";
 
@@ -169,7 +170,14 @@ class OfficeView {
       }
     });
     this.node.querySelector('[data-action="close"]').addEventListener("click", async () => {
-      if (!window.confirm(t("close_confirm"))) return;
+      const sure = await confirmDialog({
+        id: "close-dialog",
+        title: t("close_confirm_title"),
+        text: t("close_confirm"),
+        confirm: t("close_confirm_yes"),
+        cancel: t("close_confirm_no"),
+      });
+      if (!sure) return;
       try {
         const office = await act(`/offices/${this.office.id}/close`);
         this.setOpen(office.open);
@@ -308,7 +316,14 @@ class OfficeView {
   }
 
   async declineGroup(group) {
-    if (!window.confirm(t("decline_group_confirm", { n: group.waiting }))) return;
+    const sure = await confirmDialog({
+      id: "decline-group-dialog",
+      title: t("decline_group_confirm_title", { n: group.waiting }),
+      text: t("decline_group_confirm"),
+      confirm: t("decline_group_confirm_yes"),
+      cancel: t("decline_group_confirm_no"),
+    });
+    if (!sure) return;
     try {
       const done = await act(`/departments/${this.office.id}/queue/decline-client`, {
         client_tag: group.client_tag,

@@ -18,6 +18,7 @@ import {
   t,
   waitBasis,
 } from "./common.js";
+import { confirmDialog } from "./confirm-dialog.js";
 import { setupDeviceCheck } from "./devicecheck.js";
 import { chime, unlockAudioOnInteraction } from "./sound.js";
 
@@ -216,8 +217,15 @@ function onConnection(state) {
 }
 
 document.getElementById("leave").addEventListener("click", async (event) => {
-  if (!window.confirm(t("leave_confirm"))) return;
   const button = event.currentTarget;
+  const sure = await confirmDialog({
+    id: "leave-dialog",
+    title: t("leave_confirm_title"),
+    text: t("leave_confirm"),
+    confirm: t("leave_confirm_yes"),
+    cancel: t("leave_confirm_no"),
+  });
+  if (!sure) return;
   button.disabled = true;
   try {
     const status = await api(`/tickets/${ticket.ticket_id}/withdraw`, { method: "POST", token: ticket.token });
