@@ -17,19 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID
 
-import anyio
-from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
-
 from services.booking.views import AppointmentSummary
+from services.common.sse import Message
 
-Message = tuple[str, dict[str, Any]]
 STREAM_BUFFER = 100
 PING_SECONDS = 20.0
 CATCH_UP_SECONDS = 2.0
@@ -96,36 +90,3 @@ class AppointmentFeed:
             await asyncio.sleep(CATCH_UP_SECONDS)
             if self.followed:
                 await asyncio.to_thread(catch_up)
-
-
-def event_stream(
-    messages: AsyncIterator[Message], on_close: Callable[[], Awaitable[None]]
-) -> StreamingResponse:
-    """Server-sent events; ``on_close`` runs when the response ends, however it ends."""
-
-    async def encode() -> AsyncIterator[bytes]:
-        async for name, data in messages:
-            if name == "ping":
-                yield b": ping\n\n"
-            else:
-                yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-    return _EventStream(
-        encode(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        on_close=on_close,
-    )
-
-
-class _EventStream(StreamingResponse):
-    def __init__(self, *args: Any, on_close: Callable[[], Awaitable[None]], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):  # a client gone cancels the response
-                await self.on_close()

@@ -18,7 +18,6 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from services.booking.api import Service, appointment_view, book_for
-from services.booking.live import event_stream
 from services.booking.office import Office
 from services.booking.schemas import (
     AppointmentView,
@@ -37,6 +36,7 @@ from services.common.auth import Staff
 from services.common.errors import Refusal, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
+from services.common.sse import event_stream
 
 router = APIRouter(prefix="/api/v1/offices", tags=["staff"])
 STREAM_RETRY_SECONDS = 30

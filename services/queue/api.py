@@ -4,22 +4,19 @@ tickets; and what the staff's side (``staff_api``) shares with it."""
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Annotated, Any
 from uuid import UUID, uuid4
 
-import anyio
 from fastapi import APIRouter, Depends, Request, Response, status
 from fastapi.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from services.common.auth import bearer_token, verify_capability
 from services.common.clients import client_address
 from services.common.errors import Refusal, RetryLater, too_many_requests
 from services.common.identity import StaffIdentity
 from services.common.logging import current_correlation_id
+from services.common.sse import SSE, event_stream
 from services.common.tokens import Claims
 from services.queue.domain import Door, Ticket
 from services.queue.schemas import (
@@ -105,50 +102,6 @@ def _department_view(service: QueueService, door: Door, lang: str) -> Department
         closed_days=door.closed_days,
         timezone=profile.get("timezone", "Europe/Berlin"),
     )
-
-
-SSE: dict[int | str, dict[str, Any]] = {
-    200: {"content": {"text/event-stream": {}}, "description": "Server-sent events"}
-}
-
-
-def event_stream(
-    messages: AsyncIterator[tuple[str, dict[str, Any]]],
-    on_close: Callable[[], Awaitable[None]] | None = None,
-) -> StreamingResponse:
-    """Server-sent events, encoded here: a stream is one small generator, nothing more
-    (thousands of citizens keep one open while they wait). ``on_close`` runs when the
-    response ends, however it ends (also when the client left before it began)."""
-
-    async def encode() -> AsyncIterator[bytes]:
-        async for name, data in messages:
-            if name == "ping":
-                yield b": ping\n\n"
-            else:
-                yield f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-
-    return _EventStream(
-        encode(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        on_close=on_close,
-    )
-
-
-class _EventStream(StreamingResponse):
-    def __init__(
-        self, *args: Any, on_close: Callable[[], Awaitable[None]] | None, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.on_close = on_close
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            if self.on_close is not None:
-                with anyio.CancelScope(shield=True):  # a client gone cancels the response
-                    await self.on_close()
 
 
 # -- the public side --------------------------------------------------------------------------
