@@ -61,7 +61,7 @@ def store_env(settings: Settings, service: str) -> dict[str, str]:
     return env
 
 
-def _connect_postgres(env: dict[str, str]) -> Any:
+def connect_postgres(env: dict[str, str]) -> Any:
     import psycopg
 
     return psycopg.connect(
@@ -81,7 +81,7 @@ def ensure_postgres_schema(env: dict[str, str]) -> None:
     # Replicas starting together race here: IF NOT EXISTS does not stop the loser from
     # failing on the catalogue's unique index (measured: 17 of 20 concurrent pairs).
     created_meanwhile = (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema)
-    with _connect_postgres(env) as conn, contextlib.suppress(*created_meanwhile):
+    with connect_postgres(env) as conn, contextlib.suppress(*created_meanwhile):
         schema = sql.Identifier(env["POSTGRES_SCHEMA"])
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
 
@@ -98,7 +98,7 @@ def setup_lock(env: dict[str, str]) -> Iterator[None]:
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
         yield
         return
-    with _connect_postgres(env) as conn:
+    with connect_postgres(env) as conn:
         key = f"bb-setup:{env['POSTGRES_SCHEMA']}"
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:

@@ -13,6 +13,7 @@ from itertools import count, pairwise
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from tests.helpers import StaffClient, eventually
 from tests.integration.test_api_refusals import bearer, refused
 
 _offsets = count(1)
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +273,8 @@ def test_staff_see_book_and_cancel_with_a_reason(citizen: httpx.Client, demo: st
     phoned = ben.post(f"/offices/{demo}/appointments", {"start": start, "language": "de"})
     assert phoned.status_code == 201, phoned.text
     appointment_id = phoned.json()["appointment_id"]
-    day = datetime.fromisoformat(start).astimezone().date().isoformat()
+    # The office's day, not the test machine's (UTC: a slot at 00:30 in Berlin is the day before)
+    day = datetime.fromisoformat(start).astimezone(BERLIN).date().isoformat()
     listed = anna.get(f"/offices/{demo}/appointments?day={day}&span=week").json()
     mine = next(a for a in listed["appointments"] if a["appointment_id"] == appointment_id)
     assert mine["booked_by_staff"] == "ben" and mine["status"] == "booked"
