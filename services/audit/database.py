@@ -17,6 +17,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+from services.common.eventstore import setup_lock
+
 LOG_FILE = "audit-log.sqlite"
 
 _SQLITE_BLOB, _PG_BLOB = "BLOB", "BYTEA"
@@ -82,7 +84,7 @@ class Database:
         self._writer = self._connect()
         self._reader = self._connect()
         blob = _PG_BLOB if self.postgres else _SQLITE_BLOB
-        with self.transaction() as cursor:
+        with setup_lock(env, "audit-log"), self.transaction() as cursor:
             for statement in SCHEMA.format(blob=blob).split(";"):
                 if statement.strip():
                     cursor.execute(statement)

@@ -111,27 +111,22 @@ class MailOutbox:
         self.reminder_minutes = tuple(sorted(set(settings.booking_mail_reminder_minutes)))
         self.store = SideStore(settings, "booking-mail")
         self._topics = [get_topic(cls) for cls in FOLLOWED]
-        with self.store.transaction() as cursor:
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS mail_outbox (id TEXT PRIMARY KEY,"
-                " appointment_id TEXT NOT NULL, department_id TEXT NOT NULL,"
-                " kind TEXT NOT NULL, sequence INTEGER NOT NULL,"
-                " start_at DOUBLE PRECISION NOT NULL, end_at DOUBLE PRECISION NOT NULL,"
-                " timezone TEXT NOT NULL,"
-                " language TEXT NOT NULL, reason TEXT, created_at DOUBLE PRECISION NOT NULL,"
-                " due_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
-                " attempts INTEGER NOT NULL DEFAULT 0,"
-                " next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,"
-                " claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0,"
-                " sent_at DOUBLE PRECISION, error TEXT)"
-            )
-            cursor.execute(
-                "CREATE INDEX IF NOT EXISTS mail_outbox_pending ON mail_outbox (status, due_at)"
-            )
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS mail_position (name TEXT PRIMARY KEY,"
-                " position BIGINT NOT NULL)"
-            )
+        self.store.create_tables(
+            "CREATE TABLE IF NOT EXISTS mail_outbox (id TEXT PRIMARY KEY,"
+            " appointment_id TEXT NOT NULL, department_id TEXT NOT NULL,"
+            " kind TEXT NOT NULL, sequence INTEGER NOT NULL,"
+            " start_at DOUBLE PRECISION NOT NULL, end_at DOUBLE PRECISION NOT NULL,"
+            " timezone TEXT NOT NULL,"
+            " language TEXT NOT NULL, reason TEXT, created_at DOUBLE PRECISION NOT NULL,"
+            " due_at DOUBLE PRECISION NOT NULL, status TEXT NOT NULL DEFAULT 'pending',"
+            " attempts INTEGER NOT NULL DEFAULT 0,"
+            " next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0,"
+            " claimed_until DOUBLE PRECISION NOT NULL DEFAULT 0,"
+            " sent_at DOUBLE PRECISION, error TEXT)",
+            "CREATE INDEX IF NOT EXISTS mail_outbox_pending ON mail_outbox (status, due_at)",
+            "CREATE TABLE IF NOT EXISTS mail_position (name TEXT PRIMARY KEY,"
+            " position BIGINT NOT NULL)",
+        )
 
     # -- rows from the booking application's events -------------------------------------
 

@@ -50,19 +50,13 @@ class PersonalData:
         self.retention = timedelta(days=settings.booking_personal_retention_days)
         self.store = SideStore(settings, "booking-personal")
         blob = self.store.blob()
-        with self.store.transaction() as cursor:
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS personal_keys (appointment_id TEXT PRIMARY KEY,"
-                f" key {blob} NOT NULL, erase_after DOUBLE PRECISION NOT NULL)"
-            )
-            cursor.execute(
-                "CREATE TABLE IF NOT EXISTS personal_data (appointment_id TEXT PRIMARY KEY,"
-                f" nonce {blob} NOT NULL, ciphertext {blob} NOT NULL)"
-            )
-            cursor.execute(
-                "CREATE INDEX IF NOT EXISTS personal_keys_erase_after"
-                " ON personal_keys (erase_after)"
-            )
+        self.store.create_tables(
+            "CREATE TABLE IF NOT EXISTS personal_keys (appointment_id TEXT PRIMARY KEY,"
+            f" key {blob} NOT NULL, erase_after DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS personal_data (appointment_id TEXT PRIMARY KEY,"
+            f" nonce {blob} NOT NULL, ciphertext {blob} NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS personal_keys_erase_after ON personal_keys (erase_after)",
+        )
 
     def erase_after_for(self, appointment_end: datetime) -> datetime:
         """When the data of an appointment ending at ``appointment_end`` is to be erased."""

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
-from services.common.eventstore import store_env
+from services.common.eventstore import setup_lock, store_env
 from services.common.files import PRIVATE_FILE, private_directory
 from services.common.settings import Settings
 
@@ -42,6 +42,7 @@ class SideStore:
         self._lock = threading.Lock()
         self.postgres = bool(settings.database_url)
         self._settings = settings
+        self.name = sqlite_name
         if self.postgres:
             self._connection: Any = self._connect_postgres(settings)
         else:
@@ -76,6 +77,13 @@ class SideStore:
             with suppress(Exception):
                 self._connection.close()
             self._connection = self._connect_postgres(self._settings)
+
+    def create_tables(self, *statements: str) -> None:
+        """CREATE … IF NOT EXISTS statements, one replica at a time (``setup_lock``)."""
+        env = store_env(self._settings, "booking") if self.postgres else {}
+        with setup_lock(env, self.name), self.transaction() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
 
     def blob(self) -> str:
         return "BYTEA" if self.postgres else "BLOB"

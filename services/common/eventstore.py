@@ -87,19 +87,20 @@ def ensure_postgres_schema(env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def setup_lock(env: dict[str, str]) -> Iterator[None]:
+def setup_lock(env: dict[str, str], tables: str = "events") -> Iterator[None]:
     """Hold a PostgreSQL advisory lock of the schema while its tables are created.
 
     eventsourcing creates its tables with CREATE TABLE IF NOT EXISTS, which does not keep
     two replicas starting at the same moment on a fresh database from failing one of them
     on the catalogue's unique index (seen in 4 of 6 concurrent pairs; `up` then stops the
     whole tree). The lock lets one create while the other waits, then finds them made.
-    SQLite needs none: its own write lock serialises the creation."""
+    Each group of ``tables`` has a lock of its own, so one group may be created while
+    another's lock is held. SQLite needs none: its own write lock serialises the creation."""
     if env.get("PERSISTENCE_MODULE") != "eventsourcing.postgres":
         yield
         return
     with connect_postgres(env) as conn:
-        key = f"bb-setup:{env['POSTGRES_SCHEMA']}"
+        key = f"bb-setup:{env['POSTGRES_SCHEMA']}:{tables}"
         conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
         try:
             yield

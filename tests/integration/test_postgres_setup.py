@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
 
+from services.audit.service import AuditService
+from services.booking.mail import MailOutbox
+from services.booking.personal import PersonalData
 from services.booking.service import BookingService
 from services.common.service import BaseService
 from services.common.settings import Settings
@@ -22,22 +27,20 @@ from tests.helpers import eventually
 pytestmark = pytest.mark.timeout(120)
 
 REPLICAS = 3
+T = TypeVar("T")
 
 
-@pytest.mark.parametrize("service", [QueueService, RoomsService, BookingService])
-def test_replicas_starting_together_on_a_fresh_database_all_start(
-    service: type[BaseService], postgres_url: str, tmp_path: Path
-) -> None:
-    settings = Settings(database_url=postgres_url, data_dir=tmp_path)
+def together(make: Callable[[], T]) -> tuple[list[T], list[BaseException]]:
+    """``make()`` in REPLICAS threads released at the same moment: what each made or raised."""
     started = threading.Barrier(REPLICAS)
-    made: list[BaseService] = []
+    made: list[T] = []
     failures: list[BaseException] = []
 
     def replica() -> None:
         started.wait()
         try:
-            made.append(service(settings))
-        except BaseException as error:  # reported below
+            made.append(make())
+        except BaseException as error:  # reported by the caller
             failures.append(error)
 
     threads = [threading.Thread(target=replica) for _ in range(REPLICAS)]
@@ -45,6 +48,16 @@ def test_replicas_starting_together_on_a_fresh_database_all_start(
         thread.start()
     for thread in threads:
         thread.join()
+    return made, failures
+
+
+@pytest.mark.parametrize("service", [QueueService, RoomsService, BookingService, AuditService])
+def test_replicas_starting_together_on_a_fresh_database_all_start(
+    service: type[BaseService], postgres_url: str, tmp_path: Path
+) -> None:
+    """The booking service's personal-data tables and the audit log's own tables too."""
+    settings = Settings(database_url=postgres_url, data_dir=tmp_path)
+    made, failures = together(lambda: service(settings))
     try:
         assert not failures, failures
         assert len(made) == REPLICAS
@@ -52,6 +65,24 @@ def test_replicas_starting_together_on_a_fresh_database_all_start(
         for each in made:  # every pool and connection closed: the suite shares PostgreSQL
             asyncio.run(each.stop())
     eventually(lambda: connections_to(postgres_url) == 0, 10)
+
+
+def test_booking_mail_outboxes_starting_together_all_start(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=postgres_url, data_dir=tmp_path)
+    personal = PersonalData(settings)
+    made, failures = together(lambda: MailOutbox(settings, personal, describe=_unused))
+    assert not failures, failures
+    assert len(made) == REPLICAS
+    for outbox in made:
+        outbox.close()
+    personal.close()
+    eventually(lambda: connections_to(postgres_url) == 0, 10)
+
+
+def _unused(*_: object) -> Any:
+    raise AssertionError("no mail is written here")
 
 
 def connections_to(postgres_url: str) -> int:
