@@ -294,7 +294,6 @@ class MailOutbox:
         message["Subject"] = text.subject
         message["Date"] = format_datetime(created)
         message["Message-ID"] = message_id(row["id"])
-        message["Content-Language"] = language
         message["Auto-Submitted"] = "auto-generated"
         message.set_content(text.body)
         if text.attach_ics:
@@ -307,6 +306,9 @@ class MailOutbox:
             message.add_attachment(ics, maintype="text", subtype="calendar",
                                    filename="termin.ics" if language == "de" else
                                    "appointment.ics", params={"method": "PUBLISH"})
+        # Only now: set_content drops every Content-* header set before it, and the
+        # attachment moves them into the text part.
+        message["Content-Language"] = language
         return message
 
     def _finish(self, outbox_id: str, status: str, error: str | None) -> None:
