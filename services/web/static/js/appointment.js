@@ -101,7 +101,7 @@ async function downloadCalendar() {
       throw Object.assign(new Error(typeof detail === "string" ? detail : ""), { status: response.status });
     }
     const url = URL.createObjectURL(await response.blob());
-    const link = el("a", { href: url, download: "termin.ics", hidden: true });
+    const link = el("a", { href: url, download: t("ics_filename"), hidden: true });
     document.body.append(link);
     link.click();
     link.remove();
