@@ -1,8 +1,10 @@
-"""The booking pages in Chromium: book at the demo office (slots around the clock) with the
-keyboard-friendly picker, download and parse the .ics, find the confirmation mail in the
-embedded outbox, move, cancel; and in English book from the start page, knock at the
-appointment's time and be admitted, while staff follow it on their appointments page, book
-for a caller and cancel that with a reason. Every page axe-clean."""
+"""The booking pages in Chromium, each citizen's step in German and in English: book at the
+demo office (slots around the clock) with the keyboard-friendly picker, download and parse
+the .ics, find the mails in the embedded outbox, move, cancel; and book from the start page,
+knock at the appointment's time and be admitted, while staff follow it on their
+appointments page, book for a caller and cancel that with a reason, and the DPO reads the
+consultation's timeline (in the same language). The texts are the pages' own, from their
+message catalogs (the mails' and the .ics's from booking's). Every page axe-clean."""
 
 from __future__ import annotations
 
@@ -11,17 +13,23 @@ import json
 import os
 import re
 from collections.abc import Iterator
-from email import message_from_bytes
-from email.message import Message
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from functools import cache
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from babel.support import NullTranslations
 from icalendar import Calendar
 from playwright.sync_api import Page, expect
 
+from services.booking.calendar import _TEXT as ICS_TEXT
+from services.booking.mail_templates import MONTHS, OPENINGS, SUBJECTS, WEEKDAYS, local_time
 from services.common.natsserver import EmbeddedNats
+from services.web.i18n import translations
 from tests.conftest import SystemProcess
 from tests.helpers import eventually
 from tests.web.conftest import (
@@ -37,6 +45,43 @@ from tests.web.conftest import (
 WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
 AXE = Axe()
 DEMO_HOURS = [{"weekday": d, "opens": "00:00", "closes": "24:00"} for d in range(7)]
+BERLIN = ZoneInfo("Europe/Berlin")
+LANGUAGES = ["de", "en"]
+BROWSER_LOCALE = {"de": "de-DE", "en": "en-GB"}
+HH_MM = r"\d\d:\d\d"
+
+
+@cache
+def catalog(lang: str) -> NullTranslations:
+    return translations(lang)
+
+
+def text(lang: str, msgid: str) -> str:
+    """A page's text in `lang` from the compiled catalog the pages use (the msgids are
+    English; a msgid the German catalog lacks would come back untranslated)."""
+    translated = catalog(lang).gettext(msgid)
+    assert lang == "en" or translated != msgid, f"not in the {lang} catalog: {msgid!r}"
+    return translated
+
+
+def words(lang: str, msgid: str, **values: object) -> str:
+    """The text, its {placeholders} filled as the pages' t() fills them."""
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))),
+                  text(lang, msgid))
+
+
+def shaped(lang: str, msgid: str, **patterns: str) -> re.Pattern[str]:
+    """The text as a pattern, each {placeholder} matching its own pattern."""
+    parts = re.split(r"\{(\w+)\}", text(lang, msgid))
+    return re.compile("".join(patterns[part] if i % 2 else re.escape(part)
+                              for i, part in enumerate(parts)))
+
+
+def long_day(lang: str, at: dt.datetime) -> str:
+    """The pattern of a long date as the pages write it: "Samstag, 5. Dezember 2026",
+    "Saturday 5 December 2026" (names from booking's mail tables)."""
+    weekday, month = WEEKDAYS[lang][at.weekday()], MONTHS[lang][at.month - 1]
+    return rf"{weekday},? {at.day}\.? {month} {at.year}"
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +105,72 @@ def axe_clean(page: Page, name: str) -> None:
                                    for v in violations])
 
 
-def mail_to(system: SystemProcess, address: str) -> Message:
-    def find() -> Message | None:
-        for path in Path(system.data_dir, "mail").rglob("*.eml"):
-            mail = message_from_bytes(path.read_bytes())
-            if address in str(mail["To"]):
-                return mail
-        return None
+def mail(system: SystemProcess, appointment_id: str, kind: str) -> EmailMessage:
+    """The outbox's mail of that kind (confirmation, rescheduled, cancellation), once written
+    (``<appointment>.<kind>.<version>.eml``, whole or not at all)."""
+    def find() -> EmailMessage | None:
+        found = sorted(Path(system.data_dir, "mail").glob(f"{appointment_id}.{kind}.*.eml"))
+        if not found:
+            return None
+        message = message_from_bytes(found[-1].read_bytes(), policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        return message
 
-    return eventually(find, timeout=20)
+    found: EmailMessage = eventually(find, timeout=20)
+    return found
 
 
-def booked_start(page: Page) -> dt.datetime:
-    """The start of the appointment the page shows, asked with the token of its fragment."""
-    shown = page.evaluate(
+def subject(message: EmailMessage) -> str:
+    """Unfolded, as a mail program shows it (the parser keeps the folding space)."""
+    return " ".join(str(message["Subject"]).split())
+
+
+def calendar_event(ics: bytes) -> Any:
+    return Calendar.from_ical(ics).walk("VEVENT")[0]
+
+
+def shown_appointment(page: Page) -> dict[str, Any]:
+    """The appointment the page shows, asked with the token of its fragment."""
+    shown: dict[str, Any] = page.evaluate(
         """() => {
              const token = new URLSearchParams(location.hash.slice(1)).get("token");
              return fetch(`/api/v1/appointments/${location.pathname.split("/").pop()}`, {
                headers: {Authorization: `Bearer ${token}`},
              }).then((r) => r.json());
            }""")
-    return dt.datetime.fromisoformat(shown["start"])
+    return shown
+
+
+def booked_start(page: Page) -> dt.datetime:
+    return dt.datetime.fromisoformat(shown_appointment(page)["start"])
+
+
+def expect_when(page: Page, lang: str, start: dt.datetime) -> None:
+    """The appointment page's time: the long date and the time in the page's language."""
+    local = start.astimezone(BERLIN)
+    expect(page.locator("[data-slot=when]")).to_have_text(shaped(
+        lang, "{day}, {time} (German time)", day=long_day(lang, local), time=f"{local:%H:%M}"))
+
+
+def expect_mail(system: SystemProcess, appointment: dict[str, Any], kind: str,
+                lang: str) -> EmailMessage:
+    """The mail of `kind` in `lang`: subject and opening from booking's mail texts, the
+    appointment's time in the language's long form, the .ics attached under its name."""
+    message = mail(system, appointment["appointment_id"], kind)
+    start = dt.datetime.fromisoformat(appointment["start"])
+    when = local_time(start, "Europe/Berlin", lang)
+    department = appointment["department_name"]
+    assert message["Content-Language"] == lang
+    assert subject(message) == SUBJECTS[lang][kind].format(when=when, department=department)
+    body = message.get_body(("plain",))
+    assert body is not None
+    assert f"{OPENINGS[lang][kind].format(department=department)}\n{when}" in body.get_content()
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_filename() == {"de": "termin.ics", "en": "appointment.ics"}[lang]
+    event = calendar_event(attachment.get_content().encode())
+    assert event.decoded("DTSTART") == start
+    assert str(event["SUMMARY"]) == ICS_TEXT[lang][0].format(name=department)
+    return message
 
 
 def axe_clean_on_a_phone_too(page: Page, name: str) -> None:
@@ -90,175 +180,222 @@ def axe_clean_on_a_phone_too(page: Page, name: str) -> None:
     page.set_viewport_size(DESKTOP)  # type: ignore[arg-type]
 
 
-def choose(page: Page, day_index: int, time_index: int) -> str:
+def choose(page: Page, lang: str, day_index: int, time_index: int) -> str:
     """Pick a day and a time by keyboard-reachable radio buttons; answers the slot's start."""
     page.locator("#days input[type=radio]").nth(day_index).check()
-    announced = re.compile(r"^\d+ (Termine frei am|appointments free on) ")
+    announced = shaped(lang, "{n} appointments free on {day}", n=r"\d+", day=".+")
     expect(page.locator("#announcer")).to_have_text(announced)
     time = page.locator("#times input[type=radio]").nth(time_index)
     time.check()
     return str(time.get_attribute("value"))
 
 
-def test_book_in_german_get_the_ics_and_the_mail_move_and_cancel(
-    new_context: ContextFactory, web_system: SystemProcess
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_book_get_the_ics_and_the_mail_move_and_cancel(
+    lang: str, new_context: ContextFactory, web_system: SystemProcess
 ) -> None:
     demo = demo_id(web_system)
-    page = new_context(accept_downloads=True).new_page()
+    email = f"erika.{lang}@example.org"
+    page = new_context(locale=BROWSER_LOCALE[lang], accept_downloads=True).new_page()
     errors = watch_errors(page)
-    page.goto(f"/office/{demo}")
+    page.goto(f"/office/{demo}?lang={lang}")  # the language from here on (its cookie)
+    expect(page.locator("html")).to_have_attribute("lang", lang)
     expect(page.locator("#book")).to_be_visible()
-    axe_clean(page, "knock de")
-    page.get_by_role("link", name="Termin buchen").click()
+    axe_clean(page, f"knock {lang}")
+    page.get_by_role("link", name=words(lang, "Book an appointment")).click()
     page.wait_for_url(f"**/office/{demo}/book")
-    expect(page.locator("#days legend")).to_have_text("1. Tag wählen")
-    start = choose(page, 1, 4)  # tomorrow, the fifth free time
+    expect(page.locator("#days legend")).to_have_text(words(lang, "1. Choose a day"))
+    start = choose(page, lang, 1, 4)  # tomorrow, the fifth free time
     page.fill("#display-name", "Erika Mustermann")
-    page.fill("#email", "erika@example.org")
-    axe_clean_on_a_phone_too(page, "booking de")
-    # Meanwhile two others take both places of that time: the page offers the nearest.
+    page.fill("#email", email)
+    axe_clean_on_a_phone_too(page, f"booking {lang}")
+    # Meanwhile others take every place of that time: the page offers the nearest.
     with web_system.client() as others:
-        for _ in range(2):
-            taken = others.post(f"/departments/{demo}/appointments", json={"start": start})
-            assert taken.status_code == 201, taken.text
-    page.get_by_role("button", name="Diesen Termin buchen").click()
-    expect(page.locator("#booking-error")).to_contain_text("Diese Zeit wurde gerade vergeben.")
-    axe_clean(page, "booking de, slot taken")
+        taken = [others.post(f"/departments/{demo}/appointments", json={"start": start})]
+        while taken[-1].status_code == 201 and len(taken) <= 100:
+            taken.append(others.post(f"/departments/{demo}/appointments", json={"start": start}))
+    assert len(taken) > 1 and taken[-1].status_code == 409, [t.text for t in taken]
+    page.get_by_role("button", name=words(lang, "Book this appointment")).click()
+    expect(page.locator("#booking-error")).to_contain_text(words(
+        lang, "This time has just been taken. These times near it are still free:"))
+    axe_clean(page, f"booking {lang}, slot taken")
     page.locator("#booking-error button").first.click()
 
     page.wait_for_url("**/appointments/*")
     assert "#token=" in page.url
-    expect(page.locator("[data-slot=status]")).to_have_text("Gebucht. Wir freuen uns auf Sie.")
-    berlin = booked_start(page)
+    status = page.locator("[data-slot=status]")
+    expect(status).to_have_text(words(lang, "Booked. We look forward to seeing you."))
+    booked = shown_appointment(page)
+    assert booked["language"] == lang  # the form's language follows the page's
+    berlin = dt.datetime.fromisoformat(booked["start"])
     assert berlin != dt.datetime.fromisoformat(start)
     assert abs(berlin - dt.datetime.fromisoformat(start)) <= dt.timedelta(hours=1)
-    expect(page.locator("[data-slot=when]")).to_contain_text(" Uhr")
+    expect_when(page, lang, berlin)
     expect(page.locator("#personal-link")).to_have_value(page.url)
-    axe_clean_on_a_phone_too(page, "appointment de")
+    axe_clean_on_a_phone_too(page, f"appointment {lang}")
 
     with page.expect_download() as download:
-        page.get_by_role("button", name="Kalender (.ics)").click()
-    event = Calendar.from_ical(Path(download.value.path()).read_bytes()).walk("VEVENT")[0]
+        page.get_by_role("button", name=words(lang, "Calendar (.ics)")).click()
+    assert download.value.suggested_filename == words(lang, "appointment.ics")
+    event = calendar_event(Path(download.value.path()).read_bytes())
     assert event.decoded("DTSTART") == berlin
     assert event["DTSTART"].params["TZID"] == "Europe/Berlin"
-
-    mail = mail_to(web_system, "erika@example.org")
-    assert any(part.get_filename() == "termin.ics" or part.get_content_type() == "text/calendar"
-               for part in mail.walk())
+    assert str(event["SUMMARY"]) == ICS_TEXT[lang][0].format(name=booked["department_name"])
+    expect_mail(web_system, booked, "confirmation", lang)
 
     # Move: back to the picker, a time on the day after, then the same page again.
-    page.get_by_role("link", name="Termin verschieben").click()
+    page.get_by_role("link", name=words(lang, "Move appointment")).click()
     page.wait_for_url("**/book?move=*")
-    expect(page.locator("h1")).to_have_text("Termin verschieben")
-    moved_to = choose(page, 2, 0)
-    page.get_by_role("button", name="Auf diese Zeit verschieben").click()
+    expect(page.locator("h1")).to_have_text(words(lang, "Move your appointment"))
+    axe_clean(page, f"moving {lang}")
+    moved_to = choose(page, lang, 2, 0)
+    page.get_by_role("button", name=words(lang, "Move to this time")).click()
     page.wait_for_url("**/appointments/*")
-    expect(page.locator("[data-slot=status]")).to_have_text("Gebucht. Wir freuen uns auf Sie.")
-    assert booked_start(page) == dt.datetime.fromisoformat(moved_to)
+    expect(status).to_have_text(words(lang, "Booked. We look forward to seeing you."))
+    moved = shown_appointment(page)
+    assert dt.datetime.fromisoformat(moved["start"]) == dt.datetime.fromisoformat(moved_to)
+    expect_when(page, lang, dt.datetime.fromisoformat(moved_to))
+    expect_mail(web_system, moved, "rescheduled", lang)
 
     # Cancel, with a confirmation step.
-    page.get_by_role("button", name="Termin absagen").click()
-    expect(page.get_by_role("heading", name="Diesen Termin wirklich absagen?")).to_be_focused()
-    page.get_by_role("button", name="Ja, absagen").click()
-    expect(page.locator("[data-slot=status]")).to_have_text("Dieser Termin wurde abgesagt.")
-    expect(page.get_by_role("button", name="Termin absagen")).to_be_hidden()
+    page.get_by_role("button", name=words(lang, "Cancel appointment")).click()
+    expect(page.get_by_role("heading", name=words(lang, "Really cancel this appointment?")))\
+        .to_be_focused()
+    axe_clean(page, f"cancelling {lang}")
+    page.get_by_role("button", name=words(lang, "Yes, cancel it")).click()
+    expect(status).to_have_text(words(lang, "This appointment has been cancelled."))
+    expect(page.get_by_role("button", name=words(lang, "Cancel appointment"))).to_be_hidden()
+    axe_clean(page, f"cancelled {lang}")
+    expect_mail(web_system, moved, "cancellation", lang)
 
     # A link with a wrong token says what to do instead of showing an empty page.
     page.goto(page.url.split("#")[0] + "#token=not-the-token")
     page.reload()
-    expect(page.get_by_role("heading", name="Dieser Link funktioniert nicht")).to_be_focused()
-    expect(page.locator("#link-problem")).to_contain_text("vollständigen Link")
+    expect(page.get_by_role("heading", name=words(lang, "This link does not work")))\
+        .to_be_focused()
+    expect(page.locator("#link-problem")).to_contain_text(words(
+        lang, "This link is not valid for this appointment. Please open the full link from "
+              "your confirmation, or book again."))
+    axe_clean(page, f"link problem {lang}")
     assert not errors, errors
 
 
-def test_book_in_english_knock_at_the_time_and_be_admitted(
-    new_context: ContextFactory, web_system: SystemProcess
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_book_from_the_start_page_knock_at_the_time_and_be_admitted(
+    lang: str, new_context: ContextFactory, web_system: SystemProcess
 ) -> None:
+    """The staff and the DPO use the same language. One place per time: the other
+    language's run (same system) leaves its appointment at an earlier time, so each run's
+    appointment is the only active one at its time."""
     demo = demo_id(web_system)
     anna = staff_api(web_system, "anna")
-    # Check-in opens 20 minutes before: the next free slot (at most 15 minutes away) is open.
-    terms = {"hours": DEMO_HOURS, "capacity": 2, "notice_minutes": 0, "days_ahead": 14,
-             "state": None, "check_in_before_minutes": 20}
+    name = {"de": "Max Mustermann", "en": "Alex Example"}[lang]
+    # Check-in opens 35 minutes before: the next free slot (at most 30 minutes away, one
+    # taken by the other run) is open.
+    terms = {"hours": DEMO_HOURS, "capacity": 1, "notice_minutes": 0, "days_ahead": 14,
+             "state": None, "check_in_before_minutes": 35}
     answer = anna.http.put(f"/offices/{demo}/schedule", json=terms,
                            headers={"X-CSRF-Token": anna.csrf})
     assert answer.status_code == 200, answer.text
 
-    page = new_context(locale="en-GB").new_page()
+    page = new_context(locale=BROWSER_LOCALE[lang]).new_page()
     errors = watch_errors(page)
-    page.goto("/?lang=en")
+    page.goto(f"/?lang={lang}")
     book = page.locator(f"a[href='/office/{demo}/book']")
-    expect(book).to_have_attribute("aria-label", re.compile("^Book an appointment: "))
-    axe_clean_on_a_phone_too(page, "start en")
+    expect(book).to_have_attribute("aria-label", shaped(
+        lang, "Book an appointment: {name}", name=".+"))
+    axe_clean_on_a_phone_too(page, f"start {lang}")
     book.click()
-    expect(page.locator("#days legend")).to_have_text("1. Choose a day")
-    choose(page, 0, 0)
-    page.fill("#display-name", "Alex Example")
-    page.get_by_role("button", name="Book this appointment").click()
+    expect(page.locator("#days legend")).to_have_text(words(lang, "1. Choose a day"))
+    choose(page, lang, 0, 0)
+    page.fill("#display-name", name)
+    page.get_by_role("button", name=words(lang, "Book this appointment")).click()
     page.wait_for_url("**/appointments/*")
     expect(page.locator("[data-slot=status]")).to_have_text(
-        "Booked. We look forward to seeing you.")
-    knock = page.get_by_role("button", name="Knock now")
+        words(lang, "Booked. We look forward to seeing you."))
+    start = booked_start(page).astimezone(BERLIN)
+    expect_when(page, lang, start)
+    expect(page.locator("[data-slot=check-in-note]")).to_have_text(words(
+        lang, "You can knock now: you will be let in before the people without an "
+              "appointment."))
+    knock = page.get_by_role("button", name=words(lang, "Knock now"))
     expect(knock).to_be_visible()
-    axe_clean(page, "appointment en")
+    axe_clean(page, f"appointment {lang}, check-in open")
 
     # Staff see it on their appointments page, linked from the dashboard.
-    staff = new_context(locale="en-GB").new_page()
-    staff.goto("/staff/login?lang=en")  # English from here on (the page sets its cookie)
+    staff = new_context(locale=BROWSER_LOCALE[lang]).new_page()
+    staff.goto(f"/staff/login?lang={lang}")  # the language from here on (its cookie)
     sign_in(staff)
     staff.locator(f"a[href='/staff/appointments/{demo}']").click()
-    entry = staff.locator("#appointment-days li[data-status]").first
-    expect(entry).to_contain_text("Booked")
+    times = f"{start:%H:%M}–{start + dt.timedelta(minutes=15):%H:%M}"
+    entry = staff.locator("#appointment-days li:not([data-status=cancelled])", has_text=times)
+    expect(entry).to_contain_text(words(lang, "Booked"))
 
     knock.click()
     page.wait_for_url("**/visit")
-    expect(entry).to_contain_text("Checked in")  # live, from booking's stream
+    expect(page.get_by_role("heading", name=words(lang, "Waiting room"))).to_be_visible()
+    axe_clean(page, f"waiting room {lang}")
+    expect(entry).to_contain_text(words(lang, "Checked in"))  # live, from booking's stream
     # The dashboard's line says it is an appointment, and for which time.
     board = staff.context.new_page()
     board.goto("/staff")
-    waiting = board.locator("li[data-ticket]", has_text="Alex Example")
-    expect(waiting).to_contain_text(re.compile(r"\(appointment at \d\d:\d\d\)"))
+    waiting = board.locator("li[data-ticket]", has_text=name)
+    expect(waiting).to_contain_text(words(lang, "(appointment at {time})", time=f"{start:%H:%M}"))
     board.close()
 
     # A citizen calls: staff book the next free time for them, then cancel it with a reason.
-    staff.get_by_text("Book for a citizen (e.g. on the phone)").click()
+    staff.get_by_text(words(lang, "Book for a citizen (e.g. on the phone)")).click()
     expect(staff.locator("#book-time option").first).to_have_attribute("value", re.compile("T"))
     staff.fill("#book-name", "Chris Caller")
-    staff.get_by_role("button", name="Book", exact=True).click()
+    staff.get_by_role("button", name=words(lang, "Book"), exact=True).click()
     expect(staff.locator("#book-link")).to_have_value(re.compile(r"/appointments/.+#token=.+"))
-    by_phone = staff.locator("#appointment-days li[data-status=booked]", has_text="booked by staff")
+    by_phone = staff.locator("#appointment-days li[data-status=booked]",
+                             has_text=words(lang, "booked by staff"))
     expect(by_phone).to_have_count(1)
-    axe_clean(staff, "staff appointments en")
+    axe_clean(staff, f"staff appointments {lang}")
+    phoned_times = by_phone.locator("strong").inner_text()
     by_phone.locator("summary").click()
-    by_phone.get_by_label("Reason").select_option("duplicate")
-    by_phone.get_by_role("button", name="Cancel this appointment").click()
-    cancelled = staff.locator("#appointment-days li[data-status=cancelled]")
-    expect(cancelled).to_contain_text("cancelled: Booked twice")
-    staff.get_by_label("Its week (Monday to Sunday)").check()
+    by_phone.get_by_label(words(lang, "Reason")).select_option("duplicate")
+    by_phone.get_by_role("button", name=words(lang, "Cancel this appointment")).click()
+    cancelled = staff.locator("#appointment-days li[data-status=cancelled]", has_text=phoned_times)
+    expect(cancelled).to_contain_text(words(lang, "cancelled: {reason}",
+                                            reason=words(lang, "Booked twice")))
+    staff.get_by_label(words(lang, "Its week (Monday to Sunday)")).check()
     expect(staff.locator("#appointment-days section")).to_have_count(7)
 
     admitted = anna.post(f"/departments/{demo}/queue/admit-next")
     assert admitted.status_code == 200, admitted.text
     page.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    expect(page.get_by_role("heading", name=words(lang, "Your conversation with the office")))\
+        .to_be_visible()
+    axe_clean(page, f"consultation {lang}")
     assert not errors, errors
 
     # The DPO's timeline of that consultation: the booking and the check-in, in words.
     consultation = page.url.rsplit("/", 1)[-1]
-    dpo = new_context(locale="en-GB").new_page()
-    dpo.goto("/staff/login?lang=en")
+    dpo = new_context(locale=BROWSER_LOCALE[lang]).new_page()
+    dpo.goto(f"/staff/login?lang={lang}")
     sign_in(dpo, "dora")
     dpo.fill("#search-id", consultation)
     steps = dpo.locator("#timeline-steps")
+    slot = r"\d\d[./]\d\d[./]\d{4}, " + HH_MM
+    booked_step = shaped(lang, "Appointment booked for {slot} ({by}, appointment {appointment})",
+                         slot=slot, by=".+", appointment=".+")
+    checked_in_step = shaped(lang, "Checked in at {at} for the appointment at {slot}",
+                             at=r"\d\d:\d\d:\d\d", slot=slot)
 
     def shown() -> bool:  # the audit log has the consultation's events a moment later
-        dpo.get_by_role("button", name="Search", exact=True).click()
+        dpo.get_by_role("button", name=words(lang, "Search"), exact=True).click()
         expect(dpo.locator("#search-state")).not_to_be_empty()
         text = steps.inner_text() if steps.is_visible() else ""
-        return "Appointment booked for" in text and "Checked in at" in text
+        return bool(booked_step.search(text) and checked_in_step.search(text))
 
     eventually(shown, timeout=30, interval=1)
-    expect(steps).to_contain_text(re.compile(r"Checked in at \d\d:\d\d:\d\d for the "
-                                             r"appointment at \d\d/\d\d/\d{4}, \d\d:\d\d"))
-    axe_clean(dpo, "dpo timeline en")
+    day = f"{start:%d.%m.%Y}" if lang == "de" else f"{start:%d/%m/%Y}"
+    expect(steps).to_contain_text(shaped(lang, "Checked in at {at} for the appointment at {slot}",
+                                         at=r"\d\d:\d\d:\d\d",
+                                         slot=re.escape(f"{day}, {start:%H:%M}")))
+    axe_clean(dpo, f"dpo timeline {lang}")
 
 
 def kataster_id(system: SystemProcess) -> str:
