@@ -7,6 +7,15 @@ lost last event leaves no later one to notice it by), the filler reads the publi
 outbox after the watermark over NATS request/reply (``bbx.outbox.<service>.read``), appends
 the events the log lacks (deduplicated by event id), and moves the watermark to the
 position the outbox read reached, all in one transaction.
+
+Only events the bus can no longer bring are filled. A publisher's events travel the stream
+in the order of their positions, so below a position the log has seen nothing is still on
+its way; above it, events may be. A sweep therefore fills up to the highest position seen,
+or, where none is seen beyond the watermark, up to where the outbox ended at the sweep
+before: an interval later, what the bus has not brought by then is lost. Filling whatever
+the outbox held made a flood look like losses: under 2,000 knocks from two queue processes
+the audit consumer ran seconds behind, and the filler appended events the bus delivered a
+moment later (counted in ``bb_audit_gap_events_filled_total``, which alerts).
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ class GapFiller:
         self.interval = interval
         self.settle = settle
         self._wake = asyncio.Event()
+        self._outbox_ends: dict[str, int] = {}  # per publisher, as read at the last sweep
         self.filled = 0
         for service in publishers():  # series at 0: the first gap filled counts in rate()
             GAPS_FILLED.labels(service)
@@ -76,7 +86,9 @@ class GapFiller:
                 else set(self.store.watermarks.gaps())
             for service in sorted(services):
                 try:
-                    await self.catch_up(service)
+                    await self.catch_up(service, self._fill_until(service, sweep))
+                    if sweep:
+                        await self._note_outbox_end(service)
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
@@ -84,15 +96,30 @@ class GapFiller:
             if sweep:
                 next_sweep = loop.time() + self.interval
 
-    async def catch_up(self, service: str) -> int:
-        """Read ``service``'s outbox after the watermark until it is complete; events added."""
+    def _fill_until(self, service: str, sweep: bool) -> int:
+        """The position through which the bus can no longer bring what the log lacks."""
+        seen = max(self.store.watermarks.beyond.get(service) or {0})
+        return max(seen, self._outbox_ends.get(service, 0)) if sweep else seen
+
+    async def _note_outbox_end(self, service: str) -> None:
+        reply = await self._read(service, self.store.watermarks.through.get(service, 0))
+        if reply is not None:
+            self._outbox_ends[service] = reply[1]
+
+    async def catch_up(self, service: str, until: int) -> int:
+        """Read ``service``'s outbox after the watermark through position ``until``; the
+        number of events added."""
         added = 0
         while True:
             after = self.store.watermarks.through.get(service, 0)
+            if after >= until:
+                return added
             reply = await self._read(service, after)
             if reply is None:
                 return added
             events, through = reply
+            if through > until:  # what lies beyond may still be on the bus
+                events, through = [e for e in events if e.position <= until], until
             if through <= after and not events:
                 return added
             entries = [LogEntry.of(e) for e in events if is_logged(e)]
@@ -106,7 +133,7 @@ class GapFiller:
                 log.warning("audit_gap_filled", service=service, events=len(appended),
                             after=after, through=through)
             WATERMARK.labels(service).set(self.store.watermarks.through.get(service, 0))
-            if through - after < READ_LIMIT and not self.store.watermarks.beyond.get(service):
+            if through >= until or through == after:
                 return added
 
     async def _read(self, service: str, after: int) -> tuple[list, int] | None:  # type: ignore[type-arg]

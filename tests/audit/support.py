@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -33,7 +34,7 @@ def admitted(of: Knocked, position: int, waited: float = 30.0) -> Admitted:
         waited_seconds=waited)
 
 
-def entries(events: list[IntegrationEvent]) -> list[LogEntry]:
+def entries(events: Sequence[IntegrationEvent]) -> list[LogEntry]:
     return [LogEntry.of(e) for e in events]
 
 
