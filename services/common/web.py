@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import re
@@ -100,6 +101,10 @@ def create_app(
     return app
 
 
+async def _false() -> bool:
+    return False
+
+
 def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -113,13 +118,19 @@ def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
         if app.state.started:
             # Consumers are asked only once every relay here has published what its store
             # held: in one process, the queue's view of rooms' offices needs rooms' seed.
-            relays = {s.name: await s.relay_caught_up() for s in services}
-            for service in services:
+            # Each probe waits at most PROBE_TIMEOUT; asked one after the other, five
+            # services' probes of an unreachable database added up beyond the caller's
+            # patience and /readyz timed out instead of answering 503 (CI, 2026-12-05).
+            caught_up = await asyncio.gather(*(s.relay_caught_up() for s in services))
+            relays = {s.name: done for s, done in zip(services, caught_up, strict=True)}
+            consumers = await asyncio.gather(*(
+                s.consumers_caught_up() if all(relays.values()) else _false() for s in services
+            ))
+            stores = await asyncio.gather(*(s.store_reachable() for s in services))
+            for service, consumed, store in zip(services, consumers, stores, strict=True):
                 checks[f"{service.name}.relay_caught_up"] = relays[service.name]
-                checks[f"{service.name}.consumers_caught_up"] = all(relays.values()) and (
-                    await service.consumers_caught_up()
-                )
-                checks[f"{service.name}.store"] = await service.store_reachable()
+                checks[f"{service.name}.consumers_caught_up"] = consumed
+                checks[f"{service.name}.store"] = store
         for service in services:
             checks.update(service.readiness())
         ok = all(checks.values())
