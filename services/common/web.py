@@ -101,10 +101,6 @@ def create_app(
     return app
 
 
-async def _false() -> bool:
-    return False
-
-
 def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> dict[str, str]:
@@ -123,9 +119,8 @@ def _add_operations(app: FastAPI, services: Sequence[BaseService]) -> None:
             # patience and /readyz timed out instead of answering 503 (CI, 2026-12-05).
             caught_up = await asyncio.gather(*(s.relay_caught_up() for s in services))
             relays = {s.name: done for s, done in zip(services, caught_up, strict=True)}
-            consumers = await asyncio.gather(*(
-                s.consumers_caught_up() if all(relays.values()) else _false() for s in services
-            ))
+            consumers = await asyncio.gather(*(s.consumers_caught_up() for s in services)) \
+                if all(relays.values()) else [False] * len(services)
             stores = await asyncio.gather(*(s.store_reachable() for s in services))
             for service, consumed, store in zip(services, consumers, stores, strict=True):
                 checks[f"{service.name}.relay_caught_up"] = relays[service.name]
