@@ -106,10 +106,9 @@ class Queue(ServiceApplication):
         """A new ticket, or the one this knock made before while it still waits (a retry):
         (ticket, is_new); ``KnockAlreadyAnswered`` once that ticket has left the line.
 
-        No read on the way, unless another replica took the same number a moment ago:
-        then this one catches up on what the others stored and takes the next. A knock
-        that raced the office's closing by a moment is expired by the sweep
-        (``expire_where_closed``)."""
+        The number is taken under ``numbering`` after reading what the other replicas
+        stored since the last look (one query, usually empty). A knock that raced the
+        office's closing by a moment is expired by the sweep (``expire_where_closed``)."""
         knock = Knock(department_id, priority, knock_id, correlation_id)
         for _ in range(NUMBER_ATTEMPTS):
             with self.numbering.held():
