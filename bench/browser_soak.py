@@ -23,18 +23,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 from figures import pct
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("BB_CHROMIUM", "/usr/bin/chromium")
@@ -138,21 +140,66 @@ def frames(page: Page, role: str) -> int:
         return -1
 
 
+def console_keeper(lines: list[str]) -> Callable[[ConsoleMessage], None]:
+    started = time.monotonic()
+
+    def keep(message: ConsoleMessage) -> None:
+        lines.append(f"+{time.monotonic() - started:.2f}s {message.type}: {message.text}"[:300])
+
+    return keep
+
+
 def one_round(
     citizen_context: BrowserContext, staff_page: Page, staff: Staff, demo: str, within: float
 ) -> Round:
     citizen = citizen_context.new_page()
+    # Each page's console of this round, kept for the report if the round fails.
+    consoles: dict[str, list[str]] = {"citizen": [], "staff": []}
+    listeners = {name: console_keeper(lines) for name, lines in consoles.items()}
+    citizen.on("console", listeners["citizen"])
+    staff_page.on("console", listeners["staff"])
+    result = Round(ok=False)
+    try:
+        visit(citizen, staff_page, staff, demo, within, result)
+    except Exception as error:  # a page that broke counts as a failure
+        result.detail["error"] = repr(error)[:500]
+    if not result.ok:
+        for name, page in (("citizen", citizen), ("staff", staff_page)):
+            try:
+                result.detail[name] = page.evaluate(
+                    "window.bbMediaStats ? window.bbMediaStats() : null"
+                )
+                result.detail[f"{name}_quality"] = page.locator("[data-slot=quality]").inner_text(
+                    timeout=1000
+                )
+            except Exception as error:
+                result.detail.setdefault(name, repr(error)[:300])
+        result.detail["console"] = {name: lines[-40:] for name, lines in consoles.items()}
+    staff_page.remove_listener("console", listeners["staff"])
+    if "consultation" in result.detail:
+        staff.post(f"/consultations/{result.detail['consultation']}/end")
+    citizen.close()
+    return result
+
+
+def visit(
+    citizen: Page, staff_page: Page, staff: Staff, demo: str, within: float, result: Round
+) -> None:
+    """Knock, admit, open both sides and wait for frames; fills `result` as it goes."""
     citizen.goto(f"/office/{demo}")
     citizen.fill("#display-name", "Soak")
     citizen.click("#knock-form button[type=submit]")
     citizen.wait_for_url("**/visit", timeout=30_000, wait_until="commit")
     ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
+    result.detail["ticket"] = ticket
     admitted = time.monotonic()
-    staff.post(f"/tickets/{ticket}/admit").raise_for_status()
+    response = staff.post(f"/tickets/{ticket}/admit")
+    response.raise_for_status()
+    if response.json().get("consultation_id"):
+        result.detail["consultation"] = response.json()["consultation_id"]
     citizen.wait_for_url("**/visit/consultation/*", timeout=within * 1000, wait_until="commit")
-    consultation = citizen.url.rsplit("/", 1)[1]
-    staff_page.goto(f"/staff/consultation/{consultation}", wait_until="commit")
-    result = Round(ok=False)
+    result.detail["consultation"] = citizen.url.rsplit("/", 1)[1]
+    staff_page.goto(f"/staff/consultation/{result.detail['consultation']}", wait_until="commit")
     deadline = admitted + within
     while time.monotonic() < deadline and (result.citizen_s is None or result.staff_s is None):
         if result.citizen_s is None and frames(citizen, "staff") > 0:
@@ -161,19 +208,6 @@ def one_round(
             result.staff_s = time.monotonic() - admitted
         time.sleep(0.05)
     result.ok = result.citizen_s is not None and result.staff_s is not None
-    if not result.ok:
-        for name, page in (("citizen", citizen), ("staff", staff_page)):
-            try:
-                result.detail[name] = page.evaluate(
-                    "window.bbMediaStats ? window.bbMediaStats() : null"
-                )
-                result.detail[f"{name}_quality"] = page.locator("[data-slot=quality]").inner_text()
-            except Exception as error:
-                result.detail[name] = repr(error)
-        result.detail["consultation"] = consultation
-    staff.post(f"/consultations/{consultation}/end")
-    citizen.close()
-    return result
 
 
 def report(rounds: list[Round], elapsed: float) -> None:
@@ -205,7 +239,7 @@ def report(rounds: list[Round], elapsed: float) -> None:
         if not r.ok:
             print(
                 f"failed round {index + 1}: citizen {r.citizen_s}, staff {r.staff_s}: "
-                f"{json.dumps(r.detail)[:2000]}"
+                f"{json.dumps(r.detail)[:8000]}"
             )
 
 
@@ -245,8 +279,6 @@ def main() -> None:
                         rounds.append(
                             one_round(citizen_context, staff_page, staff, demo, args.within)
                         )
-                    except Exception as error:  # a page that broke counts as a failure
-                        rounds.append(Round(ok=False, detail={"error": repr(error)[:500]}))
                     finally:
                         citizen_context.close()
                     last = rounds[-1]
@@ -257,6 +289,11 @@ def main() -> None:
                     )
                 browser.close()
             report(rounds, time.monotonic() - started)
+            if child is not None and not all(r.ok for r in rounds):
+                kept = ROOT / "var" / f"browser-soak-server-{time.strftime('%Y%m%dT%H%M%S')}.log"
+                kept.parent.mkdir(exist_ok=True)
+                shutil.copyfile(Path(tmp) / "server.log", kept)
+                print(f"the server's log of this run: {kept}")
         finally:
             if child is not None:
                 child.terminate()
