@@ -177,15 +177,18 @@ def test_the_intact_store_verifies(log: ScratchLog) -> None:
 
 
 def test_a_changed_byte_in_the_store_is_named(log: ScratchLog) -> None:
-    row = log.store.records(900, 901)[0]
+    stored = log.store.records(900, 901)[0][1]
+    assert stored is not None
     log.execute("UPDATE audit_records SET data = ? WHERE idx = 900",
-                (row[1].replace(b"walk_in", b"walk_im"),))
+                (stored.replace(b"walk_in", b"walk_im"),))
     report = verify_stored(log.store, log.key)
     assert not report.ok and report.record == 900
 
 
 def test_a_rewritten_record_with_its_leaf_is_caught_by_the_checkpoint(log: ScratchLog) -> None:
-    data = log.store.records(900, 901)[0][1].replace(b"walk_in", b"walk_im")
+    stored = log.store.records(900, 901)[0][1]
+    assert stored is not None
+    data = stored.replace(b"walk_in", b"walk_im")
     log.execute("UPDATE audit_records SET data = ?, leaf = ? WHERE idx = 900",
                 (data, leaf_hash(data)))
     report = verify_stored(log.store, log.key)

@@ -21,7 +21,8 @@ async def _read_all(url: str, stream: str = "BB") -> list[tuple[str, dict[str, A
         except nats.js.errors.NotFoundError:
             continue
         headers = msg.headers or {}
-        found.append((msg.subject, json.loads(msg.data or b"{}"), headers.get("Nats-Msg-Id", "")))
+        subject = msg.subject or ""
+        found.append((subject, json.loads(msg.data or b"{}"), headers.get("Nats-Msg-Id", "")))
     await nc.close()
     return found
 
