@@ -116,7 +116,7 @@ async def signal(websocket: WebSocket, consultation_id: UUID) -> None:
         }
         async with service.revocations.guard(session):
             await session.run(welcome)
-        await close(websocket, CloseCode.LEFT, "left")
+        await close(websocket, *session.farewell())
     except Refused as refused:
         log.info("media_signalling_refused", code=int(refused.code), reason=refused.reason)
         await close(websocket, refused.code, refused.reason)

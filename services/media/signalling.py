@@ -246,6 +246,13 @@ class SignallingSession:
             with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(relay, 2)
 
+    def farewell(self) -> tuple[CloseCode, str]:
+        """How the socket closes when the relay has not closed it first (it waits at most
+        2 s for the bye): why the server ended the session, else why the room closed,
+        else the participant left."""
+        reason = self._dropped or self.room.close_reason or REASON_LEFT
+        return close_code_for(reason), reason
+
     async def _join(self, sdp: str, sources: Any) -> None:
         try:
             await self.room.join(self.participant_id, self.role, sdp, _sources(sources))

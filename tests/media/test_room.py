@@ -245,6 +245,28 @@ async def test_closing_the_room_disconnects_everyone(
     await late.close()
 
 
+async def test_a_participant_leaving_while_the_room_closes_hears_why_it_closed(
+    room: ForwardingRoom, join_client, room_events
+) -> None:
+    """Staff end the consultation while the citizen's socket session ends too (its page
+    answered a renegotiation the room no longer takes): the citizen's last word is the
+    room's reason, not "left", or its page would not say that the call ended (the cause
+    of test_names_chat_dialog_and_screen_preview failing now and then)."""
+    citizen = await join_client("citizen", "citizen", RED, 440.0)
+
+    closing = asyncio.create_task(room.close("consultation ended"))
+    await asyncio.sleep(0)  # the room is closed; its participants are not dropped yet
+    assert room.closed and room.close_reason == "consultation ended"
+    await room.leave("citizen")  # what the ending socket session does
+    await closing
+
+    assert await asyncio.wait_for(citizen.disconnected, 5) == "consultation ended"
+    left = [event for event in room_events if isinstance(event, ParticipantLeft)]
+    assert [(event.participant_id, event.reason) for event in left] == [
+        ("citizen", "consultation ended")
+    ]
+
+
 async def test_an_unconsumed_track_is_drained(room: ForwardingRoom, join_client) -> None:
     """A publisher alone in the room: nobody subscribes, nothing piles up."""
     citizen = await join_client("citizen", "citizen", RED, 440.0)

@@ -14,8 +14,13 @@ import websockets
 
 from services.common.natsserver import EmbeddedNats
 from services.common.tokens import TokenSigner
-from services.media.sfu import TrackSource
-from services.media.signalling import CloseCode
+from services.media.sfu import ForwardingRoom, TrackSource
+from services.media.signalling import (
+    REASON_REVOKED,
+    Admitted,
+    CloseCode,
+    SignallingSession,
+)
 from tests.conftest import SystemProcess
 from tests.media.peers import (
     BLUE,
@@ -260,6 +265,26 @@ async def test_ending_the_consultation_disconnects_everyone(
 def frames(client: SocketClient, publisher_id: str) -> int:
     track = client.live_track(publisher_id, TrackSource.CAMERA)
     return track.frames if track is not None else 0
+
+
+async def test_a_socket_the_relay_did_not_close_in_time_closes_with_the_real_reason() -> None:
+    """The endpoint closes the socket itself when the room's relay has not within 2 s (a
+    loaded machine): with why the room closed or why the server dropped the participant,
+    never with 1000 "left", which the page takes for its own leaving and stays silent."""
+    room = ForwardingRoom("consultation-farewell")
+    session = SignallingSession(
+        None,  # type: ignore[arg-type]  # farewell() reads no socket
+        room,
+        Admitted("citizen-1", "citizen"),
+        lambda listener: lambda: None,
+    )
+    assert session.farewell() == (CloseCode.LEFT, "left")
+
+    await room.close("consultation ended")
+    assert session.farewell() == (CloseCode.ROOM_CLOSED, "consultation ended")
+
+    session._dropped = REASON_REVOKED  # as drop() notes it
+    assert session.farewell() == (CloseCode.TOKEN_REVOKED, REASON_REVOKED)
 
 
 async def test_a_peer_whose_udp_stops_is_dropped_and_can_join_again(

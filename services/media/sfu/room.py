@@ -119,7 +119,7 @@ class ForwardingRoom:
         self._publications: dict[str, Publication] = {}
         self._serials = itertools.count(1)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._closed = False
+        self._close_reason: str | None = None  # set once: the room is closed
         self._upkeep = RoomUpkeep(
             liveness or LivenessBounds(),
             lambda: self._participants,
@@ -131,7 +131,12 @@ class ForwardingRoom:
 
     @property
     def closed(self) -> bool:
-        return self._closed
+        return self._close_reason is not None
+
+    @property
+    def close_reason(self) -> str | None:
+        """Why the room was closed (what its participants' ``Disconnected`` say), or None."""
+        return self._close_reason
 
     def participants(self) -> dict[str, str]:
         """participant id -> role."""
@@ -234,15 +239,20 @@ class ForwardingRoom:
         await self._participant(participant_id).pc.addIceCandidate(candidate)
 
     async def leave(self, participant_id: str, reason: str = REASON_LEFT) -> None:
+        if self.closed:
+            # Its close drops everyone with the room's reason ("consultation ended"), even
+            # when a participant's socket ends in the same moment and leaves: "left" would
+            # be the last word its page hears, and the page would not say the call ended.
+            return
         participant = self._participants.get(participant_id)
         if participant is not None:
             await self._drop(participant, reason)
 
     async def close(self, reason: str = REASON_ROOM_CLOSED) -> None:
         """Disconnect everyone; the room cannot be used afterwards."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self._close_reason = reason
         self._upkeep.stop()
         participants = list(self._participants.values())
         await asyncio.gather(*(self._drop(p, reason) for p in participants))
@@ -274,13 +284,13 @@ class ForwardingRoom:
             async with participant.negotiation:
                 await self._offer_pending_changes(participant)
         except Exception:
-            if not (participant.gone or self._closed):
+            if not (participant.gone or self.closed):
                 raise  # else: its connection closed under our feet, nothing to offer
 
     async def _offer_pending_changes(self, participant: Participant) -> None:
         """Bring the participant's subscriptions up to date; offer if that changed
         its session and no offer is outstanding. Call with the negotiation lock."""
-        if participant.gone or self._closed:
+        if participant.gone or self.closed:
             return
         await self._retire_ended_subscriptions(participant)
         pc = participant.pc
@@ -468,7 +478,7 @@ class ForwardingRoom:
         return participant
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self.closed:
             raise RoomClosedError(self.room_id)
 
     def _emit(self, event: RoomEvent) -> None:
