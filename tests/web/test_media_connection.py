@@ -4,7 +4,7 @@ of "good", staff see each participant's state, and a broken media path heals by 
 
 from __future__ import annotations
 
-from playwright.sync_api import BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, WebSocketRoute, expect
 
 from tests.conftest import SystemProcess
 from tests.web.conftest import ContextFactory, demo_id, expect_video_moving, sign_in, staff_api
@@ -97,3 +97,37 @@ def test_no_picture_is_never_good_and_a_broken_connection_heals(
     expect_video_moving(citizen, "staff")
     expect_video_moving(staff, "citizen")
     expect(citizen.locator("[data-slot=media-problem]")).to_be_hidden()
+
+
+def test_a_close_the_page_did_not_ask_for_is_never_silent(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    """Close code 1000 ("left") that the page did not ask for — what the citizen's page once
+    got when staff ended, and then sat with disabled controls and nothing said — shows the
+    lost connection and the button to reconnect."""
+    sockets: list[WebSocketRoute] = []
+
+    def pass_through(socket: WebSocketRoute) -> None:
+        socket.connect_to_server()
+        sockets.append(socket)
+
+    context = new_context()
+    context.route_web_socket("**/signal", pass_through)
+    citizen = context.new_page()
+    citizen.goto(f"/office/{demo_id(web_system)}")
+    citizen.fill("#display-name", "Leise Getrennt")
+    citizen.click("#knock-form button[type=submit]")
+    citizen.wait_for_url("**/visit")
+    expect(citizen.locator("[data-slot=place]")).not_to_have_text("–")
+    ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
+    staff_api(web_system).post(f"/tickets/{ticket}/admit")
+    citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    expect(citizen.locator("[data-action=mute]")).to_be_enabled(timeout=20_000)
+    assert sockets, "the page's signalling socket did not pass the route"
+
+    sockets[-1].close(code=1000, reason="left")
+    problem = citizen.locator("[data-slot=media-problem]")
+    expect(problem).to_be_visible(timeout=10_000)
+    expect(problem).to_contain_text("Verbindung zum Videodienst ist abgebrochen")
+    expect(problem.locator("[data-action=reconnect]")).to_be_visible()
+    expect(citizen.locator("#in-call")).to_be_visible()

@@ -84,8 +84,10 @@ async function findRoom(apiBase, consultationId, token, waitMs = READY_WAIT_MS) 
   }
 }
 
+// "left" is only ever the page's own doing (leave()): the server closes with 1000 only for
+// whoever asked to leave, so a 1000 the page did not ask for is a lost connection, shown
+// with a way back in rather than nothing.
 function closeKind(code) {
-  if (code === 1000) return "left";
   if (code === 4000) return "ended";
   if (code === 4001) return "replaced";
   if (code >= 4400 && code < 4500) return "refused";
