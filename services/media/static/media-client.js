@@ -38,6 +38,10 @@
  *   await call.startScreenShare()          // getDisplayMedia; stops when the user ends it
  *   await call.stopScreenShare()
  *   call.screenSharing                     // boolean
+ *   call.screenTrack                       // the shared screen's video track, or null
+ *   call.remoteTrack(mid)                  // {participantId, role, source, kind} or null
+ *   call.send(message)                     // a room message beside the media (chat);
+ *                                          // false while the socket is not open
  *   await call.leave()
  *
  * joinConsultation rejects with an Error whose `code` is "ended" (HTTP 410), "refused"
@@ -299,6 +303,23 @@ export class MediaCall extends EventTarget {
 
   _send(message) {
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+  }
+
+  /** A message for the room beside the media (chat); false while the socket is not open. */
+  send(message) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this._send(message);
+    return true;
+  }
+
+  /** Whose track arrives on a transceiver (mid): {participantId, role, source, kind}, or null. */
+  remoteTrack(mid) {
+    return this._remote.get(mid) || null;
+  }
+
+  /** The own shared screen's video track while sharing, else null. */
+  get screenTrack() {
+    return (this._screen && this._screen.stream.getVideoTracks()[0]) || null;
   }
 
   // -- remote tracks -----------------------------------------------------------------

@@ -20,7 +20,8 @@
 //   onDisconnected({kind, code, reason, reconnectFailed})
 //                                             kind: left | ended | replaced | refused | lost
 // It resolves to a session: setMicrophoneMuted, setCameraOff, switchCamera,
-// replaceCameraTrack(track), startScreenShare, stopScreenShare, screenSharing,
+// replaceCameraTrack(track), startScreenShare, stopScreenShare, screenSharing, send(message)
+// (a chat line to the room; false while not connected),
 // stats() (inbound/outbound video figures, also window.bbMediaStats() for tests), close().
 // It rejects with an Error whose `code` is "ended", "refused" or "unavailable".
 import { joinConsultation } from "/api/v1/media/client.js";
@@ -39,7 +40,7 @@ async function videoStats(call) {
   const report = await pc.getStats();
   const remote = new Map();
   for (const transceiver of pc.getTransceivers()) {
-    const info = call._remote && call._remote.get(transceiver.mid);
+    const info = call.remoteTrack(transceiver.mid);
     if (info) remote.set(transceiver.mid, info);
   }
   const out = [];
@@ -113,10 +114,11 @@ export async function connect(options) {
     },
     async startScreenShare(onEnded) {
       await call.startScreenShare();
-      const track = call._screen && call._screen.stream.getVideoTracks()[0];
+      const track = call.screenTrack;
       if (track && onEnded) track.addEventListener("ended", () => onEnded());
     },
     stopScreenShare: () => call.stopScreenShare(),
+    send: (message) => call.send(message),
     stats: () => videoStats(call),
     async close() {
       await call.leave();

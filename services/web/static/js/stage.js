@@ -184,12 +184,7 @@ export async function startStage(root, pass, hooks = {}) {
     if (lastParticipants) onParticipants(lastParticipants);
   };
   const people = createPeople(namesChanged);
-  const sendToRoom = (message) => {
-    const call = session?.call;
-    if (!call || !call.ws || call.ws.readyState !== WebSocket.OPEN) return false;
-    call._send(message);
-    return true;
-  };
+  const sendToRoom = (message) => (session ? session.send(message) : false);
   const chat = startChat(root, { send: sendToRoom, people, me: () => session?.call.participantId || pass.participant_id });
   const onRoomMessage = (message) => {
     if (message.type === "chat-members") people.update(message.members);
@@ -200,7 +195,7 @@ export async function startStage(root, pass, hooks = {}) {
 
   let screenPreview = null;
   const showScreenPreview = () => {
-    const track = session?.call._screen?.stream.getVideoTracks()[0];
+    const track = session?.call.screenTrack;
     if (!track) return;
     const video = el("video", { autoplay: true, playsinline: true, muted: true, "aria-label": t("screen_preview") });
     video.muted = true;
