@@ -40,20 +40,25 @@ START_CAMERA = """async () => {
 }"""
 
 
-def _in_a_call(web_system: SystemProcess, new_context: ContextFactory) -> tuple[Page, Page]:
-    """A citizen admitted and in the consultation, then staff opening it."""
-    demo = demo_id(web_system)
-    citizen_context: BrowserContext = new_context()
-    citizen_context.add_init_script(KEEP_PEER_CONNECTIONS)
+def _admitted(web_system: SystemProcess, citizen_context: BrowserContext, name: str) -> Page:
+    """A citizen who knocked on the demo office and was admitted, on the consultation page."""
     citizen = citizen_context.new_page()
-    citizen.goto(f"/office/{demo}")
-    citizen.fill("#display-name", "Netz Wackel")
+    citizen.goto(f"/office/{demo_id(web_system)}")
+    citizen.fill("#display-name", name)
     citizen.click("#knock-form button[type=submit]")
     citizen.wait_for_url("**/visit")
     expect(citizen.locator("[data-slot=place]")).not_to_have_text("–")
     ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
     staff_api(web_system).post(f"/tickets/{ticket}/admit")
     citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    return citizen
+
+
+def _in_a_call(web_system: SystemProcess, new_context: ContextFactory) -> tuple[Page, Page]:
+    """A citizen admitted and in the consultation, then staff opening it."""
+    citizen_context: BrowserContext = new_context()
+    citizen_context.add_init_script(KEEP_PEER_CONNECTIONS)
+    citizen = _admitted(web_system, citizen_context, "Netz Wackel")
     consultation_id = citizen.url.rsplit("/", 1)[1]
     staff = new_context().new_page()
     sign_in(staff)
@@ -113,15 +118,7 @@ def test_a_close_the_page_did_not_ask_for_is_never_silent(
 
     context = new_context()
     context.route_web_socket("**/signal", pass_through)
-    citizen = context.new_page()
-    citizen.goto(f"/office/{demo_id(web_system)}")
-    citizen.fill("#display-name", "Leise Getrennt")
-    citizen.click("#knock-form button[type=submit]")
-    citizen.wait_for_url("**/visit")
-    expect(citizen.locator("[data-slot=place]")).not_to_have_text("–")
-    ticket = citizen.evaluate("JSON.parse(sessionStorage.getItem('bb.ticket')).ticket_id")
-    staff_api(web_system).post(f"/tickets/{ticket}/admit")
-    citizen.wait_for_url("**/visit/consultation/*", timeout=20_000)
+    citizen = _admitted(web_system, context, "Leise Getrennt")
     expect(citizen.locator("[data-action=mute]")).to_be_enabled(timeout=20_000)
     assert sockets, "the page's signalling socket did not pass the route"
 
