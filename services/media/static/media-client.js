@@ -302,14 +302,14 @@ export class MediaCall extends EventTarget {
   }
 
   _send(message) {
-    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(message));
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(message));
+    return true;
   }
 
   /** A message for the room beside the media (chat); false while the socket is not open. */
   send(message) {
-    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
-    this._send(message);
-    return true;
+    return this._send(message);
   }
 
   /** Whose track arrives on a transceiver (mid): {participantId, role, source, kind}, or null. */
