@@ -4,16 +4,23 @@
 // The picture is drawn into a canvas whose captureStream() is sent instead of the camera.
 //
 // It fits the machine: drawing (every camera frame) and segmenting (finding the person,
-// which blocks the page for 100-250 ms on a PC without a graphics card, where WebGL runs
+// which blocks the page for 150-250 ms on a PC without a graphics card, where WebGL runs
 // in software) are apart. Each picture is drawn with the latest mask; segmentation runs
-// only as often as a share of the page's time allows, and that share shrinks when the
-// frames actually drawn and encoded fall below MIN_FPS. Should even the rarest masks not
-// keep MIN_FPS, the blur or image gives way to the administration's plain colour, and
-// then the effect stops and the plain camera is sent (onLevel tells the page).
+// only as often as a share of the page's time allows and, where one run blocks longer
+// than a frame, only as often as the frames it costs leave TARGET_FPS; both shrink when
+// the frames actually drawn and encoded fall below STEP_DOWN_FPS. Should even the rarest
+// masks not keep that, the blur or image gives way to the administration's plain colour,
+// and then the effect stops and the plain camera is sent (onLevel tells the page).
+// The first run (loading and compiling the model, ~2 s) is not counted as its cost.
 
 const VENDOR = "/static/vendor/selfie_segmentation/";
 const FPS = 20;
-const MIN_FPS = 15;
+const FRAME_MS = 1000 / FPS;
+const MIN_FPS = 15; // what the others must receive
+// Aimed at, and stepped down below: above MIN_FPS, since the other side decodes at most
+// what this page encoded, measured over windows that do not line up with these.
+const TARGET_FPS = 18;
+const STEP_DOWN_FPS = MIN_FPS + 1;
 const WINDOW_MS = 2000; // frame rate measured over this long
 const BUDGETS = [0.35, 0.2, 0.1]; // share of the page's time segmentation may take
 const MAX_MASK_AGE_MS = 2500; // rarer masks than this lag too far behind the person
@@ -111,6 +118,14 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
   await video.play();
 
   const state = { mode, running: true, level: "full", budget: 0, hasMask: false, cost: 0, nextMaskAt: 0 };
+  // How long after one mask the next may start, at `budget`: the page's share, and the
+  // frames a run longer than one frame costs against the frames TARGET_FPS can spare.
+  const maskPeriod = (budget) => {
+    const share = BUDGETS[budget];
+    const lostPerMask = Math.max(0, state.cost / FRAME_MS - 1);
+    const lostPerSecond = ((FPS - TARGET_FPS) * share) / BUDGETS[0];
+    return Math.max(state.cost / share, (lostPerMask * 1000) / lostPerSecond);
+  };
   const segmenter = new Solution({ locateFile: (file) => `${VENDOR}${file}` });
   segmenter.setOptions({ modelSelection: 1, selfieMode: false });
   segmenter.onResults((results) => {
@@ -140,12 +155,13 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
   };
 
   const segment = async () => {
+    const warmUp = !state.hasMask; // the model loading and compiling, not what a mask costs
     const started = performance.now();
     await segmenter.send({ image: video });
     const took = performance.now() - started;
+    if (warmUp) return;
     state.cost = state.cost ? state.cost * 0.7 + took * 0.3 : took;
-    const share = BUDGETS[state.budget];
-    state.nextMaskAt = performance.now() + (state.cost * (1 - share)) / share;
+    state.nextMaskAt = started + maskPeriod(state.budget);
   };
 
   // Frames drawn and (where known) encoded per second, over WINDOW_MS.
@@ -167,7 +183,7 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
 
   const stepDown = () => {
     const rarest = state.budget === BUDGETS.length - 1;
-    if (!rarest && (state.cost * (1 - BUDGETS[state.budget + 1])) / BUDGETS[state.budget + 1] <= MAX_MASK_AGE_MS) {
+    if (!rarest && maskPeriod(state.budget + 1) <= MAX_MASK_AGE_MS) {
       state.budget += 1;
       state.level = state.level === "colour" ? "colour" : "reduced";
     } else if (state.level !== "colour") {
@@ -204,7 +220,7 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
         }
         if (state.started) {
           const fps = await measure();
-          if (fps !== null && fps < MIN_FPS) stepDown();
+          if (fps !== null && fps < STEP_DOWN_FPS) stepDown();
         }
       } catch (error) {
         state.running = false;
