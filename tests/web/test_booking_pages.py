@@ -182,7 +182,11 @@ def axe_clean_on_a_phone_too(page: Page, name: str) -> None:
 
 def choose(page: Page, lang: str, day_index: int, time_index: int) -> str:
     """Pick a day and a time by keyboard-reachable radio buttons; answers the slot's start."""
-    page.locator("#days input[type=radio]").nth(day_index).check()
+    day = page.locator("#days input[type=radio]").nth(day_index)
+    # An expectation, not check()'s bare timeout: a failure shows the page's state (once,
+    # in 1 of 16 runs, the move page had no third day after 15 s, its state unrecorded).
+    expect(day).to_be_visible()
+    day.check()
     announced = shaped(lang, "{n} appointments free on {day}", n=r"\d+", day=".+")
     expect(page.locator("#announcer")).to_have_text(announced)
     time = page.locator("#times input[type=radio]").nth(time_index)
