@@ -191,6 +191,7 @@ def _serve(app: object, settings: Settings, args: argparse.Namespace) -> None:
         forwarded_allow_ips=settings.trusted_proxies,
         ws_max_size=settings.max_websocket_message_bytes,
         timeout_graceful_shutdown=5,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
     )
     reuse_port = getattr(args, "reuse_port", False)
     sockets = [_listen(settings.host, settings.port, reuse_port)]

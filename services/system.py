@@ -64,7 +64,7 @@ def build_app(
 
         app.add_middleware(StaffEntry, hosts=staff_hosts(settings.staff_hosts))
     if forward_to:
-        forwarder = Forwarder(forward_to)
+        forwarder = Forwarder(forward_to, upstream_keep_alive=settings.http_keep_alive_seconds)
         app.mount("/", forwarder)  # after every route: only what nothing here matched
         app.state.on_stop.append(forwarder.aclose)
     return app

@@ -157,6 +157,11 @@ class Settings(BaseSettings):
     # Request bodies: a few KiB of JSON (routes that need more: services/common/limits.py).
     max_body_bytes: int = Field(default=16 * 1024, ge=1)
     max_websocket_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    # How long a connection may stay idle before the server closes it. A proxy in front
+    # must let its pooled connections go sooner (`up`'s forwarders take half of it);
+    # behind one that keeps them longer (ingress-nginx: 60 s) a request crossing our
+    # close on the wire is answered 502, so Kubernetes sets more (deploy/k8s config).
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
     # Who may say who the client is (X-Forwarded-For): `up`'s own loopback forwarder, and
     # in Kubernetes the Ingress controller's addresses or networks, comma-separated.
     trusted_proxies: str = "127.0.0.1,::1"

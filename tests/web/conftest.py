@@ -56,6 +56,11 @@ class Traffic:
     origin: str
     requests: list[str] = field(default_factory=list)
     documents: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    # For the report of a failed test: what was still unanswered, what was refused, and
+    # the pages' last console lines.
+    pending: dict[int, str] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
 
     def foreign(self) -> list[str]:
         out = []
@@ -138,16 +143,34 @@ def new_context(browser: Browser, web_system: SystemProcess) -> Iterator[Context
         )
         context.set_default_timeout(15_000)
         traffic = Traffic(origin=web_system.base)
-        context.on("request", lambda request: traffic.requests.append(request.url))
+        started = time.monotonic()
+
+        def on_request(request: Any) -> None:
+            traffic.requests.append(request.url)
+            traffic.pending[id(request)] = (
+                f"+{time.monotonic() - started:.1f}s {request.method} {request.url}"
+            )
 
         def on_response(response: Any) -> None:
             if response.request.resource_type == "document":
                 traffic.documents.append((response.url, response.all_headers()))
+            if response.status >= 400:
+                request = response.request
+                traffic.refused.append(f"{response.status} {request.method} {response.url}")
 
+        def on_page(page: Page) -> None:
+            page.on("console", lambda message: traffic.console.append(
+                f"+{time.monotonic() - started:.1f}s {message.type}: {message.text}"[:300]))
+
+        context.on("request", on_request)
+        for done in ("requestfinished", "requestfailed"):
+            context.on(done, lambda request: traffic.pending.pop(id(request), None))
         context.on("response", on_response)
+        context.on("page", on_page)
         made.append((context, traffic))
         return context
 
+    make.made = made  # type: ignore[attr-defined]  # read by pytest_runtest_makereport
     yield make
     problems = []
     for context, traffic in made:
@@ -155,6 +178,36 @@ def new_context(browser: Browser, web_system: SystemProcess) -> Iterator[Context
         problems += [f"request to another origin: {url}" for url in traffic.foreign()]
         problems += [f"page without CSP: {url}" for url in traffic.documents_without_csp()]
     assert not problems, problems
+
+
+def pages_at_the_failure(made: list[tuple[BrowserContext, Traffic]]) -> str:
+    """Each open page's address and accessibility tree, the requests still unanswered or
+    refused, and the last console lines: what a flaky failure needs to be explained."""
+    out = []
+    for number, (context, traffic) in enumerate(made, 1):
+        for page in context.pages:
+            try:
+                tree = page.locator("body").aria_snapshot(timeout=2_000)
+            except Exception as error:  # a page that is closing or navigating
+                tree = f"(no snapshot: {error!r})"[:300]
+            out.append(f"context {number}, page {page.url}:\n{tree}")
+        out.append(f"context {number}, requests unanswered: {list(traffic.pending.values())}")
+        out.append(f"context {number}, answered >= 400: {traffic.refused[-20:]}")
+        out.append(f"context {number}, console (last 30):\n" + "\n".join(traffic.console[-30:]))
+    return "\n\n".join(out)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    factory = getattr(item, "funcargs", {}).get("new_context")
+    if report.when == "call" and report.failed and factory is not None:
+        try:
+            seen = pages_at_the_failure(factory.made)
+        except Exception as error:  # the report of the failure itself must not fail
+            seen = f"(not recorded: {error!r})"
+        report.sections.append(("pages at the failure", seen))
+    return report
 
 
 def watch_errors(page: Page) -> list[str]:

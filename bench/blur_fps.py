@@ -1,0 +1,247 @@
+"""The staff camera's frame rate with a background effect, against the plain camera.
+
+Issue 15 asks that blur on a PC without a graphics card (WebGL in SwiftShader, as here:
+headless Chromium with ``--disable-gpu``) keeps at least 15 fps at the other side, or
+steps down and says so. This measures it the way a consultation runs: a citizen knocks
+and is admitted over the API, the signed-in staff page opens the consultation in
+Chromium with the fake camera, and an interpreter joins through the invitation page to
+look at what staff send. Then, in one run, for each background in turn — ``none`` (the
+baseline: the plain camera, same pages, same moment), ``blur``, ``image`` — the script
+chooses it on the staff page, waits until the page has said where the effect settled,
+lets the effect adapt for ``--settle`` seconds and measures ``--windows`` windows of
+``--window`` seconds:
+
+- sent: frames the staff page encoded per second (outbound-rtp framesEncoded);
+- received: frames the interpreter's page decoded of the staff camera per second;
+- the level the effect came to rest on (full, reduced, colour, off), from the page.
+
+Each run uses a new consultation; ``--hogs N`` starts N busy-looping processes beside
+it (a PC that is busy with other things). Prints every window, then per background the
+median over the runs of each run's median, the range, and the ratio to the same run's
+plain camera.
+
+    .venv/bin/python bench/blur_fps.py                    # 3 runs, idle machine
+    .venv/bin/python bench/blur_fps.py --hogs 2 --json blur.json
+
+Figures only: nothing here asserts a frame rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from browser_soak import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DEMO_PASSWORD,
+    ROOT,
+    STAFF,
+    Staff,
+    demo_department,
+    start_system,
+)
+from playwright.sync_api import Browser, Page, sync_playwright
+
+sys.path.insert(0, str(ROOT))
+from tests.web.test_background import BLUR_STATES, RENDERER  # the page's words
+
+BACKGROUNDS = ("none", "blur", "image")
+STARTING = "Der Hintergrund wird vorbereitet …"
+PLAIN = "Ihr Kamerabild wird unverändert gesendet."
+# Frames encoded by the staff page and decoded of the staff camera at the guest, read
+# together so that one window's two rates cover the same span.
+COUNTS = """async () => {
+  const stats = window.bbMediaStats ? await window.bbMediaStats() : [];
+  const sent = stats.filter((s) => s.direction === "outbound" && s.frameWidth > 0);
+  return Math.max(0, ...sent.map((s) => s.framesEncoded));
+}"""
+RECEIVED = """async () => {
+  const stats = window.bbMediaStats ? await window.bbMediaStats() : [];
+  const staff = stats.filter(
+    (s) => s.direction === "inbound" && s.role === "staff" && s.source === "camera");
+  return Math.max(0, ...staff.map((s) => s.framesDecoded));
+}"""
+
+
+@dataclass
+class Measured:
+    background: str
+    level: str
+    sent_fps: list[float] = field(default_factory=list)
+    received_fps: list[float] = field(default_factory=list)
+
+    @property
+    def received(self) -> float:
+        return statistics.median(self.received_fps) if self.received_fps else 0.0
+
+    @property
+    def sent(self) -> float:
+        return statistics.median(self.sent_fps) if self.sent_fps else 0.0
+
+
+@contextmanager
+def busy_processes(count: int) -> Iterator[None]:
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)
+    ]
+    try:
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def admitted_consultation(base: str, staff: Staff, demo: str) -> str:
+    with httpx.Client(base_url=f"{base}/api/v1", timeout=15) as citizen:
+        ticket = citizen.post(
+            f"/departments/{demo}/knock", json={"language": "de", "display_name": "Bench"}
+        ).raise_for_status().json()
+        staff.post(f"/tickets/{ticket['ticket_id']}/admit").raise_for_status()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answer = citizen.get(
+                f"/tickets/{ticket['ticket_id']}",
+                headers={"Authorization": f"Bearer {ticket['token']}"},
+            ).json()
+            if answer.get("consultation_id"):
+                return str(answer["consultation_id"])
+            time.sleep(0.2)
+    raise SystemExit("the admitted ticket got no consultation in 30 s")
+
+
+def wait_for_frames(page: Page, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(RECEIVED) > 0:
+            return
+        page.wait_for_timeout(250)
+    raise SystemExit("the guest decoded no frame of the staff camera")
+
+
+def settled_level(staff: Page, background: str) -> str:
+    status = staff.locator("[data-slot=background-status]")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        text = status.inner_text()
+        if background == "none" and text == PLAIN:
+            return "none"
+        if background != "none" and text in BLUR_STATES:
+            return BLUR_STATES[text]
+        staff.wait_for_timeout(200)
+    raise SystemExit(f"the background status did not settle: {status.inner_text()!r}")
+
+
+def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace) -> Measured:
+    staff.check(f"input[name=background][value={background}]")
+    settled_level(staff, background)
+    staff.wait_for_timeout(args.settle * 1000)
+    result = Measured(background=background, level="")
+    for _ in range(args.windows):
+        sent, received, started = staff.evaluate(COUNTS), guest.evaluate(RECEIVED), time.monotonic()
+        staff.wait_for_timeout(args.window * 1000)
+        sent_after, received_after = staff.evaluate(COUNTS), guest.evaluate(RECEIVED)
+        seconds = time.monotonic() - started
+        result.sent_fps.append(round((sent_after - sent) / seconds, 2))
+        result.received_fps.append(round((received_after - received) / seconds, 2))
+    result.level = settled_level(staff, background)  # where it rested while measured
+    return result
+
+
+def one_run(browser: Browser, base: str, staff: Staff, demo: str,
+            args: argparse.Namespace) -> list[Measured]:
+    consultation = admitted_consultation(base, staff, demo)
+    options: dict[str, Any] = {
+        "base_url": base, "locale": "de-DE", "permissions": ["camera", "microphone"],
+    }
+    staff_context, guest_context = browser.new_context(**options), browser.new_context(**options)
+    try:
+        page = staff_context.new_page()
+        page.goto("/staff/login")
+        page.fill("#username", STAFF)
+        page.fill("#password", DEMO_PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url("**/staff")
+        renderer = page.evaluate(RENDERER)
+        page.goto(f"/staff/consultation/{consultation}")
+        page.locator("[data-action=mute]").wait_for(state="visible", timeout=30_000)
+        invitation = staff.post(f"/consultations/{consultation}/invitations").json()
+        guest = guest_context.new_page()
+        guest.goto(invitation["link"].replace(base, ""))
+        guest.fill("#guest-name", "Bench")
+        guest.click("#invite-form button[type=submit]")
+        wait_for_frames(guest)
+        print(f"  WebGL: {renderer}", flush=True)
+        found = []
+        for background in BACKGROUNDS:
+            found.append(measure(page, guest, background, args))
+            last = found[-1]
+            print(f"  {background:5} level {last.level:7} sent {last.sent_fps} "
+                  f"received {last.received_fps}", flush=True)
+        staff.post(f"/consultations/{consultation}/end")
+        return found
+    finally:
+        staff_context.close()
+        guest_context.close()
+
+
+def report(runs: list[list[Measured]]) -> None:
+    print(f"\n{len(runs)} runs; per background: median of the runs' medians (range), "
+          "and the ratio to the same run's plain camera")
+    for index, background in enumerate(BACKGROUNDS):
+        rows = [run[index] for run in runs]
+        received = [r.received for r in rows]
+        sent = [r.sent for r in rows]
+        ratios = [r.received / run[0].received for r, run in zip(rows, runs, strict=True)
+                  if run[0].received]
+        levels = ", ".join(r.level for r in rows)
+        print(f"{background:5}: received {statistics.median(received):.1f} fps "
+              f"({min(received):.1f}-{max(received):.1f}), sent "
+              f"{statistics.median(sent):.1f} fps ({min(sent):.1f}-{max(sent):.1f}), "
+              f"ratio {statistics.median(ratios) if ratios else 0:.2f} "
+              f"({min(ratios, default=0):.2f}-{max(ratios, default=0):.2f}); levels {levels}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("-n", "--runs", type=int, default=3, help="runs (default 3)")
+    parser.add_argument("--hogs", type=int, default=0, help="busy processes beside it")
+    parser.add_argument("--settle", type=float, default=9.0, help="seconds to adapt")
+    parser.add_argument("--windows", type=int, default=3, help="windows measured")
+    parser.add_argument("--window", type=float, default=5.0, help="seconds per window")
+    parser.add_argument("--json", type=Path, help="write every window here")
+    args = parser.parse_args()
+    runs: list[list[Measured]] = []
+    with tempfile.TemporaryDirectory(prefix="bb-blur-") as tmp:
+        child, base = start_system(Path(tmp))
+        try:
+            demo, staff = demo_department(base), Staff(base)
+            with sync_playwright() as driver, busy_processes(args.hogs):
+                browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                for number in range(1, args.runs + 1):
+                    print(f"run {number} ({args.hogs} busy processes beside it)", flush=True)
+                    runs.append(one_run(browser, base, staff, demo, args))
+                browser.close()
+        finally:
+            child.terminate()
+            child.wait(timeout=30)
+    report(runs)
+    if args.json:
+        args.json.write_text(json.dumps(
+            {"hogs": args.hogs, "runs": [[asdict(m) for m in run] for run in runs]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
