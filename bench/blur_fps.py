@@ -39,17 +39,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 from browser_soak import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    DEMO_PASSWORD,
     ROOT,
-    STAFF,
     Staff,
+    context_options,
     demo_department,
+    signed_in_staff_page,
     start_system,
 )
 from playwright.sync_api import Browser, Page, sync_playwright
@@ -163,17 +162,10 @@ def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace)
 def one_run(browser: Browser, base: str, staff: Staff, demo: str,
             args: argparse.Namespace) -> list[Measured]:
     consultation = admitted_consultation(base, staff, demo)
-    options: dict[str, Any] = {
-        "base_url": base, "locale": "de-DE", "permissions": ["camera", "microphone"],
-    }
+    options = context_options(base)
     staff_context, guest_context = browser.new_context(**options), browser.new_context(**options)
     try:
-        page = staff_context.new_page()
-        page.goto("/staff/login")
-        page.fill("#username", STAFF)
-        page.fill("#password", DEMO_PASSWORD)
-        page.click("#login-form button[type=submit]")
-        page.wait_for_url("**/staff")
+        page = signed_in_staff_page(staff_context)
         renderer = page.evaluate(RENDERER)
         page.goto(f"/staff/consultation/{consultation}")
         page.locator("[data-action=mute]").wait_for(state="visible", timeout=30_000)

@@ -133,6 +133,20 @@ class Staff:
         return self.http.post(path, headers={"X-CSRF-Token": self.csrf})
 
 
+def context_options(base: str) -> dict[str, Any]:
+    return {"base_url": base, "locale": "de-DE", "permissions": ["camera", "microphone"]}
+
+
+def signed_in_staff_page(context: BrowserContext) -> Page:
+    page = context.new_page()
+    page.goto("/staff/login")
+    page.fill("#username", STAFF)
+    page.fill("#password", DEMO_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url("**/staff")
+    return page
+
+
 def frames(page: Page, role: str) -> int:
     try:
         return int(page.evaluate(FRAMES_OF, role))
@@ -261,18 +275,8 @@ def main() -> None:
             started = time.monotonic()
             with sync_playwright() as driver:
                 browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                options: dict[str, Any] = {
-                    "base_url": base,
-                    "locale": "de-DE",
-                    "permissions": ["camera", "microphone"],
-                }
-                staff_context = browser.new_context(**options)
-                staff_page = staff_context.new_page()
-                staff_page.goto("/staff/login")
-                staff_page.fill("#username", STAFF)
-                staff_page.fill("#password", DEMO_PASSWORD)
-                staff_page.click("#login-form button[type=submit]")
-                staff_page.wait_for_url("**/staff")
+                options = context_options(base)
+                staff_page = signed_in_staff_page(browser.new_context(**options))
                 for index in range(args.n):
                     citizen_context = browser.new_context(**options)
                     try:
