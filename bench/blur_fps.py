@@ -13,7 +13,8 @@ lets the effect adapt for ``--settle`` seconds and measures ``--windows`` window
 
 - sent: frames the staff page encoded per second (outbound-rtp framesEncoded);
 - received: frames the interpreter's page decoded of the staff camera per second;
-- the level the effect came to rest on (full, reduced, colour, off), from the page.
+- the level the effect was on after each window (full, reduced, colour, off: the page's
+  words), so a step down while measured shows as "full>off".
 
 Each run uses a new consultation; ``--hogs N`` starts N busy-looping processes beside
 it (a PC that is busy with other things). Prints every window, then per background the
@@ -77,9 +78,14 @@ RECEIVED = """async () => {
 @dataclass
 class Measured:
     background: str
-    level: str
+    levels: list[str] = field(default_factory=list)  # where the effect was after each window
     sent_fps: list[float] = field(default_factory=list)
     received_fps: list[float] = field(default_factory=list)
+
+    @property
+    def level(self) -> str:
+        """The levels it went through while measured, as "full>off"."""
+        return ">".join(dict.fromkeys(self.levels))
 
     @property
     def received(self) -> float:
@@ -135,7 +141,7 @@ def settled_level(staff: Page, background: str) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         text = status.inner_text()
-        if background == "none" and text == PLAIN:
+        if background == "none" and text in ("", PLAIN):  # empty: none chosen yet
             return "none"
         if background != "none" and text in BLUR_STATES:
             return BLUR_STATES[text]
@@ -147,7 +153,7 @@ def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace)
     staff.check(f"input[name=background][value={background}]")
     settled_level(staff, background)
     staff.wait_for_timeout(args.settle * 1000)
-    result = Measured(background=background, level="")
+    result = Measured(background=background)
     for _ in range(args.windows):
         sent, received, started = staff.evaluate(COUNTS), guest.evaluate(RECEIVED), time.monotonic()
         staff.wait_for_timeout(args.window * 1000)
@@ -155,7 +161,7 @@ def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace)
         seconds = time.monotonic() - started
         result.sent_fps.append(round((sent_after - sent) / seconds, 2))
         result.received_fps.append(round((received_after - received) / seconds, 2))
-    result.level = settled_level(staff, background)  # where it rested while measured
+        result.levels.append(settled_level(staff, background))
     return result
 
 
@@ -180,7 +186,7 @@ def one_run(browser: Browser, base: str, staff: Staff, demo: str,
         for background in BACKGROUNDS:
             found.append(measure(page, guest, background, args))
             last = found[-1]
-            print(f"  {background:5} level {last.level:7} sent {last.sent_fps} "
+            print(f"  {background:5} level {last.level:12} sent {last.sent_fps} "
                   f"received {last.received_fps}", flush=True)
         staff.post(f"/consultations/{consultation}/end")
         return found
