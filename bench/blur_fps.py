@@ -49,6 +49,7 @@ from browser_soak import (
     Staff,
     context_options,
     demo_department,
+    frames,
     signed_in_staff_page,
     start_system,
 )
@@ -58,20 +59,12 @@ sys.path.insert(0, str(ROOT))
 from tests.web.test_background import BLUR_STATES, RENDERER  # the page's words
 
 BACKGROUNDS = ("none", "blur", "image")
-STARTING = "Der Hintergrund wird vorbereitet …"
 PLAIN = "Ihr Kamerabild wird unverändert gesendet."
-# Frames encoded by the staff page and decoded of the staff camera at the guest, read
-# together so that one window's two rates cover the same span.
-COUNTS = """async () => {
+# Frames the staff page encoded of its camera (received: browser_soak.frames).
+SENT = """async () => {
   const stats = window.bbMediaStats ? await window.bbMediaStats() : [];
   const sent = stats.filter((s) => s.direction === "outbound" && s.frameWidth > 0);
   return Math.max(0, ...sent.map((s) => s.framesEncoded));
-}"""
-RECEIVED = """async () => {
-  const stats = window.bbMediaStats ? await window.bbMediaStats() : [];
-  const staff = stats.filter(
-    (s) => s.direction === "inbound" && s.role === "staff" && s.source === "camera");
-  return Math.max(0, ...staff.map((s) => s.framesDecoded));
 }"""
 
 
@@ -130,7 +123,7 @@ def admitted_consultation(base: str, staff: Staff, demo: str) -> str:
 def wait_for_frames(page: Page, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if page.evaluate(RECEIVED) > 0:
+        if frames(page, "staff") > 0:
             return
         page.wait_for_timeout(250)
     raise SystemExit("the guest decoded no frame of the staff camera")
@@ -155,9 +148,9 @@ def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace)
     staff.wait_for_timeout(args.settle * 1000)
     result = Measured(background=background)
     for _ in range(args.windows):
-        sent, received, started = staff.evaluate(COUNTS), guest.evaluate(RECEIVED), time.monotonic()
+        sent, received, started = staff.evaluate(SENT), frames(guest, "staff"), time.monotonic()
         staff.wait_for_timeout(args.window * 1000)
-        sent_after, received_after = staff.evaluate(COUNTS), guest.evaluate(RECEIVED)
+        sent_after, received_after = staff.evaluate(SENT), frames(guest, "staff")
         seconds = time.monotonic() - started
         result.sent_fps.append(round((sent_after - sent) / seconds, 2))
         result.received_fps.append(round((received_after - received) / seconds, 2))

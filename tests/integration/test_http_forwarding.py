@@ -48,25 +48,15 @@ class Upstream:
                 headers={"X-Upstream": "yes"},
             )
 
-        async def hello(_: Request) -> JSONResponse:
-            return JSONResponse({"hello": "yes"})
-
-        return Starlette(routes=[
-            Route("/endless", endless),
-            Route("/echo", echo, methods=["POST"]),
-            Route("/hello", hello),
-        ])
+        return Starlette(
+            routes=[Route("/endless", endless), Route("/echo", echo, methods=["POST"])]
+        )
 
 
-def _serve(app: object, keep_alive: int = 5) -> tuple[str, uvicorn.Server]:
+def _serve(app: object) -> tuple[str, uvicorn.Server]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(
-        app,  # type: ignore[arg-type]
-        log_config=None,
-        access_log=False,
-        timeout_keep_alive=keep_alive,
-    )
+    config = uvicorn.Config(app, log_config=None, access_log=False)  # type: ignore[arg-type]
     server = uvicorn.Server(config)
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     deadline = time.monotonic() + 10
@@ -112,7 +102,6 @@ def test_an_unreachable_upstream_is_a_clear_502() -> None:
         assert "not reachable" in response.json()["detail"]
     finally:
         server.should_exit = True
-
 
 
 class ClosingWhenIdle:
