@@ -21,8 +21,16 @@ it (a PC that is busy with other things). Prints every window, then per backgrou
 median over the runs of each run's median, the range, and the ratio to the same run's
 plain camera.
 
+``--recovery`` adds, to each run, the way back up: blur again, then ``--busy-hogs``
+processes for ``--busy`` seconds (the effect steps down), then ``--calm`` seconds
+without them, the level read every second. It prints where the effect was before, the
+lowest level it reached, how long after the busy processes ended it first stepped up
+and when it was back where it had been, and the frame rate received in the calm's last
+``--windows`` windows beside the same run's plain camera.
+
     .venv/bin/python bench/blur_fps.py                    # 3 runs, idle machine
     .venv/bin/python bench/blur_fps.py --hogs 2 --json blur.json
+    .venv/bin/python bench/blur_fps.py --recovery
 
 Figures only: nothing here asserts a frame rate.
 """
@@ -158,8 +166,57 @@ def measure(staff: Page, guest: Page, background: str, args: argparse.Namespace)
     return result
 
 
+LADDER = ("off", "colour", "reduced", "full")
+
+
+@dataclass
+class Recovery:
+    before: str  # where blur had settled before the busy processes
+    timeline: list[tuple[float, str]] = field(default_factory=list)  # (s after busy, level)
+    received_fps: list[float] = field(default_factory=list)  # the calm's last windows
+
+    @property
+    def lowest(self) -> str:
+        return min((level for _, level in self.timeline), key=LADDER.index, default="")
+
+    def first_step_up(self) -> float | None:
+        """Seconds after the busy processes ended until a level above the lowest."""
+        lowest = LADDER.index(self.lowest)
+        return next((t for t, level in self.timeline if t >= 0 and LADDER.index(level) > lowest),
+                    None)
+
+    def back(self) -> float | None:
+        """Seconds after the busy processes ended until the level it had before."""
+        return next((t for t, level in self.timeline
+                     if t >= 0 and LADDER.index(level) >= LADDER.index(self.before)), None)
+
+
+def recovery(staff: Page, guest: Page, args: argparse.Namespace) -> Recovery:
+    staff.check("input[name=background][value=blur]")
+    result = Recovery(before=settled_level(staff, "blur"))
+    staff.wait_for_timeout(args.settle * 1000)
+    result.before = settled_level(staff, "blur")
+    status = staff.locator("[data-slot=background-status]")
+
+    def sample_until(start: float, seconds: float, offset: float) -> None:
+        while (elapsed := time.monotonic() - start) < seconds:
+            result.timeline.append((round(elapsed - offset, 1),
+                                    BLUR_STATES.get(status.inner_text(), "off")))
+            staff.wait_for_timeout(1000)
+
+    with busy_processes(args.busy_hogs):
+        sample_until(time.monotonic(), args.busy, args.busy)
+    sample_until(time.monotonic(), args.calm, 0)
+    for _ in range(args.windows):
+        received, started = frames(guest, "staff"), time.monotonic()
+        staff.wait_for_timeout(args.window * 1000)
+        result.received_fps.append(
+            round((frames(guest, "staff") - received) / (time.monotonic() - started), 2))
+    return result
+
+
 def one_run(browser: Browser, base: str, staff: Staff, demo: str,
-            args: argparse.Namespace) -> list[Measured]:
+            args: argparse.Namespace) -> tuple[list[Measured], Recovery | None]:
     consultation = admitted_consultation(base, staff, demo)
     options = context_options(base)
     staff_context, guest_context = browser.new_context(**options), browser.new_context(**options)
@@ -181,11 +238,29 @@ def one_run(browser: Browser, base: str, staff: Staff, demo: str,
             last = found[-1]
             print(f"  {background:5} level {last.level:12} sent {last.sent_fps} "
                   f"received {last.received_fps}", flush=True)
+        back_up = recovery(page, guest, args) if args.recovery else None
+        if back_up:
+            changes = [(t, level) for n, (t, level) in enumerate(back_up.timeline)
+                       if n == 0 or back_up.timeline[n - 1][1] != level]
+            print(f"  recovery: before {back_up.before}, levels {changes}, "
+                  f"received after {back_up.received_fps}", flush=True)
         staff.post(f"/consultations/{consultation}/end")
-        return found
+        return found, back_up
     finally:
         staff_context.close()
         guest_context.close()
+
+
+def report_recovery(runs: list[list[Measured]], recoveries: list[Recovery]) -> None:
+    print("\nthe way back up (seconds after the busy processes ended; - : not within --calm)")
+    for number, (run, back_up) in enumerate(zip(runs, recoveries, strict=True), start=1):
+        plain = run[0].received
+        received = statistics.median(back_up.received_fps)
+        first, back = back_up.first_step_up(), back_up.back()
+        print(f"run {number}: before {back_up.before}, lowest {back_up.lowest}, first step "
+              f"up {'-' if first is None else f'{first:.0f} s'}, back at {back_up.before} "
+              f"{'-' if back is None else f'{back:.0f} s'}; received {received:.1f} fps "
+              f"({received / plain if plain else 0:.2f} x the plain camera {plain:.1f})")
 
 
 def report(runs: list[list[Measured]]) -> None:
@@ -213,8 +288,13 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=3, help="windows measured")
     parser.add_argument("--window", type=float, default=5.0, help="seconds per window")
     parser.add_argument("--json", type=Path, help="write every window here")
+    parser.add_argument("--recovery", action="store_true", help="measure the way back up")
+    parser.add_argument("--busy-hogs", type=int, default=2, help="busy processes (recovery)")
+    parser.add_argument("--busy", type=float, default=30.0, help="seconds busy (recovery)")
+    parser.add_argument("--calm", type=float, default=120.0, help="seconds calm (recovery)")
     args = parser.parse_args()
     runs: list[list[Measured]] = []
+    recoveries: list[Recovery] = []
     with tempfile.TemporaryDirectory(prefix="bb-blur-") as tmp:
         child, base = start_system(Path(tmp))
         try:
@@ -223,15 +303,21 @@ def main() -> None:
                 browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 for number in range(1, args.runs + 1):
                     print(f"run {number} ({args.hogs} busy processes beside it)", flush=True)
-                    runs.append(one_run(browser, base, staff, demo, args))
+                    found, back_up = one_run(browser, base, staff, demo, args)
+                    runs.append(found)
+                    if back_up:
+                        recoveries.append(back_up)
                 browser.close()
         finally:
             child.terminate()
             child.wait(timeout=30)
     report(runs)
+    if recoveries:
+        report_recovery(runs, recoveries)
     if args.json:
         args.json.write_text(json.dumps(
-            {"hogs": args.hogs, "runs": [[asdict(m) for m in run] for run in runs]}, indent=2))
+            {"hogs": args.hogs, "runs": [[asdict(m) for m in run] for run in runs],
+             "recoveries": [asdict(r) for r in recoveries]}, indent=2))
 
 
 if __name__ == "__main__":

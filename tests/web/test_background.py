@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -153,3 +154,76 @@ def test_the_background_image_is_served_by_the_app(web_system: SystemProcess) ->
         f"{base}/static/vendor/selfie_segmentation/selfie_segmentation_solution_simd_wasm_bin.wasm"
     )
     assert wasm.headers["content-type"] == "application/wasm"
+
+
+# The ladder alone (backgroundladder.js, in the browser that runs it): each window's frame
+# rate in, the rung after it out ("level/budget"; "-" where the colour keeps the budget).
+LADDER = """async ([windows, options]) => {
+  const { createLadder } = await import("/static/js/backgroundladder.js");
+  const unusable = new Set(options.unusable ?? []);
+  const ladder = createLadder({
+    stepDownFps: 16,
+    stepUpFps: 18,
+    usable: (rung) => !unusable.has(rung.budget),
+  });
+  const name = (rung) => `${rung.level}/${rung.budget ?? "-"}`;
+  const seen = [];
+  for (const fps of windows) {
+    const changed = ladder.window(fps);
+    seen.push(changed ? name(changed) : "");
+  }
+  return { changes: seen, rung: name(ladder.rung), wait: ladder.calmWindowsNeeded };
+}"""
+
+
+def _ladder(page: Page, windows: Sequence[float], **options: Any) -> dict[str, Any]:
+    return dict(page.evaluate(LADDER, [windows, options]))
+
+
+def _changes(result: dict[str, Any]) -> list[tuple[int, str]]:
+    return [(n, rung) for n, rung in enumerate(result["changes"]) if rung]
+
+
+def test_the_background_steps_down_at_once_and_back_up_when_the_machine_has_time(
+    web_system: SystemProcess, new_context: ContextFactory
+) -> None:
+    page = new_context().new_page()
+    page.goto("/")
+
+    # One bad window a step; the colour needs two before the effect stops; off is final.
+    down = _ladder(page, [10, 10, 10, 10, 10, 30, 30, 30, 30, 30, 30, 30])
+    assert _changes(down) == [
+        (0, "reduced/1"), (1, "reduced/2"), (2, "colour/-"), (4, "off/-"),
+    ]
+    assert down["rung"] == "off/-"
+    # A stutter at the colour (one bad window between good ones) does not stop it.
+    stutter = _ladder(page, [10, 10, 10, 10, 17, 10])
+    assert stutter["rung"] == "colour/-"
+
+    # Back up one rung per five windows in a row at 18 fps or more; 16-18 fps holds the
+    # rung without counting as calm.
+    up = _ladder(page, [10, 10, 10] + [20] * 4 + [17] + [20] * 15)
+    assert _changes(up) == [
+        (0, "reduced/1"), (1, "reduced/2"), (2, "colour/-"),
+        (12, "reduced/2"), (17, "reduced/1"), (22, "full/0"),
+    ]
+
+    # A step up that fails soon doubles the wait for the next; a machine at the edge
+    # swings less and less often, never waiting more than 80 windows (160 s).
+    swing = _ladder(page, [10] + [20] * 5 + [10] + [20] * 9)
+    assert _changes(swing) == [(0, "reduced/1"), (5, "full/0"), (6, "reduced/1")]
+    assert swing["wait"] == 10
+    assert swing["rung"] == "reduced/1"  # nine calm windows are not yet ten
+    failing = [[20] * calm + [10] for calm in (5, 10, 20, 40, 80, 80)]
+    edge = _ladder(page, [10] + [fps for cycle in failing for fps in cycle])
+    assert len(_changes(edge)) == 1 + 2 * len(failing)
+    assert edge["wait"] == 80
+    # A step up that holds keeps the wait where it is.
+    held = _ladder(page, [10] + [20] * 5 + [17] * 6 + [10])
+    assert held["wait"] == 5
+
+    # Rungs whose masks would lag too far behind the person are passed over both ways.
+    skipping = _ladder(page, [10, 10] + [20] * 10, unusable=[1])
+    assert _changes(skipping) == [
+        (0, "reduced/2"), (1, "colour/-"), (6, "reduced/2"), (11, "full/0"),
+    ]

@@ -10,8 +10,11 @@
 // than a frame, only as often as the frames it costs leave TARGET_FPS; both shrink when
 // the frames actually drawn and encoded fall below STEP_DOWN_FPS. Should even the rarest
 // masks not keep that, the blur or image gives way to the administration's plain colour,
-// and then the effect stops and the plain camera is sent (onLevel tells the page).
+// and then the effect stops and the plain camera is sent (onLevel tells the page). When
+// the machine has time again, the effect steps back up (backgroundladder.js decides).
 // The first run (loading and compiling the model, ~2 s) is not counted as its cost.
+
+import { createLadder } from "./backgroundladder.js";
 
 const VENDOR = "/static/vendor/selfie_segmentation/";
 const FPS = 20;
@@ -21,6 +24,7 @@ const MIN_FPS = 15; // what the others must receive
 // what this page encoded, measured over windows that do not line up with these.
 const TARGET_FPS = 18;
 const STEP_DOWN_FPS = MIN_FPS + 1;
+const STEP_UP_FPS = TARGET_FPS; // kept at the rung below for a while before stepping up
 const WINDOW_MS = 2000; // frame rate measured over this long
 const BUDGETS = [0.35, 0.2, 0.1]; // share of the page's time segmentation may take
 const MAX_MASK_AGE_MS = 2500; // rarer masks than this lag too far behind the person
@@ -164,10 +168,17 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
     state.nextMaskAt = started + maskPeriod(state.budget);
   };
 
-  // Frames drawn and (where known) encoded per second, over WINDOW_MS.
+  // Frames drawn and (where known) encoded per second, over WINDOW_MS. Not while the
+  // page is hidden: the browser then slows its timers, which says nothing of the machine.
   const meter = { since: performance.now(), drawn: 0, encoded: null };
   const measure = async () => {
     const now = performance.now();
+    if (document.hidden) {
+      meter.since = now;
+      meter.drawn = 0;
+      meter.encoded = null;
+      return null;
+    }
     if (now - meter.since < WINDOW_MS) return null;
     const seconds = (now - meter.since) / 1000;
     let fps = meter.drawn / seconds;
@@ -181,18 +192,18 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
     return fps;
   };
 
-  const stepDown = () => {
-    const rarest = state.budget === BUDGETS.length - 1;
-    if (!rarest && maskPeriod(state.budget + 1) <= MAX_MASK_AGE_MS) {
-      state.budget += 1;
-      state.level = state.level === "colour" ? "colour" : "reduced";
-    } else if (state.level !== "colour") {
-      state.level = "colour";
-    } else {
-      state.level = "off";
-      state.running = false;
-    }
-    onLevel(state.level);
+  const ladder = createLadder({
+    stepDownFps: STEP_DOWN_FPS,
+    stepUpFps: STEP_UP_FPS,
+    usable: (rung) => rung.level !== "reduced" || maskPeriod(rung.budget) <= MAX_MASK_AGE_MS,
+  });
+  const judge = (fps) => {
+    const rung = ladder.window(fps);
+    if (!rung) return;
+    if (rung.budget !== null) state.budget = rung.budget;
+    state.level = rung.level;
+    if (rung.level === "off") state.running = false;
+    onLevel(rung.level);
   };
 
   let first;
@@ -220,7 +231,7 @@ export async function startBackground(cameraTrack, { mode, imageUrl, encodedFram
         }
         if (state.started) {
           const fps = await measure();
-          if (fps !== null && fps < STEP_DOWN_FPS) stepDown();
+          if (fps !== null) judge(fps);
         }
       } catch (error) {
         state.running = false;
