@@ -56,11 +56,14 @@ def start_session(
     *,
     ends: float | None = None,
     id_token: str | None = None,
+    provider_user: str | None = None,
+    provider_session: str | None = None,
 ) -> str:
     """Issue a fresh session (a new id on every sign-in) and return its CSRF token.
 
     Signed in at an identity provider: ``ends`` is when the provider's own session ends
-    (the session here never outlives it), ``id_token`` the hint for signing out there."""
+    (the session here never outlives it), ``id_token`` the hint for signing out there,
+    ``provider_user`` and ``provider_session`` what its back-channel logout names."""
     csrf = secrets.token_urlsafe(24)
     now = time.time()
     claims: dict[str, Any] = {
@@ -74,6 +77,10 @@ def start_session(
         claims["ends"] = round(ends, 3)
     if id_token is not None:
         claims["idt"] = id_token
+    if provider_user is not None:
+        claims["psub"] = provider_user
+    if provider_session is not None:
+        claims["psid"] = provider_session
     token, cookie_seconds = _issue(signer, identity.staff_id, claims, settings, now)
     _set_cookie(response, token, cookie_seconds, settings.secure_cookies)
     return csrf

@@ -8,6 +8,11 @@ audiences), not expired, and carrying the nonce this flow sent. A token signed w
 key the cached JWKS does not know makes it fetch the JWKS again (the provider rotated its
 keys), once for each key id it did not know.
 
+A logout token (OpenID Connect Back-Channel Logout 1.0, 2.6) is believed after the same
+signature checks and its own: issuer, audience, ``iat`` (not older than ten minutes),
+``jti``, the back-channel logout event, ``sub`` or ``sid``, and no ``nonce``. Anyone may post
+one, so an unknown key id in it makes the JWKS be fetched again at most once a minute.
+
 Authlib makes the flow's secrets and the PKCE challenge; joserfc (Authlib's JOSE library)
 checks the token. The browser-facing routes are in ``oidc_signin.py``.
 """
@@ -34,6 +39,9 @@ log = get_logger(__name__)
 # Only signatures with the provider's public keys; HS* would make the client secret a key.
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA")
 LEEWAY_SECONDS = 30  # clocks of provider and service may differ a little
+BACKCHANNEL_LOGOUT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_MAX_AGE = 600  # seconds: the provider sends it when the user signs out
+UNTRUSTED_REFETCH_SECONDS = 60  # JWKS fetches a posted token can cause, at most one per
 HTTP_TIMEOUT = 10.0
 MAX_RESPONSE_BYTES = 256 * 1024
 
@@ -56,6 +64,16 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class LogoutOrder:
+    """A checked logout token: end the provider session ``sid`` or, without one, every
+    session of the provider's user ``sub``; ``token_id`` is the token's ``jti``."""
+
+    sub: str | None
+    sid: str | None
+    token_id: str
+
+
+@dataclass(frozen=True)
 class SignedIn:
     """The checked ID token's claims, the token itself (the hint for signing out), and
     until when the provider vouches for the sign-in (Unix seconds)."""
@@ -74,6 +92,7 @@ class OidcClient:
         self._metadata: dict[str, Any] | None = None
         self._keys: KeySet | None = None
         self._refetched_for: list[str] = []  # unknown key ids the JWKS was fetched again for
+        self._fetched_at = 0.0  # time.monotonic() of the last JWKS fetch
         self._lock = asyncio.Lock()
         self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False)
 
@@ -93,14 +112,19 @@ class OidcClient:
             self._metadata = found
         return self._metadata
 
-    async def _key_set(self, kid: str | None, again: bool = False) -> KeySet:
+    async def _key_set(self, kid: str | None, again: bool = False, posted: bool = False
+                       ) -> KeySet:
         """The provider's keys; fetched again when a token names a key not among them (the
         provider rotated its keys), once per such key; and when a token without ``kid``
-        matches none (``again``). Tokens come only from the provider's token endpoint, for
-        a valid code: nobody else can make this fetch the JWKS at will."""
+        matches none (``again``). ID tokens come only from the provider's token endpoint,
+        for a valid code; a ``posted`` token (a logout token: anyone can send one) makes it
+        fetch again at most once in UNTRUSTED_REFETCH_SECONDS."""
         async with self._lock:
             unknown = kid is not None and (self._keys is None or not _has_kid(self._keys, kid))
-            if self._keys is None or again or (unknown and kid not in self._refetched_for):
+            wanted = again or (unknown and kid not in self._refetched_for)
+            if posted and time.monotonic() - self._fetched_at < UNTRUSTED_REFETCH_SECONDS:
+                wanted = False
+            if self._keys is None or wanted:
                 if kid is not None and self._keys is not None:
                     self._refetched_for = [*self._refetched_for[-99:], kid]
                 jwks = await self._get_json((await self.metadata())["jwks_uri"])
@@ -108,6 +132,7 @@ class OidcClient:
                     self._keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
                 except (JoseError, ValueError, TypeError, KeyError) as error:
                     raise ProviderError(f"the JWKS cannot be read: {error}") from error
+                self._fetched_at = time.monotonic()
                 log.info("oidc_jwks_fetched", keys=len(self._keys.keys))
             return self._keys
 
@@ -163,27 +188,8 @@ class OidcClient:
         return SignedIn(claims, id_token, _session_end(tokens, claims))
 
     async def check_id_token(self, id_token: str, nonce: str) -> dict[str, Any]:
-        metadata = await self.metadata()
+        claims = await self._signed_claims(id_token, "ID token")
         try:
-            header = jws.extract_compact(id_token.encode()).headers()
-        except (JoseError, ValueError) as error:
-            raise TokenRefused("the ID token is malformed") from error
-        algorithms = self._algorithms(metadata)
-        if header.get("alg") not in algorithms:
-            raise TokenRefused(f"the ID token's algorithm {header.get('alg')!r} is not allowed")
-        kid = header.get("kid")
-        keys = await self._key_set(kid if isinstance(kid, str) else None)
-        if isinstance(kid, str) and not _has_kid(keys, kid):
-            raise TokenRefused("the ID token is signed with a key the provider does not list")
-        try:
-            try:
-                token = jwt.decode(id_token, keys, algorithms=algorithms)
-            except BadSignatureError:
-                if isinstance(kid, str):
-                    raise
-                # No key id: the provider may have rotated; ask for its keys once more.
-                keys = await self._key_set(None, again=True)
-                token = jwt.decode(id_token, keys, algorithms=algorithms)
             jwt.JWTClaimsRegistry(
                 leeway=LEEWAY_SECONDS,
                 iss={"essential": True, "value": self.issuer},
@@ -192,14 +198,69 @@ class OidcClient:
                 exp={"essential": True},
                 iat={"essential": True},
                 nonce={"essential": True, "value": nonce},
-            ).validate(token.claims)
+            ).validate(claims)
         except (JoseError, ValueError) as error:
             raise TokenRefused(f"the ID token is not valid: {error}") from error
-        claims: dict[str, Any] = dict(token.claims)
         audience = claims["aud"]
         if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") != self.client_id:
             raise TokenRefused("the ID token was issued to another client (azp)")
         return claims
+
+    async def check_logout_token(self, logout_token: str) -> LogoutOrder:
+        """Back-Channel Logout 1.0, 2.6: what the provider's logout token orders."""
+        claims = await self._signed_claims(logout_token, "logout token", posted=True)
+        try:
+            jwt.JWTClaimsRegistry(
+                leeway=LEEWAY_SECONDS,
+                iss={"essential": True, "value": self.issuer},
+                aud={"essential": True, "value": self.client_id},
+                iat={"essential": True},
+                jti={"essential": True},
+            ).validate(claims)
+        except (JoseError, ValueError) as error:
+            raise TokenRefused(f"the logout token is not valid: {error}") from error
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT), dict):
+            raise TokenRefused("the token is not a back-channel logout token (events)")
+        if "nonce" in claims:
+            raise TokenRefused("a logout token must not carry a nonce")
+        sub, sid = claims.get("sub"), claims.get("sid")
+        if not (isinstance(sub, str) and sub) and not (isinstance(sid, str) and sid):
+            raise TokenRefused("the logout token names neither a user (sub) nor a session (sid)")
+        if float(claims["iat"]) < time.time() - LOGOUT_TOKEN_MAX_AGE:
+            raise TokenRefused("the logout token is too old")
+        return LogoutOrder(sub if isinstance(sub, str) and sub else None,
+                           sid if isinstance(sid, str) and sid else None,
+                           str(claims["jti"]))
+
+    async def _signed_claims(self, token: str, what: str, posted: bool = False
+                             ) -> dict[str, Any]:
+        """The claims of ``token`` once its signature is the provider's (an asymmetric
+        algorithm it announces, a key of its JWKS)."""
+        metadata = await self.metadata()
+        try:
+            header = jws.extract_compact(token.encode()).headers()
+        except (JoseError, ValueError) as error:
+            raise TokenRefused(f"the {what} is malformed") from error
+        algorithms = self._algorithms(metadata)
+        if header.get("alg") not in algorithms:
+            raise TokenRefused(f"the {what}'s algorithm {header.get('alg')!r} is not allowed")
+        kid = header.get("kid")
+        keys = await self._key_set(kid if isinstance(kid, str) else None, posted=posted)
+        if isinstance(kid, str) and not _has_kid(keys, kid):
+            raise TokenRefused(f"the {what} is signed with a key the provider does not list")
+        try:
+            try:
+                decoded = jwt.decode(token, keys, algorithms=algorithms)
+            except BadSignatureError:
+                if isinstance(kid, str):
+                    raise
+                # No key id: the provider may have rotated; ask for its keys once more.
+                keys = await self._key_set(None, again=True, posted=posted)
+                decoded = jwt.decode(token, keys, algorithms=algorithms)
+        except (JoseError, ValueError) as error:
+            raise TokenRefused(f"the {what} is not valid: {error}") from error
+        return dict(decoded.claims)
 
     async def logout_url(self, id_token: str, after: str) -> str | None:
         """RP-initiated logout at the provider, back to ``after``; None without one."""

@@ -20,18 +20,26 @@ import secrets
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import parse_qs
 from uuid import UUID
 
 import jwt
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from services.common import text
-from services.common.auth import signer, start_session
+from services.common.auth import sessions, signer, start_session
 from services.common.clients import client_address
 from services.common.identity import AccountError, LocalAccounts, StaffIdentity
 from services.common.logging import get_logger, new_correlation_id
-from services.common.oidc import Flow, OidcClient, ProviderError, TokenRefused
+from services.common.oidc import (
+    LEEWAY_SECONDS,
+    LOGOUT_TOKEN_MAX_AGE,
+    Flow,
+    OidcClient,
+    ProviderError,
+    TokenRefused,
+)
 from services.common.oidc_access import (
     Access,
     MappingError,
@@ -49,6 +57,7 @@ PREFIX = "/api/v1/auth/oidc"
 FLOW_COOKIE = "bb_oidc_flow"
 FLOW_SECONDS = 600  # time to sign in at the provider
 SIGN_IN_PAGE = "/staff/login"
+LOGOUT_TOKEN_KEPT = LOGOUT_TOKEN_MAX_AGE + LEEWAY_SECONDS  # older ones are refused anyway
 
 
 class Department(Protocol):
@@ -69,6 +78,7 @@ class Roster(Protocol):
 def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
     router = APIRouter(prefix="/oidc")  # under signin.py's /api/v1/auth
     used_nonces: dict[str, float] = {}
+    logouts: dict[str, float] = {}  # logout token's jti -> when it first came
 
     @router.get("/login", status_code=status.HTTP_303_SEE_OTHER,
                 responses={303: {"description": "To the provider's sign-in page"}})
@@ -142,14 +152,77 @@ def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
                                  access.roles)
         response = _onward("/dpo" if "dpo" in access.roles and "staff" not in access.roles
                            else "/staff")
+        provider_session = signed_in.claims.get("sid")
         start_session(response, signer(request), identity, settings,
-                      ends=signed_in.provider_session_end, id_token=signed_in.id_token)
+                      ends=signed_in.provider_session_end, id_token=signed_in.id_token,
+                      provider_user=str(signed_in.claims["sub"]),
+                      provider_session=provider_session if isinstance(provider_session, str)
+                      else None)
         response.delete_cookie(FLOW_COOKIE, path=PREFIX)
         log.info("oidc_signed_in", staff_id=staff_id, roles=sorted(access.roles),
                  departments=sorted(access.departments))
         return response
 
+    @router.post("/backchannel-logout", response_class=JSONResponse,
+                 responses={200: {"description": "The sessions it names are ended"},
+                            400: {"description": "Not a valid logout token of the provider"},
+                            429: {"description": "Too many refused logout tokens"}})
+    async def backchannel_logout(request: Request) -> JSONResponse:
+        """The provider signed a user out (OpenID Connect Back-Channel Logout 1.0): every
+        session here that the logout token names ends, in every process. Form-encoded
+        ``logout_token``; register this URL at the provider as the client's
+        ``backchannel_logout_uri``."""
+        client = _client(request)
+        address = client_address(request.scope)
+        if await throttle.address_refusal(address) is not None:
+            return _logout_answer(429, "temporarily_unavailable",
+                                  "Too many refused logout tokens from this address.")
+        logout_token = _form_field(await request.body(), "logout_token")
+        if logout_token is None:
+            await throttle.address_failed(address)
+            return _logout_answer(400, "invalid_request",
+                                  "Send one logout_token, form-encoded.")
+        try:
+            order = await client.check_logout_token(logout_token)
+        except TokenRefused as refusal:
+            log.warning("oidc_logout_token_refused", reason=str(refusal), client=address)
+            await throttle.address_failed(address)
+            return _logout_answer(400, "invalid_request", str(refusal))
+        except ProviderError as trouble:
+            log.warning("oidc_provider_unreachable", error=str(trouble))
+            return _logout_answer(503, "temporarily_unavailable",
+                                  "The provider's keys cannot be read now.")
+        # Sessions signed in before the token came end (its iat counts whole seconds);
+        # the same token again (the provider retrying) ends no later session.
+        now = time.time()
+        for token_id in [t for t, came in logouts.items() if came < now - LOGOUT_TOKEN_KEPT]:
+            del logouts[token_id]
+        at = logouts.setdefault(order.token_id, now)
+        registry = sessions(request)
+        if registry is not None:
+            await registry.end_at_provider(order.sub, order.sid, at)
+        log.info("oidc_backchannel_logout", provider_user=order.sub,
+                 provider_session=order.sid)
+        return _logout_answer(200)
+
     return router
+
+
+def _form_field(body: bytes, name: str) -> str | None:
+    """The one value of ``name`` in a form-encoded body; None if absent, repeated or
+    not text."""
+    try:
+        values = parse_qs(body.decode("ascii"), strict_parsing=True).get(name, [])
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return values[0] if len(values) == 1 and values[0] else None
+
+
+def _logout_answer(code: int, error: str | None = None, description: str | None = None
+                   ) -> JSONResponse:
+    """Back-Channel Logout 2.8: 200, or 400 with an OAuth error; never cached."""
+    body = {} if error is None else {"error": error, "error_description": description}
+    return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 
 
 async def provider_logout_url(request: Request, claims: Mapping[str, Any]) -> str | None:

@@ -16,6 +16,10 @@ process that serves a staff route (each queue process and the core process under
   ``ended.<sid>`` when its owner signs out, and ``void.<account>`` = T when an account's
   password or roles change or it is disabled: every session of the account signed in
   before T is void (written by the rooms service, which follows the accounts' store).
+  A session signed in at the identity provider also carries the provider's ``psub`` (its
+  user) and ``psid`` (its session, where the provider names one); the provider's
+  back-channel logout writes ``pended.<psid>`` (that session ends) or ``pvoid.<psub>`` = T
+  (every session of that user signed in before T is void).
 
 Every process watches the bucket into memory (``SessionRegistry``): a check asks nothing
 over the network, and an ending reaches every process within milliseconds. While NATS is
@@ -53,6 +57,8 @@ log = get_logger(__name__)
 SESSIONS_BUCKET = "bb_sessions"
 ENDED = "ended."
 VOID = "void."
+PROVIDER_ENDED = "pended."
+PROVIDER_VOID = "pvoid."
 LOAD_WAIT = 15.0  # seconds a starting process may take to read the bucket once
 WRITE_WAIT = 2.0  # seconds a request waits for NATS before the write is retried behind it
 RETRY_SECONDS = 1.0
@@ -61,10 +67,12 @@ RETRY_SECONDS = 1.0
 class SessionEnding(asyncio.Event):
     """Set when one session ends before its time (what a long response of it waits on)."""
 
-    def __init__(self, subject: str, auth_time: float) -> None:
+    def __init__(self, claims: Claims) -> None:
         super().__init__()
-        self.subject = subject
-        self.auth_time = auth_time
+        self.subject = claims.subject
+        self.auth_time = float(claims["auth_time"])
+        self.provider_user = claims.extra.get("psub")
+        self.provider_session = claims.extra.get("psid")
 
 
 class SessionEnded(Exception):
@@ -75,13 +83,13 @@ class SessionsUnknown(Exception):
     """This process has not read the shared state of sessions yet: it cannot tell."""
 
 
-def account_key(staff_id: str) -> str:
-    """A KV key part for any account id (an OIDC subject may hold any character)."""
-    return base64.urlsafe_b64encode(staff_id.encode()).decode().rstrip("=")
+def key_part(name: str) -> str:
+    """A KV key part for any id (an OIDC subject or session may hold any character)."""
+    return base64.urlsafe_b64encode(name.encode()).decode().rstrip("=")
 
 
-def _staff_id(key_part: str) -> str:
-    return base64.urlsafe_b64decode(key_part + "=" * (-len(key_part) % 4)).decode()
+def _from_key_part(part: str) -> str:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)).decode()
 
 
 def lifetime_seconds(settings: Settings) -> float:
@@ -105,10 +113,12 @@ async def sessions_bucket(bus: Bus, settings: Settings) -> KeyValue:
     return bucket
 
 
-async def raise_void_marker(bucket: KeyValue, staff_id: str, at: float) -> None:
-    """``void.<account>`` = ``at``, unless it holds a later time already (compare-and-set:
-    two writers never lower it, so every process ends up with the latest)."""
-    key = VOID + account_key(staff_id)
+async def raise_void_marker(bucket: KeyValue, staff_id: str, at: float,
+                            prefix: str = VOID) -> None:
+    """``void.<account>`` (or ``pvoid.<provider user>``) = ``at``, unless it holds a later
+    time already (compare-and-set: two writers never lower it, so every process ends up
+    with the latest)."""
+    key = prefix + key_part(staff_id)
     for _ in range(10):
         try:
             entry = await bucket.get(key)
@@ -137,6 +147,8 @@ class SessionRegistry:
         self._bucket: KeyValue | None = None
         self._ended: dict[str, float] = {}  # sid -> when the session would end anyway
         self._void_before: dict[str, float] = {}  # staff id -> sessions before this are void
+        self._provider_ended: dict[str, float] = {}  # psid -> when its sessions end anyway
+        self._provider_void_before: dict[str, float] = {}  # psub -> as _void_before
         self._loaded = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         # The sessions of responses still running (streams): sid -> its ending.
@@ -183,6 +195,11 @@ class SessionRegistry:
         void_before = self._void_before.get(claims.subject)
         if void_before is not None and float(claims["auth_time"]) < void_before:
             raise SessionEnded("account changed")
+        if claims.extra.get("psid") in self._provider_ended:
+            raise SessionEnded("signed out at the identity provider")
+        void_before = self._provider_void_before.get(claims.extra.get("psub", ""))
+        if void_before is not None and float(claims["auth_time"]) < void_before:
+            raise SessionEnded("signed out at the identity provider")
 
     def ending(self, claims: Claims) -> SessionEnding:
         """What a response of this session may wait on: set when the session ends (keep
@@ -190,7 +207,7 @@ class SessionRegistry:
         sid = str(claims["sid"])
         ending = self._endings.get(sid)
         if ending is None:
-            ending = SessionEnding(claims.subject, float(claims["auth_time"]))
+            ending = SessionEnding(claims)
             self._endings[sid] = ending
             try:
                 self.check(claims)
@@ -212,6 +229,24 @@ class SessionRegistry:
         if self._bucket is not None:
             bucket = self._bucket
             await self._retrying(lambda: raise_void_marker(bucket, staff_id, at), staff_id)
+
+    async def end_at_provider(self, provider_user: str | None, provider_session: str | None,
+                              at: float) -> None:
+        """The identity provider signed its user out (back-channel logout): its session
+        ``provider_session`` ends here; without one, every session of ``provider_user``
+        signed in before ``at``."""
+        if provider_session is not None:
+            lapses = at + self.lifetime
+            self._provider_ended_seen(provider_session, lapses)
+            if self._bucket is not None:
+                key = PROVIDER_ENDED + key_part(provider_session)
+                await self._write(self._bucket, key, repr(lapses).encode())
+        elif provider_user is not None:
+            self._provider_void_seen(provider_user, at)
+            if self._bucket is not None:
+                bucket = self._bucket
+                await self._retrying(lambda: raise_void_marker(
+                    bucket, provider_user, at, PROVIDER_VOID), provider_user)
 
     async def _write(self, bucket: KeyValue, key: str, value: bytes) -> None:
         async def put() -> None:
@@ -256,7 +291,11 @@ class SessionRegistry:
             if key.startswith(ENDED):
                 self._ended_seen(key[len(ENDED):], float(value))
             elif key.startswith(VOID):
-                self._void_seen(_staff_id(key[len(VOID):]), float(value))
+                self._void_seen(_from_key_part(key[len(VOID):]), float(value))
+            elif key.startswith(PROVIDER_ENDED):
+                self._provider_ended_seen(_from_key_part(key[len(PROVIDER_ENDED):]), float(value))
+            elif key.startswith(PROVIDER_VOID):
+                self._provider_void_seen(_from_key_part(key[len(PROVIDER_VOID):]), float(value))
         except ValueError:
             log.warning("session_entry_unreadable", key=key)
         self._forget_lapsed()
@@ -272,11 +311,33 @@ class SessionRegistry:
             if ending.subject == staff_id and ending.auth_time < at:
                 ending.set()
 
+    def _provider_ended_seen(self, provider_session: str, lapses: float) -> None:
+        self._provider_ended[provider_session] = lapses
+        for ending in list(self._endings.values()):
+            if ending.provider_session == provider_session:
+                ending.set()
+
+    def _provider_void_seen(self, provider_user: str, at: float) -> None:
+        before = self._provider_void_before
+        before[provider_user] = max(at, before.get(provider_user, at))
+        for ending in list(self._endings.values()):
+            if ending.provider_user == provider_user and ending.auth_time < at:
+                ending.set()
+
     def _forget_lapsed(self) -> None:
         """Endings of sessions that would have expired anyway are no longer needed."""
         now = time.time()
         if len(self._ended) > 1000:
             self._ended = {sid: lapses for sid, lapses in self._ended.items() if lapses > now}
+        if len(self._provider_ended) > 1000:
+            self._provider_ended = {
+                sid: lapses for sid, lapses in self._provider_ended.items() if lapses > now
+            }
+        if len(self._provider_void_before) > 1000:
+            self._provider_void_before = {
+                user: at for user, at in self._provider_void_before.items()
+                if at + self.lifetime > now
+            }
         if len(self._void_before) > 1000:
             self._void_before = {
                 staff: at for staff, at in self._void_before.items() if at + self.lifetime > now

@@ -6,8 +6,8 @@ the nonce, passes any custom claim (``groups``) through and has an end_session e
 It does not check PKCE and has no login session of its own. ``PkceGuard`` makes it
 check PKCE (S256, as RFC 7636 4.6 says: no challenge, no code; a wrong verifier, no
 token); it also records what the provider was asked (the nonces of authorize requests,
-end_session calls) and can change the token response on its way back (``substitute``),
-which is how the tests hand the relying party another issuer's, an expired, a
+end_session calls, JWKS fetches) and can change the token response on its way back
+(``substitute``), which is how the tests hand the relying party another issuer's, an expired, a
 wrong-audience or a replayed ID token.
 """
 
@@ -40,6 +40,7 @@ class PkceGuard:
         self.nonces: list[str] = []
         self.end_session_hints: list[str] = []
         self.id_tokens: list[str] = []
+        self.jwks_fetches = 0
         self.substitute: Callable[[TokenResponse], TokenResponse] | None = None
         self._lock = threading.Lock()
 
@@ -51,6 +52,9 @@ class PkceGuard:
             return self._authorize(environ, start_response, query)
         if path == "/oauth2/token":
             return self._token(environ, start_response)
+        if path == "/jwks":
+            with self._lock:
+                self.jwks_fetches += 1
         if path == "/oauth2/end_session":
             with self._lock:
                 self.end_session_hints.extend(query.get("id_token_hint", []))
