@@ -166,7 +166,8 @@ def oidc_router(accounts: LocalAccounts, throttle: SignInThrottle) -> APIRouter:
     @router.post("/backchannel-logout", response_class=JSONResponse,
                  responses={200: {"description": "The sessions it names are ended"},
                             400: {"description": "Not a valid logout token of the provider"},
-                            429: {"description": "Too many refused logout tokens"}})
+                            429: {"description": "Too many refused logout tokens"},
+                            503: {"description": "The provider's keys cannot be read now"}})
     async def backchannel_logout(request: Request) -> JSONResponse:
         """The provider signed a user out (OpenID Connect Back-Channel Logout 1.0): every
         session here that the logout token names ends, in every process. Form-encoded
