@@ -289,7 +289,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=5.0, help="seconds per window")
     parser.add_argument("--json", type=Path, help="write every window here")
     parser.add_argument("--recovery", action="store_true", help="measure the way back up")
-    parser.add_argument("--busy-hogs", type=int, default=2, help="busy processes (recovery)")
+    parser.add_argument("--busy-hogs", type=int, default=1, help="busy processes (recovery)")
     parser.add_argument("--busy", type=float, default=30.0, help="seconds busy (recovery)")
     parser.add_argument("--calm", type=float, default=120.0, help="seconds calm (recovery)")
     args = parser.parse_args()
