@@ -114,22 +114,34 @@ class SocketClient:
         await self.pc.close()
 
     async def _send(self, message: dict[str, Any]) -> None:
-        await self._socket.send(json.dumps(message))
+        # The server may close while this answers it (e.g. its offer, then the drop of a
+        # withdrawn invitation): that close is the socket's end like one read.
+        try:
+            await self._socket.send(json.dumps(message))
+        except websockets.ConnectionClosed as closed:
+            raise self._ended(closed) from closed
 
     async def _receive(self) -> dict[str, Any]:
         try:
             return dict(json.loads(await self._socket.recv()))
         except websockets.ConnectionClosed as closed:
-            code, reason = _close_of(closed)
-            if not self.closed.done():
-                self.closed.set_result((code, reason))
-            raise SocketClosed(code, reason) from closed
+            raise self._ended(closed) from closed
+
+    def _ended(self, closed: websockets.ConnectionClosed) -> SocketClosed:
+        code, reason = _close_of(closed)
+        if not self.closed.done():
+            self.closed.set_result((code, reason))
+        return SocketClosed(code, reason)
 
     async def _read(self) -> None:
-        with contextlib.suppress(SocketClosed):
-            while True:
+        while True:
+            try:
                 message = await self._receive()
-                self.messages.append(message)
+            except SocketClosed:
+                return
+            self.messages.append(message)
+            # Closed while answering: what the server sent before its close is still read.
+            with contextlib.suppress(SocketClosed):
                 await self._handle(message)
 
     async def _handle(self, message: dict[str, Any]) -> None:
